@@ -1,0 +1,26 @@
+"""Prometheus metrics, one registry per application (no process-global collectors, so two apps
+in one test process do not collide)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["Metrics"]
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.connections = Gauge("courtlink_connections", "Open Socket.IO connections on this node", registry=r)
+        self.participants = Gauge("courtlink_participants", "Seats held through this node", registry=r)
+        self.sessions = Gauge("courtlink_sessions", "Sessions by state", ["state"], registry=r)
+        self.events = Counter("courtlink_signaling_events", "Socket.IO events received", ["event"], registry=r)
+        self.errors = Counter("courtlink_errors", "Refused or failed requests", ["where", "code"], registry=r)
+        self.http_requests = Counter(
+            "courtlink_http_requests", "HTTP requests", ["method", "route", "status"], registry=r
+        )
+        self.http_latency = Histogram(
+            "courtlink_http_request_seconds", "HTTP request duration", ["route"], registry=r
+        )
+        self.audit_events = Gauge("courtlink_audit_head_seq", "Sequence number of the audit chain's head", registry=r)

@@ -1,0 +1,368 @@
+"""The Socket.IO server: connect, join, leave, presence, replacement.
+
+Every handler validates its payload first and answers with an ack
+``{"ok": true, "data": ...}`` or ``{"ok": false, "error": {"code", "message"}}``; a refused
+request changes nothing. Connection state lives on this object, keyed by Socket.IO sid; seat
+occupancy lives in ``Presence`` (shared through Redis when there are several nodes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import socketio
+
+from rooms.audit import AuditKind
+from rooms.cases import Case
+from rooms.clerk import Clerk
+from rooms.clock import new_id
+from rooms.errors import Conflict, CourtlinkError, Forbidden, InvalidInput, NotAuthenticated
+from rooms.media_port import MediaPort
+from rooms.metrics import Metrics
+from rooms.policy import AccountPrincipal, InvitePrincipal, Principal, TerminalPrincipal
+from rooms.presence import Occupant, Presence, SeatMap, seat_view
+from rooms.seats import Seat
+from rooms.sessions import Session, SessionState
+from signaling.messages import (
+    PROTOCOL_VERSION,
+    JoinRequest,
+    LeaveRequest,
+    PresenceRequest,
+    StateRequest,
+    error_ack,
+    ok_ack,
+    parse,
+)
+
+__all__ = ["Authenticate", "SignalingServer"]
+
+log = logging.getLogger("courtlink.signaling")
+
+# Resolves a connecting client to a principal from its request (cookies) and auth payload.
+Authenticate = Callable[[Mapping[str, Any], Any], Awaitable[Principal]]
+Handler = Callable[[str, Any], Awaitable[dict[str, Any]]]
+
+
+@dataclass
+class Connection:
+    sid: str
+    principal: Principal
+    participant_id: str | None = None
+    session_id: str | None = None
+    case_id: str | None = None
+    seats: tuple[Seat, ...] = field(default_factory=tuple)
+
+
+def _room(session_id: str) -> str:
+    return f"session:{session_id}"
+
+
+def _principal_view(principal: Principal) -> dict[str, Any]:
+    match principal:
+        case AccountPrincipal(account=account):
+            return {"kind": "account", "role": str(account.role), "name": account.display_name}
+        case InvitePrincipal(claims=claims):
+            return {"kind": "invite", "session": claims.session_id, "seats": [str(s) for s in claims.seats]}
+        case TerminalPrincipal(terminal=terminal):
+            return {"kind": "terminal", "name": terminal.name, "center": terminal.center}
+    return {}  # pragma: no cover
+
+
+def _display_name(principal: Principal, seats: tuple[Seat, ...], case: Case) -> str:
+    if isinstance(principal, AccountPrincipal):
+        return principal.account.display_name
+    names = {Seat.CREDITOR: case.creditor_name, Seat.DEBTOR: case.debtor_name}
+    return " / ".join(names.get(seat, str(seat)) for seat in seats)
+
+
+class SignalingServer:
+    """Owns the python-socketio ``AsyncServer``; ``attach`` mounts it on the aiohttp app."""
+
+    def __init__(
+        self,
+        *,
+        clerk: Clerk,
+        presence: Presence,
+        authenticate: Authenticate,
+        metrics: Metrics,
+        media: MediaPort | None = None,
+        client_manager: socketio.AsyncManager | None = None,
+        cors_allowed_origins: list[str] | None = None,
+    ) -> None:
+        self.clerk = clerk
+        self.presence = presence
+        self.authenticate = authenticate
+        self.metrics = metrics
+        self.media = media
+        self.sio = socketio.AsyncServer(
+            async_mode="aiohttp",
+            client_manager=client_manager,
+            cors_allowed_origins=cors_allowed_origins,
+            logger=False,
+            engineio_logger=False,
+            ping_interval=10,
+            ping_timeout=10,
+            max_http_buffer_size=256 * 1024,
+        )
+        self._connections: dict[str, Connection] = {}
+        self.sio.on("connect", self._on_connect)
+        self.sio.on("disconnect", self._on_disconnect)
+        for event, handler in self.handlers().items():
+            self.sio.on(event, self._wrap(event, handler))
+
+    def handlers(self) -> dict[str, Handler]:
+        """Every client-to-server event and its handler (docs/protocol.md lists the same)."""
+        return {
+            "join": self._join,
+            "leave": self._leave,
+            "state": self._state,
+            "presence": self._presence_request,
+        }
+
+    def attach(self, app: Any) -> None:
+        self.sio.attach(app, socketio_path="socket.io")
+
+    async def close(self) -> None:
+        """Disconnect every client of this node; idempotent."""
+        for sid in list(self._connections):
+            with contextlib.suppress(Exception):
+                await self.sio.disconnect(sid)
+        self._connections.clear()
+
+    # Plumbing ---------------------------------------------------------------------------
+
+    def _wrap(self, event: str, handler: Handler) -> Callable[[str, Any], Awaitable[dict[str, Any]]]:
+        async def wrapped(sid: str, payload: Any = None) -> dict[str, Any]:
+            self.metrics.events.labels(event=event).inc()
+            try:
+                return await handler(sid, payload)
+            except CourtlinkError as exc:
+                self.metrics.errors.labels(where="signaling", code=exc.code).inc()
+                log.info("refused %s: %s", event, exc.code, extra={"sid": sid, "event": event, "code": exc.code})
+                return error_ack(exc)
+            except Exception:
+                self.metrics.errors.labels(where="signaling", code="internal").inc()
+                log.exception("handler %s failed", event, extra={"sid": sid, "event": event})
+                return error_ack(CourtlinkError("internal error; the request was not carried out"))
+
+        return wrapped
+
+    def _connection(self, sid: str) -> Connection:
+        conn = self._connections.get(sid)
+        if conn is None:
+            raise NotAuthenticated("not connected")
+        return conn
+
+    async def _on_connect(self, sid: str, environ: Mapping[str, Any], auth: Any = None) -> None:
+        try:
+            principal = await self.authenticate(environ, auth)
+        except CourtlinkError as exc:
+            self.metrics.errors.labels(where="connect", code=exc.code).inc()
+            log.info("connection refused: %s", exc.code, extra={"sid": sid, "code": exc.code})
+            raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.as_dict()) from None
+        self._connections[sid] = Connection(sid, principal)
+        self.metrics.connections.inc()
+        if isinstance(principal, TerminalPrincipal):
+            await self.sio.enter_room(sid, f"terminal:{principal.terminal.id}")
+        await self.sio.emit(
+            "welcome", {"protocol": PROTOCOL_VERSION, "principal": _principal_view(principal)}, to=sid
+        )
+
+    async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
+        conn = self._connections.pop(sid, None)
+        if conn is None:
+            return
+        self.metrics.connections.dec()
+        if conn.participant_id is not None:
+            await self._vacate(conn, reason="disconnected")
+
+    # Presence ---------------------------------------------------------------------------
+
+    async def _broadcast(self, session_id: str, seats: SeatMap | None = None) -> dict[str, Any]:
+        if seats is None:
+            seats = await self.presence.snapshot(session_id)
+        session = await self._settle_state(session_id, seats)
+        message = {"session": session_id, "state": str(session.state), "seats": seat_view(seats)}
+        await self.sio.emit("presence", message, room=_room(session_id))
+        return message
+
+    async def _settle_state(self, session_id: str, seats: SeatMap) -> Session:
+        judge_in = Seat.JUDGE in seats
+        others = len({held.participant_id for seat, held in seats.items() if seat is not Seat.JUDGE})
+        return await self.clerk.note_presence(session_id, judge_in=judge_in, others_in=others)
+
+    async def _vacate(self, conn: Connection, *, reason: str) -> None:
+        """Free the seats of ``conn``'s participant (if it still holds them) and tell the room."""
+        session_id, participant_id = conn.session_id, conn.participant_id
+        conn.participant_id = conn.session_id = None
+        if session_id is None or participant_id is None:
+            return
+        with contextlib.suppress(ValueError, KeyError):
+            await self.sio.leave_room(conn.sid, _room(session_id))
+        held = await self.presence.release(session_id, participant_id)
+        if self.media is not None:
+            await self.media.detach(session_id, participant_id)
+        if held is None:
+            return  # replaced elsewhere: the replacement already told everyone
+        self.metrics.participants.dec(len(held.seats))
+        await self.clerk.record(
+            AuditKind.LEFT,
+            conn.principal.actor,
+            session_id=session_id,
+            case_id=conn.case_id,
+            data={"participant": participant_id, "seats": [str(s) for s in held.seats], "reason": reason},
+        )
+        await self._broadcast(session_id)
+
+    # Handlers ---------------------------------------------------------------------------
+
+    def _seats_for(self, principal: Principal, asked: list[Seat] | None) -> tuple[Seat, ...]:
+        if asked:
+            return tuple(dict.fromkeys(asked))
+        if isinstance(principal, InvitePrincipal):
+            return principal.claims.seats
+        if isinstance(principal, AccountPrincipal):
+            return (Seat.JUDGE,)
+        raise InvalidInput("seats: required for this connection")
+
+    async def _join(self, sid: str, payload: Any) -> dict[str, Any]:
+        request = parse(JoinRequest, payload)
+        conn = self._connection(sid)
+        seats = self._seats_for(conn.principal, request.seats)
+        if conn.participant_id is not None:
+            if conn.session_id == request.session and conn.seats == seats:
+                presence = await self.presence.snapshot(request.session)
+                return ok_ack({"participant": conn.participant_id, "seats": list(seats), "seats_view": seat_view(presence)})
+            raise Conflict("this connection already holds a seat; leave first")
+        try:
+            session, case = await self.clerk.authorize_join(conn.principal, request.session, seats)
+        except (Forbidden, Conflict) as exc:
+            await self.clerk.record(
+                AuditKind.INVITE_REFUSED,
+                conn.principal.actor,
+                session_id=request.session if isinstance(conn.principal, InvitePrincipal) else None,
+                data={"seats": [str(s) for s in seats], "code": exc.code},
+            )
+            raise
+        participant_id = new_id()
+        occupant = Occupant(
+            participant_id=participant_id,
+            sid=sid,
+            seats=seats,
+            actor=conn.principal.actor,
+            name=_display_name(conn.principal, seats, case),
+            node=self.presence.node,
+        )
+        displaced = await self.presence.claim(session.id, occupant)
+        conn.participant_id, conn.session_id, conn.case_id, conn.seats = participant_id, session.id, case.id, seats
+        await self.sio.enter_room(sid, _room(session.id))
+        self.metrics.participants.inc(len(seats))
+        for old in displaced:
+            await self._replace(session, case, old, occupant)
+        await self.clerk.record(
+            AuditKind.JOINED,
+            conn.principal.actor,
+            session_id=session.id,
+            case_id=case.id,
+            data={"participant": participant_id, "seats": [str(s) for s in seats]},
+        )
+        if self.media is not None:
+            await self.media.attach(session.id, participant_id, seats)
+        message = await self._broadcast(session.id)
+        return ok_ack(
+            {
+                "participant": participant_id,
+                "seats": [str(s) for s in seats],
+                "session": {
+                    "id": session.id,
+                    "case_number": case.number,
+                    "state": message["state"],
+                    "recorded": session.recorded,
+                    "lobby": session.lobby,
+                },
+                "presence": message,
+            }
+        )
+
+    async def _replace(self, session: Session, case: Case, old: Occupant, new: Occupant) -> None:
+        self.metrics.participants.dec(len(old.seats))
+        await self.clerk.record(
+            AuditKind.REPLACED,
+            new.actor,
+            session_id=session.id,
+            case_id=case.id,
+            data={"participant": old.participant_id, "by": new.participant_id, "seats": [str(s) for s in old.seats]},
+        )
+        if self.media is not None:
+            await self.media.detach(session.id, old.participant_id)
+        await self.sio.emit(
+            "replaced",
+            {
+                "session": session.id,
+                "seats": [str(s) for s in old.seats],
+                "reason": "seat_taken",
+                "message": "this seat was taken by a newer connection",
+            },
+            to=old.sid,
+        )
+        local = self._connections.get(old.sid)
+        if local is not None:
+            local.participant_id = local.session_id = None
+        await self.sio.disconnect(old.sid)
+
+    async def _leave(self, sid: str, payload: Any) -> dict[str, Any]:
+        parse(LeaveRequest, payload)
+        conn = self._connection(sid)
+        if conn.participant_id is None:
+            raise Conflict("not in a session")
+        await self._vacate(conn, reason="left")
+        return ok_ack()
+
+    async def _state(self, sid: str, payload: Any) -> dict[str, Any]:
+        request = parse(StateRequest, payload)
+        conn = self._connection(sid)
+        if conn.participant_id is None or conn.session_id is None:
+            raise Conflict("not in a session")
+        changes = request.model_dump(exclude_none=True)
+        if not changes:
+            raise InvalidInput("payload: nothing to change")
+        await self.presence.update(conn.session_id, conn.participant_id, **changes)
+        await self._broadcast(conn.session_id)
+        return ok_ack()
+
+    async def _presence_request(self, sid: str, payload: Any) -> dict[str, Any]:
+        parse(PresenceRequest, payload)
+        conn = self._connection(sid)
+        if conn.session_id is None:
+            raise Conflict("not in a session")
+        seats = await self.presence.snapshot(conn.session_id)
+        session = await self._settle_state(conn.session_id, seats)
+        return ok_ack({"session": conn.session_id, "state": str(session.state), "seats": seat_view(seats)})
+
+    # Called by web/ ---------------------------------------------------------------------
+
+    async def end_session(self, session_id: str) -> None:
+        """The judge ended the session: tell everyone in it and disconnect them."""
+        await self.sio.emit("session_ended", {"session": session_id}, room=_room(session_id))
+        seats = await self.presence.snapshot(session_id)
+        for held in {h.participant_id: h for h in seats.values()}.values():
+            await self.presence.release(session_id, held.participant_id)
+            self.metrics.participants.dec(len(held.seats))
+            local = self._connections.get(held.sid)
+            if local is not None:
+                local.participant_id = local.session_id = None
+            await self.sio.disconnect(held.sid)
+        if self.media is not None:
+            await self.media.end(session_id)
+
+    async def invite_revoked(self, session_id: str, invite_id: str) -> None:
+        """Disconnect whoever holds a seat through a revoked invite."""
+        actor = f"invite:{invite_id}"
+        for held in {h.participant_id: h for h in (await self.presence.snapshot(session_id)).values()}.values():
+            if held.actor == actor:
+                await self.sio.emit("removed", {"session": session_id, "reason": "invite_revoked"}, to=held.sid)
+                await self.sio.disconnect(held.sid)

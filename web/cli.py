@@ -1,0 +1,251 @@
+"""The ``courtlink`` command.
+
+Errors print one line, ``courtlink: error: <cause>``, and exit with status 1 (2 for bad usage or
+configuration); never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from config import Settings, load_settings
+from rooms.errors import ConfigError, CourtlinkError
+from rooms.seats import AccountRole
+
+__all__ = ["main"]
+
+T = TypeVar("T")
+
+
+def fail(message: str, status: int = 1) -> None:
+    click.echo(f"courtlink: error: {message}", err=True)
+    sys.exit(status)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(coro)
+    except ConfigError as exc:
+        fail(exc.message, 2)
+    except CourtlinkError as exc:
+        fail(exc.message)
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def settings_of(ctx: click.Context) -> Settings:
+    obj: dict[str, Any] = ctx.ensure_object(dict)
+    if "settings" not in obj:
+        try:
+            obj["settings"] = load_settings(obj.get("config"))
+        except ConfigError as exc:
+            fail(exc.message, 2)
+    settings: Settings = obj["settings"]
+    return settings
+
+
+def with_services(fn: Callable[..., Awaitable[T]]) -> Callable[..., T]:
+    """Run ``fn(services, ...)`` with the records side opened from the settings."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        from web.services import open_services
+
+        settings = settings_of(click.get_current_context())
+
+        async def go() -> T:
+            async with open_services(settings) as services:
+                return await fn(services, *args, **kwargs)
+
+        return run(go())
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="COURTLINK_CONFIG",
+    help="A TOML file with the keys to change from config/default.toml.",
+)
+@click.version_option(package_name="courtlink")
+@click.pass_context
+def main(ctx: click.Context, config_file: Path | None) -> None:
+    """Courtlink: court and detention-center coordination by video and by document."""
+    ctx.ensure_object(dict)["config"] = config_file
+
+
+@main.command()
+@click.option("--host", help="Address to bind (default from config: 127.0.0.1).")
+@click.option("--port", type=int, help="Port to bind (default from config: 8080).")
+@click.option("--demo/--no-demo", default=None, help="Create the demo on first start (default from config).")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None, demo: bool | None) -> None:
+    """Run the server."""
+    from web.serve import serve as run_server
+    from web.serve import use_uvloop
+
+    settings = settings_of(ctx)
+    updates: dict[str, Any] = {}
+    if host is not None:
+        updates["host"] = host
+    if port is not None:
+        updates["port"] = port
+    if updates:
+        settings = settings.model_copy(update={"server": settings.server.model_copy(update=updates)})
+    use_uvloop()
+    run(run_server(settings, demo=settings.demo.enabled if demo is None else demo))
+
+
+@main.group()
+def db() -> None:
+    """The database."""
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Apply every pending migration."""
+    from rooms.storage import Store
+
+    settings = settings_of(ctx)
+
+    async def go() -> str:
+        store = Store(settings.database_url)
+        await store.open(migrate=False)
+        try:
+            return await store.upgrade()
+        finally:
+            await store.close()
+
+    click.echo(f"database at revision {run(go())}")
+
+
+@main.group()
+def account() -> None:
+    """Accounts of judges, approvers and officers."""
+
+
+@account.command("add")
+@click.option("--username", required=True)
+@click.option("--name", "display_name", required=True, help="Name shown to others, e.g. 张法官.")
+@click.option("--role", type=click.Choice([r.value for r in AccountRole]), required=True)
+@click.option("--court", default="", help="Court of a judge or approver.")
+@click.option("--center", default="", help="Detention center of an officer.")
+@click.option("--admin", is_flag=True, help="May manage accounts and terminals.")
+@click.option("--password-stdin", is_flag=True, help="Read the password (and PIN, next line) from stdin.")
+def account_add(
+    username: str, display_name: str, role: str, court: str, center: str, admin: bool, password_stdin: bool
+) -> None:
+    """Create an account. Asks for the password (officers: the PIN)."""
+    kind = AccountRole(role)
+    password: str | None = None
+    pin: str | None = None
+    if password_stdin:
+        lines = sys.stdin.read().splitlines()
+        if kind is AccountRole.OFFICER:
+            pin = lines[0] if lines else ""
+            password = lines[1] if len(lines) > 1 and lines[1] else None
+        else:
+            password = lines[0] if lines else ""
+    elif kind is AccountRole.OFFICER:
+        pin = click.prompt("PIN (4-8 digits)", hide_input=True, confirmation_prompt=True)
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+    @with_services
+    async def go(services: Any) -> None:
+        created = await services.gate.add_account(
+            None,
+            username=username,
+            display_name=display_name,
+            role=kind,
+            password=password,
+            pin=pin,
+            court=court,
+            center=center,
+            is_admin=admin,
+        )
+        click.echo(f"account {created.username} ({created.role}) created")
+
+    go()
+
+
+@main.group()
+def terminal() -> None:
+    """Detention-center terminals."""
+
+
+@terminal.command("add")
+@click.option("--name", required=True, help="e.g. 会见室一号终端")
+@click.option("--center", required=True, help="e.g. 盐城市拘留所")
+@click.option("--json", "as_json", is_flag=True)
+def terminal_add(name: str, center: str, as_json: bool) -> None:
+    """Register a terminal and print its credential (shown only once)."""
+
+    @with_services
+    async def go(services: Any) -> None:
+        made, credential = await services.gate.add_terminal(None, name=name, center=center)
+        url = f"{services.settings.public_url}/t/{credential}"
+        if as_json:
+            click.echo(json.dumps({"terminal": made.id, "credential": credential, "url": url}))
+        else:
+            click.echo(f"terminal {made.id} ({made.name}, {made.center}) created")
+            click.echo(f"open this link once on the terminal (keep it secret): {url}")
+
+    go()
+
+
+@main.group()
+def audit() -> None:
+    """The audit chain."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Recompute the chain and check every signed checkpoint; exit 1 at the first bad link."""
+
+    @with_services
+    async def go(services: Any) -> bool:
+        report = await services.auditor.verify()
+        click.echo(report.summary())
+        for problem in sorted(report.problems, key=lambda p: p.seq)[1:6]:
+            click.echo(f"  also seq {problem.seq}: {problem.reason}")
+        return report.ok
+
+    if not go():
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def demo(as_json: bool) -> None:
+    """Create the demo case, detention and session (idempotent) and print the invite links."""
+
+    @with_services
+    async def go(services: Any) -> None:
+        from rooms.demo import ensure_demo
+
+        made = await ensure_demo(services.clerk, services.gate)
+        links = made.links(services.settings.public_url)
+        if as_json:
+            click.echo(json.dumps({"session": made.session_id, "invites": links}, ensure_ascii=False))
+            return
+        click.echo(f"demo session {made.session_id}")
+        for seat, url in links.items():
+            click.echo(f"  {seat:9} {url}")
+        for username, secret in made.new_credentials.items():
+            click.echo(f"  login {username}: {secret}")
+
+    go()

@@ -1,0 +1,43 @@
+"""Typed application keys: every piece of app state is reached through one of these."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from config import Settings
+from rooms.auditor import Auditor
+from rooms.clerk import Clerk
+from rooms.gate import Gate
+from rooms.keys import KeyRing
+from rooms.media_port import MediaPort
+from rooms.metrics import Metrics
+from rooms.presence import Presence
+from rooms.storage import Store
+from signaling.server import SignalingServer
+from web.i18n import Translator
+
+__all__ = [
+    "AUDITOR",
+    "CLERK",
+    "GATE",
+    "KEYRING",
+    "MEDIA",
+    "METRICS",
+    "PRESENCE",
+    "SETTINGS",
+    "SIGNALING",
+    "STORE",
+    "TRANSLATOR",
+]
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", Store)
+KEYRING = web.AppKey("keyring", KeyRing)
+AUDITOR = web.AppKey("auditor", Auditor)
+CLERK = web.AppKey("clerk", Clerk)
+GATE = web.AppKey("gate", Gate)
+PRESENCE = web.AppKey("presence", Presence)
+SIGNALING = web.AppKey("signaling", SignalingServer)
+MEDIA = web.AppKey("media", MediaPort)  # type: ignore[type-abstract]
+METRICS = web.AppKey("metrics", Metrics)
+TRANSLATOR = web.AppKey("translator", Translator)

@@ -1,0 +1,67 @@
+"""``courtlink serve``: run the app until SIGINT/SIGTERM, print the demo links on first start."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+
+from aiohttp import web
+
+from config import Settings
+from rooms.demo import ensure_demo
+from web.app import create_app
+from web.keys import CLERK, GATE
+from web.logs import RedactingAccessLogger, configure_logging
+
+__all__ = ["serve", "use_uvloop"]
+
+log = logging.getLogger("courtlink.serve")
+
+
+def use_uvloop() -> None:
+    """uvloop when installed: a faster event loop for signaling and media."""
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+async def serve(settings: Settings, *, demo: bool = True, ready: asyncio.Event | None = None) -> None:
+    configure_logging(settings.log.level, settings.log.format)
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log_class=RedactingAccessLogger, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.server.host, settings.server.port, reuse_address=True)
+    await site.start()
+    log.info("listening on %s (data in %s)", settings.public_url, settings.data_dir)
+    if demo:
+        made = await ensure_demo(app[CLERK], app[GATE])
+        lines = [f"Courtlink demo session {made.session_id} at {settings.public_url}"]
+        for seat, url in made.links(settings.public_url).items():
+            lines.append(f"  {seat:9} {url}")
+        for username, secret in made.new_credentials.items():
+            lines.append(f"  login {username}: {secret}")
+        if made.new_credentials:
+            # Shown once on the console; kept for the operator in a file only they can read.
+            creds = settings.data_dir / "demo-credentials.txt"
+            fd = os.open(creds, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                for username, secret in made.new_credentials.items():
+                    handle.write(f"{username}: {secret}\n")
+            lines.append(f"  (these logins are also in {creds})")
+        print("\n".join(lines), file=sys.stdout, flush=True)  # noqa: T201
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready.set()
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        await runner.cleanup()

@@ -1,0 +1,91 @@
+"""Opening the records side of Courtlink (database, keys, audit writer, Clerk, Gate) from
+settings. The app's cleanup context and the CLI both use this, so they build the same things."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+
+from config import Settings
+from rooms.auditor import Auditor
+from rooms.clerk import Clerk, ClerkRules
+from rooms.clock import Clock, system_clock
+from rooms.errors import CourtlinkError
+from rooms.gate import Gate, GateRules
+from rooms.hashing import SecretHasher
+from rooms.invites import InviteSigner
+from rooms.keys import KeyRing, load_or_create_secret
+from rooms.storage import Store
+
+__all__ = ["Services", "open_services"]
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    store: Store
+    keys: KeyRing
+    auditor: Auditor
+    clerk: Clerk
+    gate: Gate
+
+
+@contextlib.asynccontextmanager
+async def open_services(
+    settings: Settings,
+    *,
+    clock: Clock = system_clock,
+    hasher: SecretHasher | None = None,
+    migrate: bool = True,
+) -> AsyncIterator[Services]:
+    """Open everything; on exit sign a final audit checkpoint and close the database."""
+    data = settings.data_dir
+    data.mkdir(parents=True, exist_ok=True)
+    secret = load_or_create_secret(settings.secret_key_path)
+    keys = KeyRing.load_or_create(data / "keys" / "audit")
+    store = Store(settings.database_url, echo=settings.database.echo)
+    await store.open(migrate=migrate)
+    hasher = hasher or SecretHasher(PasswordHasher())
+    auditor = Auditor(
+        store,
+        keys,
+        data / "audit" / "checkpoints.jsonl",
+        every=settings.audit.checkpoint_every,
+        seconds=settings.audit.checkpoint_seconds,
+        clock=clock,
+    )
+    clerk = Clerk(
+        store,
+        auditor,
+        InviteSigner(secret, clock),
+        hasher,
+        ClerkRules(
+            max_period_days=settings.detention.max_period_days,
+            invite_ttl_hours=settings.security.invite_ttl_hours,
+            lobby_by_default=settings.sessions.lobby_by_default,
+            record_by_default=settings.sessions.record_by_default,
+        ),
+        clock,
+    )
+    gate = Gate(
+        store,
+        auditor,
+        hasher,
+        GateRules(
+            session_hours=settings.security.account_session_hours,
+            max_failures=settings.security.login_max_failures,
+            window_seconds=settings.security.login_window_seconds,
+        ),
+        clock,
+    )
+    try:
+        yield Services(settings, store, keys, auditor, clerk, gate)
+    finally:
+        try:
+            with contextlib.suppress(CourtlinkError, OSError):
+                await auditor.checkpoint()
+        finally:
+            await store.close()
