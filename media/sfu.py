@@ -42,7 +42,9 @@ class Sfu:
             await router.close()
             del self.routers[session_id]
 
-    async def signal(self, session_id: str, participant_id: str, message: dict[str, Any]) -> dict[str, Any]:
+    async def signal(
+        self, session_id: str, participant_id: str, message: dict[str, Any]
+    ) -> dict[str, Any]:
         raise Conflict("media is not available on this server yet", code="media_unavailable")
 
     async def end(self, session_id: str) -> None:

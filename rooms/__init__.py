@@ -30,7 +30,14 @@ from rooms.gate import Gate, GateRules, Login
 from rooms.hashing import SecretHasher
 from rooms.invites import Invite, InviteClaims, InviteSigner
 from rooms.keys import KeyRing, load_or_create_secret
-from rooms.policy import AccountPrincipal, Action, InvitePrincipal, Principal, TerminalPrincipal, authorize
+from rooms.policy import (
+    AccountPrincipal,
+    Action,
+    InvitePrincipal,
+    Principal,
+    TerminalPrincipal,
+    authorize,
+)
 from rooms.presence import MemoryPresence, Occupant, ParticipantState, Presence
 from rooms.seats import SEATS, AccountRole, Seat
 from rooms.sessions import Session, SessionState
@@ -82,9 +89,9 @@ __all__ = [
     "Principal",
     "RateLimited",
     "Records",
+    "Seat",
     "SeatNotAllowed",
     "SecretHasher",
-    "Seat",
     "Session",
     "SessionState",
     "Store",

@@ -154,7 +154,13 @@ class Checkpoint:
 
 def checkpoint_payload(seq: int, head_hash: str, at: datetime, kid: str) -> bytes:
     return canonical(
-        {"type": "courtlink.audit.checkpoint", "seq": seq, "hash": head_hash, "at": _iso(at), "kid": kid}
+        {
+            "type": "courtlink.audit.checkpoint",
+            "seq": seq,
+            "hash": head_hash,
+            "at": _iso(at),
+            "kid": kid,
+        }
     )
 
 
@@ -209,18 +215,28 @@ def verify_chain(
             if event.seq != expected_seq:
                 if event.seq > expected_seq:
                     report.problems.append(
-                        Problem(expected_seq, f"missing from the chain (row removed); next row is seq {event.seq}")
+                        Problem(
+                            expected_seq,
+                            f"missing from the chain (row removed); next row is seq {event.seq}",
+                        )
                     )
                 else:
-                    report.problems.append(Problem(event.seq, "sequence out of order (row inserted)"))
+                    report.problems.append(
+                        Problem(event.seq, "sequence out of order (row inserted)")
+                    )
                 chain_broken = True
             elif event.prev_hash != prev:
                 report.problems.append(
-                    Problem(event.seq, f"does not link to seq {event.seq - 1} (a row was inserted or removed before it)")
+                    Problem(
+                        event.seq,
+                        f"does not link to seq {event.seq - 1} (row inserted or removed before it)",
+                    )
                 )
                 chain_broken = True
             elif event.recomputed() != event.hash:
-                report.problems.append(Problem(event.seq, "content does not match its hash (row altered)"))
+                report.problems.append(
+                    Problem(event.seq, "content does not match its hash (row altered)")
+                )
                 chain_broken = True
         hashes[event.seq] = event.hash
         prev = event.hash
@@ -229,10 +245,15 @@ def verify_chain(
     if head is not None:
         head_seq, head_hash = head
         if last_seq > head_seq:
-            report.problems.append(Problem(head_seq + 1, f"beyond the recorded head seq {head_seq} (row inserted)"))
+            report.problems.append(
+                Problem(head_seq + 1, f"beyond the recorded head seq {head_seq} (row inserted)")
+            )
         elif last_seq < head_seq:
             report.problems.append(
-                Problem(last_seq + 1, f"tail cut off: chain ends at seq {last_seq}, the head says seq {head_seq}")
+                Problem(
+                    last_seq + 1,
+                    f"tail cut off: chain ends at seq {last_seq}, the head says seq {head_seq}",
+                )
             )
         elif last_seq and hashes.get(last_seq) != head_hash:
             report.problems.append(Problem(last_seq, "does not match the recorded head hash"))
@@ -242,17 +263,28 @@ def verify_chain(
     for seq, outside in witnessed.items():
         inside = stored.get(seq)
         if inside is None:
-            report.problems.append(Problem(seq, "a witnessed checkpoint is missing from the database"))
+            report.problems.append(
+                Problem(seq, "a witnessed checkpoint is missing from the database")
+            )
         elif inside != outside:
-            report.problems.append(Problem(seq, "the database checkpoint differs from the witness file"))
+            report.problems.append(
+                Problem(seq, "the database checkpoint differs from the witness file")
+            )
     for seq, checkpoint in sorted({**witnessed, **stored}.items()):
         report.checkpoints += 1
         if not keys.verify(checkpoint.kid, checkpoint.payload(), checkpoint.signature):
-            report.problems.append(Problem(seq, f"checkpoint signature invalid (key {checkpoint.kid})"))
+            report.problems.append(
+                Problem(seq, f"checkpoint signature invalid (key {checkpoint.kid})")
+            )
         elif seq > last_seq:
             report.problems.append(
-                Problem(last_seq + 1, f"tail cut off: chain ends at seq {last_seq}, a signed checkpoint covers seq {seq}")
+                Problem(
+                    last_seq + 1,
+                    f"tail cut off: chain ends at seq {last_seq}, signed checkpoint covers {seq}",
+                )
             )
         elif hashes.get(seq) != checkpoint.hash:
-            report.problems.append(Problem(seq, "does not match the signed checkpoint (chain rewritten)"))
+            report.problems.append(
+                Problem(seq, "does not match the signed checkpoint (chain rewritten)")
+            )
     return report

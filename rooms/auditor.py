@@ -8,6 +8,7 @@ the application owns (``run``), and also appended to a witness file outside the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -68,7 +69,12 @@ class Auditor:
     ) -> AuditEvent:
         """Append an event within ``tx`` (it commits with the caller's change)."""
         event = await tx.append_audit(
-            at=self.clock(), kind=kind, actor=actor, session_id=session_id, case_id=case_id, data=data or {}
+            at=self.clock(),
+            kind=kind,
+            actor=actor,
+            session_id=session_id,
+            case_id=case_id,
+            data=data or {},
         )
         self._appended += 1
         self._wake.set()
@@ -85,7 +91,9 @@ class Auditor:
     ) -> AuditEvent:
         """Append an event in a transaction of its own."""
         async with self.store.write() as tx:
-            return await self.record(tx, kind, actor, session_id=session_id, case_id=case_id, data=data)
+            return await self.record(
+                tx, kind, actor, session_id=session_id, case_id=case_id, data=data
+            )
 
     async def checkpoint(self) -> Checkpoint | None:
         """Sign the head now if events came since the last checkpoint."""
@@ -94,7 +102,9 @@ class Auditor:
             if seq <= covered:
                 return None
             at = self.clock()
-            kid, signature = self.keys.sign(checkpoint_payload(seq, head_hash, at, self.keys.current_kid))
+            kid, signature = self.keys.sign(
+                checkpoint_payload(seq, head_hash, at, self.keys.current_kid)
+            )
             checkpoint = Checkpoint(seq=seq, hash=head_hash, at=at, kid=kid, signature=signature)
             await tx.add_checkpoint(checkpoint)
         self._append_witness(checkpoint)
@@ -122,10 +132,8 @@ class Auditor:
                 if seq - covered >= self.every or loop.time() >= deadline:
                     await self.checkpoint()
                     break
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), deadline - loop.time())
-                except TimeoutError:
-                    pass
 
     async def verify(self, keys: KeyRing | None = None) -> VerifyReport:
         """Recompute the whole chain and check every checkpoint and the witness file."""
@@ -133,4 +141,6 @@ class Auditor:
             events = [e async for e in tx.stream_audit()]
             checkpoints = await tx.checkpoints()
             seq, head_hash, _ = await tx.audit_head()
-        return verify_chain(events, checkpoints, keys or self.keys, read_witness(self.witness), (seq, head_hash))
+        return verify_chain(
+            events, checkpoints, keys or self.keys, read_witness(self.witness), (seq, head_hash)
+        )

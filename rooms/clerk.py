@@ -99,7 +99,11 @@ class Clerk:
         async with self.store.write() as tx:
             await tx.add_case(case)
             await self.auditor.record(
-                tx, AuditKind.CASE_CREATED, principal.actor, case_id=case.id, data={"number": case.number}
+                tx,
+                AuditKind.CASE_CREATED,
+                principal.actor,
+                case_id=case.id,
+                data={"number": case.number},
             )
         return case
 
@@ -135,14 +139,22 @@ class Clerk:
                 AuditKind.DETENTION_CREATED,
                 principal.actor,
                 case_id=case.id,
-                data={"detention": detention.id, "center": detention.center, "start": start.isoformat(), "days": days},
+                data={
+                    "detention": detention.id,
+                    "center": detention.center,
+                    "start": start.isoformat(),
+                    "days": days,
+                },
             )
         return detention
 
     async def detentions(self, principal: Principal) -> list[Detention]:
         authorize(principal, Action.DETENTION_READ)
         center = None
-        if isinstance(principal, AccountPrincipal) and principal.account.role is AccountRole.OFFICER:
+        if (
+            isinstance(principal, AccountPrincipal)
+            and principal.account.role is AccountRole.OFFICER
+        ):
             center = principal.account.center  # officers see their own center only
         async with self.store.read() as tx:
             return await tx.detentions(center=center)
@@ -179,7 +191,11 @@ class Clerk:
                 principal.actor,
                 session_id=session.id,
                 case_id=case.id,
-                data={"scheduled_at": session.scheduled_at.isoformat(), "lobby": session.lobby, "recorded": session.recorded},
+                data={
+                    "scheduled_at": session.scheduled_at.isoformat(),
+                    "lobby": session.lobby,
+                    "recorded": session.recorded,
+                },
             )
         return session
 
@@ -264,7 +280,11 @@ class Clerk:
                 principal.actor,
                 session_id=session.id,
                 case_id=case.id,
-                data={"invite": invite.id, "seats": list(chosen), "expires_at": invite.expires_at.isoformat()},
+                data={
+                    "invite": invite.id,
+                    "seats": list(chosen),
+                    "expires_at": invite.expires_at.isoformat(),
+                },
             )
         return IssuedInvite(invite, self.signer.sign(invite))
 
@@ -323,7 +343,11 @@ class Clerk:
     async def consent_needed(self, claims: InviteClaims) -> list[Seat]:
         """The seats of this invite that still lack a party's consent."""
         async with self.store.read() as tx:
-            given = {c.seat for c in await tx.consents(claims.session_id) if c.invite_id == claims.invite_id}
+            given = {
+                c.seat
+                for c in await tx.consents(claims.session_id)
+                if c.invite_id == claims.invite_id
+            }
         return [seat for seat in claims.seats if seat in CONSENT_SEATS and seat not in given]
 
     async def give_consent(
@@ -410,7 +434,9 @@ class Clerk:
         if isinstance(principal, InvitePrincipal):
             missing = [s for s in await self.consent_needed(principal.claims) if s in seats]
             if missing:
-                raise Forbidden(f"consent is needed first for the {missing[0]} seat", code="consent_required")
+                raise Forbidden(
+                    f"consent is needed first for the {missing[0]} seat", code="consent_required"
+                )
         return session, case
 
     async def record(
@@ -423,7 +449,9 @@ class Clerk:
         data: dict[str, object] | None = None,
     ) -> None:
         """An audit event of its own (joins, leaves, replacements, refusals)."""
-        await self.auditor.log(kind, actor, session_id=session_id, case_id=case_id, data=dict(data or {}))
+        await self.auditor.log(
+            kind, actor, session_id=session_id, case_id=case_id, data=dict(data or {})
+        )
 
     async def session_case(self, tx: Records, session_id: str) -> tuple[Session, Case]:
         session = await tx.session(session_id)

@@ -37,7 +37,9 @@ class Demo:
         return {str(seat): f"{public_url}/i/{token}" for seat, token in self.invites.items()}
 
 
-async def _account(gate: Gate, username: str, role: AccountRole, name: str, created: dict[str, str]) -> Account:
+async def _account(
+    gate: Gate, username: str, role: AccountRole, name: str, created: dict[str, str]
+) -> Account:
     async with gate.store.read() as tx:
         found = await tx.account_by_username(username)
     if found is not None:
@@ -79,7 +81,11 @@ async def ensure_demo(clerk: Clerk, gate: Gate) -> Demo:
             amount_owed_fen=35_600_000,
         )
         await clerk.create_detention(
-            me, case_id=case.id, center=DEMO_CENTER, start=clerk.clock() - timedelta(days=3), days=15
+            me,
+            case_id=case.id,
+            center=DEMO_CENTER,
+            start=clerk.clock() - timedelta(days=3),
+            days=15,
         )
 
     session_id = stored.get("session")

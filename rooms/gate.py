@@ -136,9 +136,17 @@ class Gate:
             raise NotAuthenticated("wrong username or password")
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
         async with self.store.write() as tx:
-            await tx.add_login(_digest(token), account.id, csrf, now, now + timedelta(hours=self.rules.session_hours))
+            await tx.add_login(
+                _digest(token),
+                account.id,
+                csrf,
+                now,
+                now + timedelta(hours=self.rules.session_hours),
+            )
             await tx.clear_login_failures(name)
-            await self.auditor.record(tx, AuditKind.LOGIN, account.actor, data={"remote": remote[:64]})
+            await self.auditor.record(
+                tx, AuditKind.LOGIN, account.actor, data={"remote": remote[:64]}
+            )
         return Login(token, csrf, account)
 
     async def account_for(self, token: str) -> tuple[AccountPrincipal, str] | None:
@@ -158,13 +166,17 @@ class Gate:
 
     # Terminals --------------------------------------------------------------------------
 
-    async def add_terminal(self, by: Principal | None, *, name: str, center: str) -> tuple[Terminal, str]:
+    async def add_terminal(
+        self, by: Principal | None, *, name: str, center: str
+    ) -> tuple[Terminal, str]:
         """Register a terminal. Returns it and its credential, which is shown only this once."""
         if by is not None:
             authorize(by, Action.TERMINAL_MANAGE)
         name, center = name.strip(), center.strip()
         if not name or not center or len(name) > 100 or len(center) > 100:
-            raise InvalidInput("a terminal needs a name and a detention center (1 to 100 characters)")
+            raise InvalidInput(
+                "a terminal needs a name and a detention center (1 to 100 characters)"
+            )
         terminal_id = new_id()
         secret = secrets.token_urlsafe(32)
         terminal = Terminal(
@@ -199,6 +211,10 @@ class Gate:
                 terminal = await tx.terminal(terminal_id)
             except NotFound:  # answer exactly as for a wrong secret
                 terminal = None
-        if terminal is None or terminal.disabled or not self.hasher.verify(terminal.credential_hash, secret):
+        if (
+            terminal is None
+            or terminal.disabled
+            or not self.hasher.verify(terminal.credential_hash, secret)
+        ):
             raise NotAuthenticated("terminal credential is not valid")
         return TerminalPrincipal(terminal)

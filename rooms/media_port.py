@@ -25,7 +25,9 @@ class MediaPort(Protocol):
     async def detach(self, session_id: str, participant_id: str) -> None:
         """A participant left, dropped or was replaced; close its peer connection and tracks."""
 
-    async def signal(self, session_id: str, participant_id: str, message: dict[str, Any]) -> dict[str, Any]:
+    async def signal(
+        self, session_id: str, participant_id: str, message: dict[str, Any]
+    ) -> dict[str, Any]:
         """A negotiation message from the participant (answer, candidate, restart)."""
 
     async def end(self, session_id: str) -> None:

@@ -12,15 +12,25 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.connections = Gauge("courtlink_connections", "Open Socket.IO connections on this node", registry=r)
-        self.participants = Gauge("courtlink_participants", "Seats held through this node", registry=r)
+        self.connections = Gauge(
+            "courtlink_connections", "Open Socket.IO connections on this node", registry=r
+        )
+        self.participants = Gauge(
+            "courtlink_participants", "Seats held through this node", registry=r
+        )
         self.sessions = Gauge("courtlink_sessions", "Sessions by state", ["state"], registry=r)
-        self.events = Counter("courtlink_signaling_events", "Socket.IO events received", ["event"], registry=r)
-        self.errors = Counter("courtlink_errors", "Refused or failed requests", ["where", "code"], registry=r)
+        self.events = Counter(
+            "courtlink_signaling_events", "Socket.IO events received", ["event"], registry=r
+        )
+        self.errors = Counter(
+            "courtlink_errors", "Refused or failed requests", ["where", "code"], registry=r
+        )
         self.http_requests = Counter(
             "courtlink_http_requests", "HTTP requests", ["method", "route", "status"], registry=r
         )
         self.http_latency = Histogram(
             "courtlink_http_request_seconds", "HTTP request duration", ["route"], registry=r
         )
-        self.audit_events = Gauge("courtlink_audit_head_seq", "Sequence number of the audit chain's head", registry=r)
+        self.audit_events = Gauge(
+            "courtlink_audit_head_seq", "Sequence number of the audit chain's head", registry=r
+        )

@@ -118,7 +118,9 @@ def _account_may(
     return "unknown role"
 
 
-def _invite_may(claims: InviteClaims, action: Action, session_id: str | None, seat: Seat | None) -> str | None:
+def _invite_may(
+    claims: InviteClaims, action: Action, session_id: str | None, seat: Seat | None
+) -> str | None:
     if action not in (Action.SEAT_JOIN, Action.CONSENT_GIVE, Action.SESSION_READ):
         return f"an invite does not allow {action}"
     if session_id != claims.session_id:

@@ -87,7 +87,10 @@ class Presence:
                 if held is not None and held.participant_id != occupant.participant_id:
                     displaced[held.participant_id] = held
             for seat in list(seats):
-                if seats[seat].participant_id in displaced or seats[seat].participant_id == occupant.participant_id:
+                if (
+                    seats[seat].participant_id in displaced
+                    or seats[seat].participant_id == occupant.participant_id
+                ):
                     del seats[seat]
             for seat in occupant.seats:
                 seats[seat] = occupant
@@ -171,7 +174,9 @@ class MemoryPresence(Presence):
 
 
 def encode(seats: SeatMap) -> str:
-    return json.dumps({str(seat): held.to_json() for seat, held in seats.items()}, ensure_ascii=False)
+    return json.dumps(
+        {str(seat): held.to_json() for seat, held in seats.items()}, ensure_ascii=False
+    )
 
 
 def decode(raw: str | bytes | None) -> SeatMap:

@@ -73,7 +73,7 @@ class RedisPresence(Presence):
                         await pipe.watch(key)
                         seats = await self._alive(decode(await pipe.get(key)))
                         result = change(seats)
-                        pipe.multi()
+                        pipe.multi()  # type: ignore[no-untyped-call]
                         if seats:
                             pipe.set(key, encode(seats), ex=86400)
                         else:

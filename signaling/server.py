@@ -26,7 +26,7 @@ from rooms.metrics import Metrics
 from rooms.policy import AccountPrincipal, InvitePrincipal, Principal, TerminalPrincipal
 from rooms.presence import Occupant, Presence, SeatMap, seat_view
 from rooms.seats import Seat
-from rooms.sessions import Session, SessionState
+from rooms.sessions import Session
 from signaling.messages import (
     PROTOCOL_VERSION,
     JoinRequest,
@@ -66,7 +66,11 @@ def _principal_view(principal: Principal) -> dict[str, Any]:
         case AccountPrincipal(account=account):
             return {"kind": "account", "role": str(account.role), "name": account.display_name}
         case InvitePrincipal(claims=claims):
-            return {"kind": "invite", "session": claims.session_id, "seats": [str(s) for s in claims.seats]}
+            return {
+                "kind": "invite",
+                "session": claims.session_id,
+                "seats": [str(s) for s in claims.seats],
+            }
         case TerminalPrincipal(terminal=terminal):
             return {"kind": "terminal", "name": terminal.name, "center": terminal.center}
     return {}  # pragma: no cover
@@ -135,14 +139,21 @@ class SignalingServer:
 
     # Plumbing ---------------------------------------------------------------------------
 
-    def _wrap(self, event: str, handler: Handler) -> Callable[[str, Any], Awaitable[dict[str, Any]]]:
+    def _wrap(
+        self, event: str, handler: Handler
+    ) -> Callable[[str, Any], Awaitable[dict[str, Any]]]:
         async def wrapped(sid: str, payload: Any = None) -> dict[str, Any]:
             self.metrics.events.labels(event=event).inc()
             try:
                 return await handler(sid, payload)
             except CourtlinkError as exc:
                 self.metrics.errors.labels(where="signaling", code=exc.code).inc()
-                log.info("refused %s: %s", event, exc.code, extra={"sid": sid, "event": event, "code": exc.code})
+                log.info(
+                    "refused %s: %s",
+                    event,
+                    exc.code,
+                    extra={"sid": sid, "event": event, "code": exc.code},
+                )
                 return error_ack(exc)
             except Exception:
                 self.metrics.errors.labels(where="signaling", code="internal").inc()
@@ -169,7 +180,9 @@ class SignalingServer:
         if isinstance(principal, TerminalPrincipal):
             await self.sio.enter_room(sid, f"terminal:{principal.terminal.id}")
         await self.sio.emit(
-            "welcome", {"protocol": PROTOCOL_VERSION, "principal": _principal_view(principal)}, to=sid
+            "welcome",
+            {"protocol": PROTOCOL_VERSION, "principal": _principal_view(principal)},
+            to=sid,
         )
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
@@ -192,7 +205,9 @@ class SignalingServer:
 
     async def _settle_state(self, session_id: str, seats: SeatMap) -> Session:
         judge_in = Seat.JUDGE in seats
-        others = len({held.participant_id for seat, held in seats.items() if seat is not Seat.JUDGE})
+        others = len(
+            {held.participant_id for seat, held in seats.items() if seat is not Seat.JUDGE}
+        )
         return await self.clerk.note_presence(session_id, judge_in=judge_in, others_in=others)
 
     async def _vacate(self, conn: Connection, *, reason: str) -> None:
@@ -214,7 +229,11 @@ class SignalingServer:
             conn.principal.actor,
             session_id=session_id,
             case_id=conn.case_id,
-            data={"participant": participant_id, "seats": [str(s) for s in held.seats], "reason": reason},
+            data={
+                "participant": participant_id,
+                "seats": [str(s) for s in held.seats],
+                "reason": reason,
+            },
         )
         await self._broadcast(session_id)
 
@@ -236,7 +255,13 @@ class SignalingServer:
         if conn.participant_id is not None:
             if conn.session_id == request.session and conn.seats == seats:
                 presence = await self.presence.snapshot(request.session)
-                return ok_ack({"participant": conn.participant_id, "seats": list(seats), "seats_view": seat_view(presence)})
+                return ok_ack(
+                    {
+                        "participant": conn.participant_id,
+                        "seats": list(seats),
+                        "seats_view": seat_view(presence),
+                    }
+                )
             raise Conflict("this connection already holds a seat; leave first")
         try:
             session, case = await self.clerk.authorize_join(conn.principal, request.session, seats)
@@ -258,7 +283,12 @@ class SignalingServer:
             node=self.presence.node,
         )
         displaced = await self.presence.claim(session.id, occupant)
-        conn.participant_id, conn.session_id, conn.case_id, conn.seats = participant_id, session.id, case.id, seats
+        conn.participant_id, conn.session_id, conn.case_id, conn.seats = (
+            participant_id,
+            session.id,
+            case.id,
+            seats,
+        )
         await self.sio.enter_room(sid, _room(session.id))
         self.metrics.participants.inc(len(seats))
         for old in displaced:
@@ -295,7 +325,11 @@ class SignalingServer:
             new.actor,
             session_id=session.id,
             case_id=case.id,
-            data={"participant": old.participant_id, "by": new.participant_id, "seats": [str(s) for s in old.seats]},
+            data={
+                "participant": old.participant_id,
+                "by": new.participant_id,
+                "seats": [str(s) for s in old.seats],
+            },
         )
         if self.media is not None:
             await self.media.detach(session.id, old.participant_id)
@@ -341,7 +375,9 @@ class SignalingServer:
             raise Conflict("not in a session")
         seats = await self.presence.snapshot(conn.session_id)
         session = await self._settle_state(conn.session_id, seats)
-        return ok_ack({"session": conn.session_id, "state": str(session.state), "seats": seat_view(seats)})
+        return ok_ack(
+            {"session": conn.session_id, "state": str(session.state), "seats": seat_view(seats)}
+        )
 
     # Called by web/ ---------------------------------------------------------------------
 
@@ -362,7 +398,11 @@ class SignalingServer:
     async def invite_revoked(self, session_id: str, invite_id: str) -> None:
         """Disconnect whoever holds a seat through a revoked invite."""
         actor = f"invite:{invite_id}"
-        for held in {h.participant_id: h for h in (await self.presence.snapshot(session_id)).values()}.values():
+        for held in {
+            h.participant_id: h for h in (await self.presence.snapshot(session_id)).values()
+        }.values():
             if held.actor == actor:
-                await self.sio.emit("removed", {"session": session_id, "reason": "invite_revoked"}, to=held.sid)
+                await self.sio.emit(
+                    "removed", {"session": session_id, "reason": "invite_revoked"}, to=held.sid
+                )
                 await self.sio.disconnect(held.sid)

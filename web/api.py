@@ -43,7 +43,9 @@ def invite_url(request: web.Request, token: str) -> str:
 async def login(request: web.Request, body: LoginIn) -> web.Response:
     done = await request.app[GATE].login(body.username, body.password, request.remote or "unknown")
     response = web.json_response(
-        MeOut(kind="account", account=AccountOut.of(done.account), csrf=done.csrf).model_dump(mode="json")
+        MeOut(kind="account", account=AccountOut.of(done.account), csrf=done.csrf).model_dump(
+            mode="json"
+        )
     )
     hours = request.app[SETTINGS].security.account_session_hours
     set_cookie(response, request, SESSION_COOKIE, done.token, int(hours * 3600))
@@ -144,7 +146,10 @@ async def end_session(request: web.Request, _body: None) -> SessionOut:
 
 async def list_invites(request: web.Request, _body: None) -> list[InviteOut]:
     principal = await account_principal(request)
-    return [InviteOut.of(i) for i in await request.app[CLERK].invites(principal, request.match_info["session_id"])]
+    return [
+        InviteOut.of(i)
+        for i in await request.app[CLERK].invites(principal, request.match_info["session_id"])
+    ]
 
 
 async def issue_invite(request: web.Request, body: InviteIn) -> IssuedInviteOut:
@@ -156,7 +161,9 @@ async def issue_invite(request: web.Request, body: InviteIn) -> IssuedInviteOut:
         ttl_hours=body.ttl_hours,
         label=body.label,
     )
-    return IssuedInviteOut(invite=InviteOut.of(issued.invite), url=invite_url(request, issued.token))
+    return IssuedInviteOut(
+        invite=InviteOut.of(issued.invite), url=invite_url(request, issued.token)
+    )
 
 
 async def revoke_invite(request: web.Request, _body: None) -> InviteOut:
@@ -176,7 +183,9 @@ async def list_terminals(request: web.Request, _body: None) -> list[TerminalOut]
 
 async def create_terminal(request: web.Request, body: TerminalIn) -> IssuedTerminalOut:
     principal = await account_principal(request)
-    terminal, credential = await request.app[GATE].add_terminal(principal, name=body.name, center=body.center)
+    terminal, credential = await request.app[GATE].add_terminal(
+        principal, name=body.name, center=body.center
+    )
     return IssuedTerminalOut(terminal=TerminalOut.of(terminal), credential=credential)
 
 
@@ -201,25 +210,160 @@ API = web.AppKey("api", Api)
 def build_api(version: str) -> Api:
     api = Api("Courtlink", version)
     add = api.add
-    add("POST", "/api/login", login, summary="Log in with username and password", body=LoginIn, response=MeOut, auth="none", tag="accounts")
+    add(
+        "POST",
+        "/api/login",
+        login,
+        summary="Log in with username and password",
+        body=LoginIn,
+        response=MeOut,
+        auth="none",
+        tag="accounts",
+    )
     add("POST", "/api/logout", logout, summary="End this login", status=204, tag="accounts")
-    add("GET", "/api/me", me, summary="Who this request is from", response=MeOut, auth="any", tag="accounts")
+    add(
+        "GET",
+        "/api/me",
+        me,
+        summary="Who this request is from",
+        response=MeOut,
+        auth="any",
+        tag="accounts",
+    )
     add("GET", "/api/cases", list_cases, summary="List cases", response=list[CaseOut], tag="cases")
-    add("POST", "/api/cases", create_case, summary="Create a case (judges)", body=CaseIn, response=CaseOut, status=201, tag="cases")
+    add(
+        "POST",
+        "/api/cases",
+        create_case,
+        summary="Create a case (judges)",
+        body=CaseIn,
+        response=CaseOut,
+        status=201,
+        tag="cases",
+    )
     add("GET", "/api/cases/{case_id}", get_case, summary="One case", response=CaseOut, tag="cases")
-    add("GET", "/api/detentions", list_detentions, summary="List detentions", response=list[DetentionOut], tag="detentions")
-    add("POST", "/api/detentions", create_detention, summary="Record a detention (the case's judge)", body=DetentionIn, response=DetentionOut, status=201, tag="detentions")
-    add("GET", "/api/detentions/{detention_id}", get_detention, summary="One detention", response=DetentionOut, tag="detentions")
-    add("GET", "/api/sessions", list_sessions, summary="List sessions", response=list[SessionOut], tag="sessions")
-    add("POST", "/api/sessions", create_session, summary="Create a session (the case's judge)", body=SessionIn, response=SessionOut, status=201, tag="sessions")
-    add("GET", "/api/sessions/{session_id}", get_session, summary="One session", response=SessionOut, auth="any", tag="sessions")
-    add("POST", "/api/sessions/{session_id}/end", end_session, summary="End a session for everyone (the case's judge)", response=SessionOut, tag="sessions")
-    add("GET", "/api/sessions/{session_id}/invites", list_invites, summary="Invites of a session", response=list[InviteOut], tag="invites")
-    add("POST", "/api/sessions/{session_id}/invites", issue_invite, summary="Issue an invite for seats of a session", body=InviteIn, response=IssuedInviteOut, status=201, tag="invites")
-    add("DELETE", "/api/invites/{invite_id}", revoke_invite, summary="Revoke an invite; its holder is disconnected", response=InviteOut, tag="invites")
-    add("GET", "/api/terminals", list_terminals, summary="List terminals (administrators)", response=list[TerminalOut], tag="terminals")
-    add("POST", "/api/terminals", create_terminal, summary="Register a terminal (administrators)", body=TerminalIn, response=IssuedTerminalOut, status=201, tag="terminals")
-    add("GET", "/api/accounts", list_accounts, summary="List accounts (administrators)", response=list[AccountOut], tag="accounts")
-    add("POST", "/api/accounts", create_account, summary="Create an account (administrators)", body=AccountIn, response=AccountOut, status=201, tag="accounts")
+    add(
+        "GET",
+        "/api/detentions",
+        list_detentions,
+        summary="List detentions",
+        response=list[DetentionOut],
+        tag="detentions",
+    )
+    add(
+        "POST",
+        "/api/detentions",
+        create_detention,
+        summary="Record a detention (the case's judge)",
+        body=DetentionIn,
+        response=DetentionOut,
+        status=201,
+        tag="detentions",
+    )
+    add(
+        "GET",
+        "/api/detentions/{detention_id}",
+        get_detention,
+        summary="One detention",
+        response=DetentionOut,
+        tag="detentions",
+    )
+    add(
+        "GET",
+        "/api/sessions",
+        list_sessions,
+        summary="List sessions",
+        response=list[SessionOut],
+        tag="sessions",
+    )
+    add(
+        "POST",
+        "/api/sessions",
+        create_session,
+        summary="Create a session (the case's judge)",
+        body=SessionIn,
+        response=SessionOut,
+        status=201,
+        tag="sessions",
+    )
+    add(
+        "GET",
+        "/api/sessions/{session_id}",
+        get_session,
+        summary="One session",
+        response=SessionOut,
+        auth="any",
+        tag="sessions",
+    )
+    add(
+        "POST",
+        "/api/sessions/{session_id}/end",
+        end_session,
+        summary="End a session for everyone (the case's judge)",
+        response=SessionOut,
+        tag="sessions",
+    )
+    add(
+        "GET",
+        "/api/sessions/{session_id}/invites",
+        list_invites,
+        summary="Invites of a session",
+        response=list[InviteOut],
+        tag="invites",
+    )
+    add(
+        "POST",
+        "/api/sessions/{session_id}/invites",
+        issue_invite,
+        summary="Issue an invite for seats of a session",
+        body=InviteIn,
+        response=IssuedInviteOut,
+        status=201,
+        tag="invites",
+    )
+    add(
+        "DELETE",
+        "/api/invites/{invite_id}",
+        revoke_invite,
+        summary="Revoke an invite; its holder is disconnected",
+        response=InviteOut,
+        tag="invites",
+    )
+    add(
+        "GET",
+        "/api/terminals",
+        list_terminals,
+        summary="List terminals (administrators)",
+        response=list[TerminalOut],
+        tag="terminals",
+    )
+    add(
+        "POST",
+        "/api/terminals",
+        create_terminal,
+        summary="Register a terminal (administrators)",
+        body=TerminalIn,
+        response=IssuedTerminalOut,
+        status=201,
+        tag="terminals",
+    )
+    add(
+        "GET",
+        "/api/accounts",
+        list_accounts,
+        summary="List accounts (administrators)",
+        response=list[AccountOut],
+        tag="accounts",
+    )
+    add(
+        "POST",
+        "/api/accounts",
+        create_account,
+        summary="Create an account (administrators)",
+        body=AccountIn,
+        response=AccountOut,
+        status=201,
+        tag="accounts",
+    )
     add("GET", "/api/openapi.json", openapi, summary="This document", auth="none", tag="meta")
     return api

@@ -36,10 +36,22 @@ from signaling.server import SignalingServer
 from web.api import API, build_api
 from web.auth import socket_authenticator
 from web.i18n import Translator
-from web.keys import AUDITOR, CLERK, GATE, KEYRING, MEDIA, METRICS, PRESENCE, SETTINGS, SIGNALING, STORE, TRANSLATOR
+from web.keys import (
+    AUDITOR,
+    CLERK,
+    GATE,
+    KEYRING,
+    MEDIA,
+    METRICS,
+    PRESENCE,
+    SETTINGS,
+    SIGNALING,
+    STORE,
+    TRANSLATOR,
+)
 from web.pages import add_page_routes
-from web.services import open_services
 from web.problems import problem, problem_middleware, security_headers
+from web.services import open_services
 
 __all__ = ["VERSION", "create_app"]
 
@@ -76,7 +88,9 @@ def create_app(
     hasher: SecretHasher | None = None,
 ) -> web.Application:
     """Build the app. Nothing is opened until it starts (cleanup contexts)."""
-    app = web.Application(middlewares=[problem_middleware, security_headers], client_max_size=2 * 1024**2)
+    app = web.Application(
+        middlewares=[problem_middleware, security_headers], client_max_size=2 * 1024**2
+    )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app[TRANSLATOR] = Translator()
@@ -105,7 +119,9 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
-    app.router.add_static("/static/", Path(str(resources.files("web").joinpath("static"))), name="static")
+    app.router.add_static(
+        "/static/", Path(str(resources.files("web").joinpath("static"))), name="static"
+    )
     vendor = node_modules_dir(settings) / "socket.io-client" / "dist"
     app.router.add_get("/static/vendor/socket.io.min.js", _vendor_file(vendor / "socket.io.min.js"))
     for method in ("GET", "POST", "OPTIONS"):
@@ -114,9 +130,13 @@ def create_app(
 
 
 def _vendor_file(path: Path) -> Any:
+    present = path.is_file()  # checked once at start-up; npm ci runs before the server
+
     async def handler(request: web.Request) -> web.StreamResponse:
-        if not path.is_file():
-            return problem(503, "assets_missing", "browser packages missing", "run `make run` (npm ci) first")
+        if not present:
+            return problem(
+                503, "assets_missing", "browser packages missing", "run `make run` (npm ci) first"
+            )
         return web.FileResponse(path, headers={"Cache-Control": "public, max-age=86400"})
 
     return handler
@@ -233,5 +253,3 @@ async def metrics(request: web.Request) -> web.Response:
         pass  # the scrape still shows the counters; /readyz reports the database
     body = generate_latest(m.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-

@@ -37,7 +37,9 @@ CSRF_KEY = "courtlink.csrf"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def set_cookie(response: web.StreamResponse, request: web.Request, name: str, value: str, max_age: int) -> None:
+def set_cookie(
+    response: web.StreamResponse, request: web.Request, name: str, value: str, max_age: int
+) -> None:
     response.set_cookie(
         name,
         value,
@@ -64,7 +66,10 @@ async def account_principal(request: web.Request, *, csrf: bool = True) -> Accou
 
 async def check_csrf(request: web.Request, expected: str) -> None:
     given = request.headers.get("X-CSRF-Token", "")
-    if not given and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+    if not given and request.content_type in (
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ):
         given = str((await request.post()).get("csrf", ""))
     if not given or not constant_time_equal(given, expected):
         raise Forbidden("missing or wrong CSRF token", code="csrf_failed")
@@ -116,7 +121,11 @@ def socket_authenticator(app: web.Application) -> Any:
         if isinstance(auth.get("terminal"), str):
             return await app[GATE].terminal_for(auth["terminal"])
         wanted = auth.get("as")
-        order = [wanted] if wanted in ("account", "invite", "terminal") else ["invite", "account", "terminal"]
+        order = (
+            [wanted]
+            if wanted in ("account", "invite", "terminal")
+            else ["invite", "account", "terminal"]
+        )
         last: CourtlinkError = NotAuthenticated("log in or open your invite link first")
         for kind in order:
             try:

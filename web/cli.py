@@ -89,7 +89,9 @@ def main(ctx: click.Context, config_file: Path | None) -> None:
 @main.command()
 @click.option("--host", help="Address to bind (default from config: 127.0.0.1).")
 @click.option("--port", type=int, help="Port to bind (default from config: 8080).")
-@click.option("--demo/--no-demo", default=None, help="Create the demo on first start (default from config).")
+@click.option(
+    "--demo/--no-demo", default=None, help="Create the demo on first start (default from config)."
+)
 @click.pass_context
 def serve(ctx: click.Context, host: str | None, port: int | None, demo: bool | None) -> None:
     """Run the server."""
@@ -103,7 +105,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None, demo: bool | N
     if port is not None:
         updates["port"] = port
     if updates:
-        settings = settings.model_copy(update={"server": settings.server.model_copy(update=updates)})
+        settings = settings.model_copy(
+            update={"server": settings.server.model_copy(update=updates)}
+        )
     use_uvloop()
     run(run_server(settings, demo=settings.demo.enabled if demo is None else demo))
 
@@ -144,9 +148,17 @@ def account() -> None:
 @click.option("--court", default="", help="Court of a judge or approver.")
 @click.option("--center", default="", help="Detention center of an officer.")
 @click.option("--admin", is_flag=True, help="May manage accounts and terminals.")
-@click.option("--password-stdin", is_flag=True, help="Read the password (and PIN, next line) from stdin.")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password (and PIN, next line) from stdin."
+)
 def account_add(
-    username: str, display_name: str, role: str, court: str, center: str, admin: bool, password_stdin: bool
+    username: str,
+    display_name: str,
+    role: str,
+    court: str,
+    center: str,
+    admin: bool,
+    password_stdin: bool,
 ) -> None:
     """Create an account. Asks for the password (officers: the PIN)."""
     kind = AccountRole(role)
@@ -222,7 +234,7 @@ def audit_verify() -> None:
         click.echo(report.summary())
         for problem in sorted(report.problems, key=lambda p: p.seq)[1:6]:
             click.echo(f"  also seq {problem.seq}: {problem.reason}")
-        return report.ok
+        return bool(report.ok)
 
     if not go():
         sys.exit(1)
@@ -240,7 +252,9 @@ def demo(as_json: bool) -> None:
         made = await ensure_demo(services.clerk, services.gate)
         links = made.links(services.settings.public_url)
         if as_json:
-            click.echo(json.dumps({"session": made.session_id, "invites": links}, ensure_ascii=False))
+            click.echo(
+                json.dumps({"session": made.session_id, "invites": links}, ensure_ascii=False)
+            )
             return
         click.echo(f"demo session {made.session_id}")
         for seat, url in links.items():

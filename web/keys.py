@@ -38,6 +38,6 @@ CLERK = web.AppKey("clerk", Clerk)
 GATE = web.AppKey("gate", Gate)
 PRESENCE = web.AppKey("presence", Presence)
 SIGNALING = web.AppKey("signaling", SignalingServer)
-MEDIA = web.AppKey("media", MediaPort)  # type: ignore[type-abstract]
+MEDIA = web.AppKey("media", MediaPort)
 METRICS = web.AppKey("metrics", Metrics)
 TRANSLATOR = web.AppKey("translator", Translator)

@@ -67,7 +67,9 @@ class Api:
         auth: Auth = "account",
         tag: str = "",
     ) -> None:
-        self.routes.append(ApiRoute(method, path, handler, summary, body, response, status, auth, tag))
+        self.routes.append(
+            ApiRoute(method, path, handler, summary, body, response, status, auth, tag)
+        )
 
     def register(self, app: web.Application) -> None:
         for route in self.routes:
@@ -95,7 +97,9 @@ class Api:
 
     def document(self) -> dict[str, Any]:
         """The OpenAPI 3.1 document."""
-        models: list[tuple[Any, Literal["validation", "serialization"]]] = [(Problem, "serialization")]
+        models: list[tuple[Any, Literal["validation", "serialization"]]] = [
+            (Problem, "serialization")
+        ]
         for route in self.routes:
             if route.body is not None:
                 models.append((route.body, "validation"))
@@ -117,7 +121,9 @@ class Api:
                 op["requestBody"] = {
                     "required": True,
                     "content": {
-                        "application/json": {"schema": {"$ref": f"#/components/schemas/{route.body.__name__}"}}
+                        "application/json": {
+                            "schema": {"$ref": f"#/components/schemas/{route.body.__name__}"}
+                        }
                     },
                 }
             ok: dict[str, Any] = {"description": "OK"}
@@ -127,7 +133,9 @@ class Api:
                 )
                 schemas.update(schema.pop("$defs", {}))
                 ok["content"] = {"application/json": {"schema": schema}}
-            problem_ref = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+            problem_ref = {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+            }
             op["responses"] = {
                 str(route.status): ok,
                 "default": {"description": "An error, as problem+json", "content": problem_ref},

@@ -39,12 +39,16 @@ def qr_data_uri(url: str) -> str:
     return str(segno.make(url, error="m").svg_data_uri(scale=4, border=2))
 
 
-def _render(request: web.Request, template: str, context: dict[str, Any], status: int = 200) -> web.Response:
+def _render(
+    request: web.Request, template: str, context: dict[str, Any], status: int = 200
+) -> web.Response:
     lang = pick_lang(request)
     context = {"lang": lang, "path": request.path, "seats_all": SEATS, **context}
     response = aiohttp_jinja2.render_template(template, request, context, status=status)
     if "lang" in request.query and request.query["lang"] in LANGS:
-        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, path="/", samesite="Lax", httponly=True)
+        response.set_cookie(
+            LANG_COOKIE, lang, max_age=365 * 86400, path="/", samesite="Lax", httponly=True
+        )
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -54,7 +58,9 @@ def _t(request: web.Request, message: str) -> str:
 
 
 def error_page(request: web.Request, exc: CourtlinkError) -> web.Response:
-    return _render(request, "error.html", {"code": exc.code, "message": exc.message}, status=exc.status)
+    return _render(
+        request, "error.html", {"code": exc.code, "message": exc.message}, status=exc.status
+    )
 
 
 def _check_origin(request: web.Request) -> None:
@@ -86,10 +92,14 @@ async def login_submit(request: web.Request) -> web.Response:
         _check_origin(request)
         form = await request.post()
         done = await request.app[GATE].login(
-            str(form.get("username", "")), str(form.get("password", "")), request.remote or "unknown"
+            str(form.get("username", "")),
+            str(form.get("password", "")),
+            request.remote or "unknown",
         )
     except CourtlinkError as exc:
-        return _render(request, "login.html", {"error": exc.message, "code": exc.code}, status=exc.status)
+        return _render(
+            request, "login.html", {"error": exc.message, "code": exc.code}, status=exc.status
+        )
     response = web.HTTPSeeOther("/dashboard")
     hours = request.app[SETTINGS].security.account_session_hours
     set_cookie(response, request, SESSION_COOKIE, done.token, int(hours * 3600))
@@ -118,7 +128,9 @@ async def _invite_links(request: web.Request, invites: list[Invite]) -> list[dic
     for invite in invites:
         live = not invite.revoked() and invite.expires_at > now
         url = f"{public}/i/{signer.sign(invite)}" if live else ""
-        links.append({"invite": invite, "live": live, "url": url, "qr": qr_data_uri(url) if live else ""})
+        links.append(
+            {"invite": invite, "live": live, "url": url, "qr": qr_data_uri(url) if live else ""}
+        )
     return links
 
 
@@ -130,7 +142,15 @@ async def dashboard(request: web.Request) -> web.Response:
     clerk = request.app[CLERK]
     account = principal.account
     if account.role is AccountRole.OFFICER:
-        return _render(request, "error.html", {"code": "forbidden", "message": _t(request, "Officers work at the detention-center terminal.")}, status=403)
+        return _render(
+            request,
+            "error.html",
+            {
+                "code": "forbidden",
+                "message": _t(request, "Officers work at the detention-center terminal."),
+            },
+            status=403,
+        )
     now = clerk.clock()
     cases = await clerk.cases(principal)
     by_id = {c.id: c for c in cases}
@@ -146,7 +166,9 @@ async def dashboard(request: web.Request) -> web.Response:
                 "session": session,
                 "case": case,
                 "mine": mine,
-                "links": await _invite_links(request, [i for i in invites if Seat.JUDGE not in i.seats]),
+                "links": await _invite_links(
+                    request, [i for i in invites if Seat.JUDGE not in i.seats]
+                ),
             }
         )
     soon = request.app[SETTINGS].detention.expiring_soon_days

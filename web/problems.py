@@ -23,7 +23,13 @@ PROBLEM_TYPE = "https://courtlink.invalid/problems/"
 
 
 def problem(status: int, code: str, title: str, detail: str = "", **extra: Any) -> web.Response:
-    body = {"type": PROBLEM_TYPE + code, "title": title, "status": status, "code": code, "detail": detail or title}
+    body = {
+        "type": PROBLEM_TYPE + code,
+        "title": title,
+        "status": status,
+        "code": code,
+        "detail": detail or title,
+    }
     body.update(extra)
     return web.Response(
         status=status,
@@ -54,11 +60,15 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         status = exc.status
         if exc.status < 400 or not request.path.startswith("/api/"):
             raise
-        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
+            exc.status, "http_error"
+        )
         return problem(exc.status, code, exc.reason)
     except Exception:
         request.app[METRICS].errors.labels(where="http", code="internal").inc()
-        log.exception("unhandled error", extra={"route": _route_name(request), "method": request.method})
+        log.exception(
+            "unhandled error", extra={"route": _route_name(request), "method": request.method}
+        )
         return problem(500, "internal", "Internal error", "the request was not carried out")
     finally:
         route = _route_name(request)

@@ -30,7 +30,9 @@ def use_uvloop() -> None:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
-async def serve(settings: Settings, *, demo: bool = True, ready: asyncio.Event | None = None) -> None:
+async def serve(
+    settings: Settings, *, demo: bool = True, ready: asyncio.Event | None = None
+) -> None:
     configure_logging(settings.log.level, settings.log.format)
     app = create_app(settings)
     runner = web.AppRunner(app, access_log_class=RedactingAccessLogger, handle_signals=False)
@@ -53,7 +55,7 @@ async def serve(settings: Settings, *, demo: bool = True, ready: asyncio.Event |
                 for username, secret in made.new_credentials.items():
                     handle.write(f"{username}: {secret}\n")
             lines.append(f"  (these logins are also in {creds})")
-        print("\n".join(lines), file=sys.stdout, flush=True)  # noqa: T201
+        print("\n".join(lines), file=sys.stdout, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

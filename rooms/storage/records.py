@@ -158,10 +158,14 @@ class Records:
         )
 
     async def account(self, account_id: str) -> Account:
-        return _account(await self._one(select(t.accounts).where(t.accounts.c.id == account_id), "account"))
+        return _account(
+            await self._one(select(t.accounts).where(t.accounts.c.id == account_id), "account")
+        )
 
     async def account_by_username(self, username: str) -> Account | None:
-        row = (await self.conn.execute(select(t.accounts).where(t.accounts.c.username == username))).first()
+        row = (
+            await self.conn.execute(select(t.accounts).where(t.accounts.c.username == username))
+        ).first()
         return None if row is None else _account(row)
 
     async def accounts(self, role: AccountRole | None = None) -> list[Account]:
@@ -170,7 +174,9 @@ class Records:
             stmt = stmt.where(t.accounts.c.role == str(role))
         return [_account(r) for r in await self.conn.execute(stmt)]
 
-    async def add_login(self, token_hash: str, account_id: str, csrf: str, now: datetime, expires: datetime) -> None:
+    async def add_login(
+        self, token_hash: str, account_id: str, csrf: str, now: datetime, expires: datetime
+    ) -> None:
         await self._insert(
             t.logins,
             {
@@ -204,7 +210,9 @@ class Records:
         )
 
     async def add_login_failure(self, username: str, remote: str, now: datetime) -> None:
-        await self.conn.execute(insert(t.login_failures).values(username=username, remote=remote[:64], at=now))
+        await self.conn.execute(
+            insert(t.login_failures).values(username=username, remote=remote[:64], at=now)
+        )
 
     async def login_failures_since(self, username: str, since: datetime) -> int:
         stmt = select(func.count()).where(
@@ -219,7 +227,9 @@ class Records:
         return int((await self.conn.execute(stmt)).scalar_one())
 
     async def clear_login_failures(self, username: str) -> None:
-        await self.conn.execute(delete(t.login_failures).where(t.login_failures.c.username == username))
+        await self.conn.execute(
+            delete(t.login_failures).where(t.login_failures.c.username == username)
+        )
 
     # Cases and detentions ---------------------------------------------------------------
 
@@ -254,7 +264,9 @@ class Records:
         return [_case(r) for r in await self.conn.execute(stmt)]
 
     async def set_amount_paid(self, case_id: str, amount_fen: int) -> None:
-        await self.conn.execute(update(t.cases).where(t.cases.c.id == case_id).values(amount_paid_fen=amount_fen))
+        await self.conn.execute(
+            update(t.cases).where(t.cases.c.id == case_id).values(amount_paid_fen=amount_fen)
+        )
 
     async def add_detention(self, detention: Detention) -> None:
         await self._insert(
@@ -272,7 +284,9 @@ class Records:
         await self._write_periods(detention)
 
     async def _write_periods(self, detention: Detention) -> None:
-        await self.conn.execute(delete(t.detention_periods).where(t.detention_periods.c.detention_id == detention.id))
+        await self.conn.execute(
+            delete(t.detention_periods).where(t.detention_periods.c.detention_id == detention.id)
+        )
         await self.conn.execute(
             insert(t.detention_periods),
             [
@@ -284,12 +298,18 @@ class Records:
     async def save_detention(self, detention: Detention) -> None:
         """Store a changed detention (renewed or released)."""
         await self.conn.execute(
-            update(t.detentions).where(t.detentions.c.id == detention.id).values(released_at=detention.released_at)
+            update(t.detentions)
+            .where(t.detentions.c.id == detention.id)
+            .values(released_at=detention.released_at)
         )
         await self._write_periods(detention)
 
     async def _detentions(self, where: Any) -> list[Detention]:
-        rows = list(await self.conn.execute(select(t.detentions).where(where).order_by(t.detentions.c.created_at)))
+        rows = list(
+            await self.conn.execute(
+                select(t.detentions).where(where).order_by(t.detentions.c.created_at)
+            )
+        )
         if not rows:
             return []
         ids = [r.id for r in rows]
@@ -319,7 +339,9 @@ class Records:
             raise NotFound("no such detention")
         return found[0]
 
-    async def detentions(self, case_ids: Sequence[str] | None = None, center: str | None = None) -> list[Detention]:
+    async def detentions(
+        self, case_ids: Sequence[str] | None = None, center: str | None = None
+    ) -> list[Detention]:
         where: Any = t.detentions.c.id.is_not(None)
         if case_ids is not None:
             where = t.detentions.c.case_id.in_(list(case_ids))
@@ -347,7 +369,9 @@ class Records:
         )
 
     async def session(self, session_id: str) -> Session:
-        return _session(await self._one(select(t.sessions).where(t.sessions.c.id == session_id), "session"))
+        return _session(
+            await self._one(select(t.sessions).where(t.sessions.c.id == session_id), "session")
+        )
 
     async def sessions(self, case_ids: Sequence[str] | None = None) -> list[Session]:
         stmt = select(t.sessions).order_by(t.sessions.c.scheduled_at.desc())
@@ -379,14 +403,22 @@ class Records:
         )
 
     async def invite(self, invite_id: str) -> Invite:
-        return _invite(await self._one(select(t.invites).where(t.invites.c.id == invite_id), "invite"))
+        return _invite(
+            await self._one(select(t.invites).where(t.invites.c.id == invite_id), "invite")
+        )
 
     async def invites(self, session_id: str) -> list[Invite]:
-        stmt = select(t.invites).where(t.invites.c.session_id == session_id).order_by(t.invites.c.created_at)
+        stmt = (
+            select(t.invites)
+            .where(t.invites.c.session_id == session_id)
+            .order_by(t.invites.c.created_at)
+        )
         return [_invite(r) for r in await self.conn.execute(stmt)]
 
     async def revoke_invite(self, invite_id: str, now: datetime) -> None:
-        await self.conn.execute(update(t.invites).where(t.invites.c.id == invite_id).values(revoked_at=now))
+        await self.conn.execute(
+            update(t.invites).where(t.invites.c.id == invite_id).values(revoked_at=now)
+        )
 
     async def add_consent(self, consent: Consent) -> None:
         await self._insert(
@@ -435,10 +467,15 @@ class Records:
         )
 
     async def terminal(self, terminal_id: str) -> Terminal:
-        return _terminal(await self._one(select(t.terminals).where(t.terminals.c.id == terminal_id), "terminal"))
+        return _terminal(
+            await self._one(select(t.terminals).where(t.terminals.c.id == terminal_id), "terminal")
+        )
 
     async def terminals(self) -> list[Terminal]:
-        return [_terminal(r) for r in await self.conn.execute(select(t.terminals).order_by(t.terminals.c.name))]
+        return [
+            _terminal(r)
+            for r in await self.conn.execute(select(t.terminals).order_by(t.terminals.c.name))
+        ]
 
     # Meta -------------------------------------------------------------------------------
 
@@ -477,7 +514,14 @@ class Records:
         # The stored data is exactly the canonical JSON that was hashed.
         data = json.loads(canonical(data))
         digest = event_hash(
-            seq=seq, at=at, kind=kind, actor=actor, session_id=session_id, case_id=case_id, data=data, prev_hash=prev
+            seq=seq,
+            at=at,
+            kind=kind,
+            actor=actor,
+            session_id=session_id,
+            case_id=case_id,
+            data=data,
+            prev_hash=prev,
         )
         await self.conn.execute(
             insert(t.audit_events).values(
@@ -492,7 +536,9 @@ class Records:
                 hash=digest,
             )
         )
-        await self.conn.execute(update(t.audit_head).where(t.audit_head.c.id == 1).values(hash=digest))
+        await self.conn.execute(
+            update(t.audit_head).where(t.audit_head.c.id == 1).values(hash=digest)
+        )
         return AuditEvent(seq, at, kind, actor, session_id, case_id, data, prev, digest)
 
     async def audit_head(self) -> tuple[int, str, int]:
@@ -522,9 +568,18 @@ class Records:
         )
 
     async def audit_events(
-        self, *, session_id: str | None = None, case_id: str | None = None, after: int = 0, limit: int | None = None
+        self,
+        *,
+        session_id: str | None = None,
+        case_id: str | None = None,
+        after: int = 0,
+        limit: int | None = None,
     ) -> list[AuditEvent]:
-        stmt = select(t.audit_events).where(t.audit_events.c.seq > after).order_by(t.audit_events.c.seq)
+        stmt = (
+            select(t.audit_events)
+            .where(t.audit_events.c.seq > after)
+            .order_by(t.audit_events.c.seq)
+        )
         if session_id is not None:
             stmt = stmt.where(t.audit_events.c.session_id == session_id)
         if case_id is not None:

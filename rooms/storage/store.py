@@ -117,11 +117,10 @@ class Store:
 
     @asynccontextmanager
     async def _write_conn(self) -> AsyncIterator[AsyncConnection]:
-        async with self._write_lock:
-            async with self.engine.connect() as raw:
-                conn = await raw.execution_options(**{_WRITE: True})
-                async with conn.begin():
-                    yield conn
+        async with self._write_lock, self.engine.connect() as raw:
+            conn = await raw.execution_options(**{_WRITE: True})
+            async with conn.begin():
+                yield conn
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Records]:

@@ -185,7 +185,9 @@ consents = Table(
 audit_events = Table(
     "audit_events",
     metadata,
-    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    ),
     Column("at", UTCDateTime, nullable=False),
     Column("kind", String(64), nullable=False),
     Column("actor", String(100), nullable=False),
@@ -208,7 +210,9 @@ audit_head = Table(
 audit_checkpoints = Table(
     "audit_checkpoints",
     metadata,
-    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    ),
     Column("hash", String(64), nullable=False),
     Column("at", UTCDateTime, nullable=False),
     Column("kid", String(32), nullable=False),

@@ -46,7 +46,9 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("expires_at", UTCDateTime(), nullable=False),
         sa.Column("revoked_at", UTCDateTime()),
-        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name="fk_logins_account_id_accounts"),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name="fk_logins_account_id_accounts"
+        ),
         sa.PrimaryKeyConstraint("token_hash", name="pk_logins"),
     )
     op.create_table(
@@ -121,7 +123,9 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("revoked_at", UTCDateTime()),
         sa.Column("label", sa.String(100), nullable=False),
-        sa.ForeignKeyConstraint(["session_id"], ["sessions.id"], name="fk_invites_session_id_sessions"),
+        sa.ForeignKeyConstraint(
+            ["session_id"], ["sessions.id"], name="fk_invites_session_id_sessions"
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_invites"),
     )
     op.create_index("ix_invites_session_id", "invites", ["session_id"])
@@ -144,8 +148,12 @@ def upgrade() -> None:
         sa.Column("recorded", sa.Boolean(), nullable=False),
         sa.Column("text_version", sa.Integer(), nullable=False),
         sa.Column("confirmed_by", sa.String(32)),
-        sa.ForeignKeyConstraint(["session_id"], ["sessions.id"], name="fk_consents_session_id_sessions"),
-        sa.ForeignKeyConstraint(["invite_id"], ["invites.id"], name="fk_consents_invite_id_invites"),
+        sa.ForeignKeyConstraint(
+            ["session_id"], ["sessions.id"], name="fk_consents_session_id_sessions"
+        ),
+        sa.ForeignKeyConstraint(
+            ["invite_id"], ["invites.id"], name="fk_consents_invite_id_invites"
+        ),
         sa.PrimaryKeyConstraint("session_id", "seat", "invite_id", name="pk_consents"),
     )
     op.create_table(
