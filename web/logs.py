@@ -35,8 +35,7 @@ class _RedactFilter(logging.Filter):
             record.msg = _TOKENS.sub("[redacted-token]", record.msg)
         if record.args:
             record.args = tuple(
-                _TOKENS.sub("[redacted-token]", a) if isinstance(a, str) else a
-                for a in record.args
+                _TOKENS.sub("[redacted-token]", a) if isinstance(a, str) else a for a in record.args
             )
         return True
 
