@@ -8,6 +8,7 @@ occupancy lives in ``Presence`` (shared through Redis when there are several nod
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -51,10 +52,15 @@ Handler = Callable[[str, Any], Awaitable[dict[str, Any]]]
 class Connection:
     sid: str
     principal: Principal
+    # What the client connected with, to authenticate it again when it joins: an invite may
+    # have been revoked, or have expired, since the connection was opened.
+    environ: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    auth: Any = field(default=None, repr=False)
     participant_id: str | None = None
     session_id: str | None = None
     case_id: str | None = None
     seats: tuple[Seat, ...] = field(default_factory=tuple)
+    joining: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
 
 def _room(session_id: str) -> str:
@@ -142,10 +148,13 @@ class SignalingServer:
     def _wrap(
         self, event: str, handler: Handler
     ) -> Callable[[str, Any], Awaitable[dict[str, Any]]]:
-        async def wrapped(sid: str, payload: Any = None) -> dict[str, Any]:
+        async def wrapped(sid: str, *args: Any) -> dict[str, Any]:
             self.metrics.events.labels(event=event).inc()
             try:
-                return await handler(sid, payload)
+                if len(args) > 1:
+                    # Without this the handler's TypeError would leave the client without an ack.
+                    raise InvalidInput("payload: send one JSON object")
+                return await handler(sid, args[0] if args else None)
             except CourtlinkError as exc:
                 self.metrics.errors.labels(where="signaling", code=exc.code).inc()
                 log.info(
@@ -175,7 +184,7 @@ class SignalingServer:
             self.metrics.errors.labels(where="connect", code=exc.code).inc()
             log.info("connection refused: %s", exc.code, extra={"sid": sid, "code": exc.code})
             raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.as_dict()) from None
-        self._connections[sid] = Connection(sid, principal)
+        self._connections[sid] = Connection(sid, principal, environ, auth)
         self.metrics.connections.inc()
         if isinstance(principal, TerminalPrincipal):
             await self.sio.enter_room(sid, f"terminal:{principal.terminal.id}")
@@ -222,7 +231,10 @@ class SignalingServer:
         if self.media is not None:
             await self.media.detach(session_id, participant_id)
         if held is None:
-            return  # replaced elsewhere: the replacement already told everyone
+            # Released on another node (replaced or ended there), which told everyone; the
+            # seats were counted here, where they were held.
+            self.metrics.participants.dec(len(conn.seats))
+            return
         self.metrics.participants.dec(len(held.seats))
         await self.clerk.record(
             AuditKind.LEFT,
@@ -251,18 +263,24 @@ class SignalingServer:
     async def _join(self, sid: str, payload: Any) -> dict[str, Any]:
         request = parse(JoinRequest, payload)
         conn = self._connection(sid)
+        # One join at a time per connection: a second join sent before the first was answered
+        # would otherwise displace the first, that is, the connection itself.
+        async with conn.joining:
+            return await self._join_one(sid, conn, request)
+
+    async def _join_one(self, sid: str, conn: Connection, request: JoinRequest) -> dict[str, Any]:
         seats = self._seats_for(conn.principal, request.seats)
         if conn.participant_id is not None:
             if conn.session_id == request.session and conn.seats == seats:
-                presence = await self.presence.snapshot(request.session)
-                return ok_ack(
-                    {
-                        "participant": conn.participant_id,
-                        "seats": list(seats),
-                        "seats_view": seat_view(presence),
-                    }
+                # A repeated join (say, after an ack timed out) gets the same answer again.
+                session, case = await self.clerk.authorize_join(
+                    conn.principal, request.session, seats
                 )
+                message = await self._presence_message(session.id)
+                return self._join_ack(session, case, conn.participant_id, seats, message)
             raise Conflict("this connection already holds a seat; leave first")
+        # Checked again at every join, not only at connect (revoked, expired, logged out).
+        conn.principal = await self.authenticate(conn.environ, conn.auth)
         try:
             session, case = await self.clerk.authorize_join(conn.principal, request.session, seats)
         except (Forbidden, Conflict) as exc:
@@ -282,6 +300,8 @@ class SignalingServer:
             name=_display_name(conn.principal, seats, case),
             node=self.presence.node,
         )
+        if self._connections.get(sid) is not conn:
+            raise Conflict("the connection closed while joining")
         displaced = await self.presence.claim(session.id, occupant)
         conn.participant_id, conn.session_id, conn.case_id, conn.seats = (
             participant_id,
@@ -289,7 +309,10 @@ class SignalingServer:
             case.id,
             seats,
         )
-        await self.sio.enter_room(sid, _room(session.id))
+        # Closed during the claim: its disconnect handler saw no seat yet, so free it below.
+        gone = self._connections.get(sid) is not conn
+        if not gone:
+            await self.sio.enter_room(sid, _room(session.id))
         self.metrics.participants.inc(len(seats))
         for old in displaced:
             await self._replace(session, case, old, occupant)
@@ -300,9 +323,25 @@ class SignalingServer:
             case_id=case.id,
             data={"participant": participant_id, "seats": [str(s) for s in seats]},
         )
-        if self.media is not None:
+        # Unless it already left (a disconnect while the join was recorded vacated it).
+        if self.media is not None and conn.participant_id == participant_id:
             await self.media.attach(session.id, participant_id, seats)
+            if conn.participant_id != participant_id:  # it left while media was attaching
+                await self.media.detach(session.id, participant_id)
+        if gone:
+            await self._vacate(conn, reason="disconnected")
+            raise Conflict("the connection closed while joining")
         message = await self._broadcast(session.id)
+        return self._join_ack(session, case, participant_id, seats, message)
+
+    def _join_ack(
+        self,
+        session: Session,
+        case: Case,
+        participant_id: str,
+        seats: tuple[Seat, ...],
+        message: dict[str, Any],
+    ) -> dict[str, Any]:
         return ok_ack(
             {
                 "participant": participant_id,
@@ -319,7 +358,8 @@ class SignalingServer:
         )
 
     async def _replace(self, session: Session, case: Case, old: Occupant, new: Occupant) -> None:
-        self.metrics.participants.dec(len(old.seats))
+        if old.node == self.presence.node:  # otherwise its own node uncounts it (_vacate)
+            self.metrics.participants.dec(len(old.seats))
         await self.clerk.record(
             AuditKind.REPLACED,
             new.actor,
@@ -373,11 +413,12 @@ class SignalingServer:
         conn = self._connection(sid)
         if conn.session_id is None:
             raise Conflict("not in a session")
-        seats = await self.presence.snapshot(conn.session_id)
-        session = await self._settle_state(conn.session_id, seats)
-        return ok_ack(
-            {"session": conn.session_id, "state": str(session.state), "seats": seat_view(seats)}
-        )
+        return ok_ack(await self._presence_message(conn.session_id))
+
+    async def _presence_message(self, session_id: str) -> dict[str, Any]:
+        seats = await self.presence.snapshot(session_id)
+        session = await self._settle_state(session_id, seats)
+        return {"session": session_id, "state": str(session.state), "seats": seat_view(seats)}
 
     # Called by web/ ---------------------------------------------------------------------
 
@@ -387,7 +428,8 @@ class SignalingServer:
         seats = await self.presence.snapshot(session_id)
         for held in {h.participant_id: h for h in seats.values()}.values():
             await self.presence.release(session_id, held.participant_id)
-            self.metrics.participants.dec(len(held.seats))
+            if held.node == self.presence.node:  # otherwise its own node uncounts it (_vacate)
+                self.metrics.participants.dec(len(held.seats))
             local = self._connections.get(held.sid)
             if local is not None:
                 local.participant_id = local.session_id = None
