@@ -23,6 +23,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from rooms.clock import utc
 from rooms.keys import KeyRing
 
 __all__ = [
@@ -68,7 +69,9 @@ def canonical(value: Any) -> bytes:
 
 
 def _iso(at: datetime) -> str:
-    return at.isoformat(timespec="microseconds")
+    # One spelling per instant: the database gives times back in UTC, whatever zone the writer's
+    # clock used, and the hash must come out the same when the row is read back.
+    return utc(at).isoformat(timespec="microseconds")
 
 
 def event_hash(

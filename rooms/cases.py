@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,15 +13,19 @@ __all__ = ["Case", "normalize_case_number"]
 
 # (2021)苏0903执1234号: year, province abbreviation + court code, 执 (enforcement), optional
 # sub-kind (恢 resumed, 保 preservation, 异 objection...), serial number.
-_CASE_NUMBER = re.compile(r"^\((\d{4})\)([\u4e00-\u9fff]\d{2,4})(执[\u4e00-\u9fff]?)(\d{1,6})号$")
+# re.ASCII: \d is 0-9 only (full-width digits are folded to ASCII first, other scripts refused).
+_CASE_NUMBER = re.compile(
+    r"^\((\d{4})\)([\u4e00-\u9fff]\d{2,4})(执[\u4e00-\u9fff]?)(\d{1,6})号$", re.ASCII
+)
 
 
 def normalize_case_number(raw: str) -> str:
     """Validate a case number (案号) and write it with ASCII parentheses.
 
-    Courts write both （2021） and (2021); one spelling keeps the number unique in the database.
+    Courts write both （2021） and (2021), and input methods type full-width digits and spaces;
+    NFKC folds those to ASCII so that one spelling keeps the number unique in the database.
     """
-    value = raw.strip().replace("（", "(").replace("）", ")").replace(" ", "")
+    value = "".join(unicodedata.normalize("NFKC", raw).split())
     if not _CASE_NUMBER.match(value):
         raise InvalidInput(f"case number {raw!r} is not of the form (2021)苏0903执1234号")
     return value

@@ -120,16 +120,18 @@ class Gate:
         name = username.strip().lower()[:40]
         now = self.clock()
         since = now - timedelta(seconds=self.rules.window_seconds)
-        async with self.store.read() as tx:
+        async with self.store.write() as tx:
             by_name = await tx.login_failures_since(name, since)
             by_remote = await tx.login_failures_from(remote, since)
+            if by_name >= self.rules.max_failures or by_remote >= self.rules.max_failures * 4:
+                raise RateLimited("too many failed logins; wait a few minutes and try again")
             account = await tx.account_by_username(name)
-        if by_name >= self.rules.max_failures or by_remote >= self.rules.max_failures * 4:
-            raise RateLimited("too many failed logins; wait a few minutes and try again")
+            # Counted as a failure until the password proves right (a success clears it), in
+            # the same write as the check: guesses sent in parallel each see those before them.
+            await tx.add_login_failure(name, remote, now)
         stored = account.password_hash if account is not None and not account.disabled else None
         if not self.hasher.verify(stored, password) or account is None:
             async with self.store.write() as tx:
-                await tx.add_login_failure(name, remote, now)
                 await self.auditor.record(
                     tx, AuditKind.LOGIN_FAILED, f"remote:{remote[:64]}", data={"username": name}
                 )

@@ -31,15 +31,16 @@ class Session:
     ended_at: datetime | None = None
 
     def after_presence(self, judge_in: bool, others_in: int) -> SessionState:
-        """The state a change of presence leads to. Ended is final; live never falls back to
-        scheduled (somebody has been in)."""
+        """The state a change of presence leads to (docs/protocol.md). Ended is final; live
+        means the judge and another party are in, so it falls back to open when either side
+        leaves, and never to scheduled (somebody has been in)."""
         if self.state is SessionState.ENDED:
             return self.state
         if judge_in and others_in > 0:
             return SessionState.LIVE
-        if judge_in or others_in > 0:
-            return SessionState.OPEN if self.state is not SessionState.LIVE else SessionState.LIVE
-        return self.state if self.state is not SessionState.SCHEDULED else SessionState.SCHEDULED
+        if not judge_in and others_in == 0 and self.state is SessionState.SCHEDULED:
+            return SessionState.SCHEDULED
+        return SessionState.OPEN
 
     def ended(self, at: datetime) -> Session:
         if self.state is SessionState.ENDED:

@@ -97,6 +97,15 @@ def _terminal(row: Row[Any]) -> Terminal:
     )
 
 
+def _event_data(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        # Only an edit outside Courtlink writes this; keep the text so that the row fails its
+        # hash and verification names it, instead of the whole read failing.
+        return {"unreadable": raw}
+
+
 def _event(row: Row[Any]) -> AuditEvent:
     return AuditEvent(
         seq=int(row.seq),
@@ -105,7 +114,7 @@ def _event(row: Row[Any]) -> AuditEvent:
         actor=row.actor,
         session_id=row.session_id,
         case_id=row.case_id,
-        data=json.loads(row.data),
+        data=_event_data(row.data),
         prev_hash=row.prev_hash,
         hash=row.hash,
     )
