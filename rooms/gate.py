@@ -121,6 +121,8 @@ class Gate:
         now = self.clock()
         since = now - timedelta(seconds=self.rules.window_seconds)
         async with self.store.write() as tx:
+            # Several servers on one PostgreSQL: one login check per name at a time everywhere.
+            await tx.lock_name(f"login:{name}")
             by_name = await tx.login_failures_since(name, since)
             by_remote = await tx.login_failures_from(remote, since)
             if by_name >= self.rules.max_failures or by_remote >= self.rules.max_failures * 4:

@@ -115,12 +115,15 @@ async def redis_url() -> AsyncIterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """Each storage test runs on SQLite and on PostgreSQL."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each storage test runs on SQLite and on PostgreSQL.
+
+    A plain fixture: under pytest-asyncio 1.x an async fixture cannot ask for another async
+    fixture (``pg_url``) by name.
+    """
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'courtlink.db'}"
-    else:
-        yield request.getfixturevalue("pg_url")
+        return f"sqlite+aiosqlite:///{tmp_path / 'courtlink.db'}"
+    return str(request.getfixturevalue("pg_url"))
 
 
 @dataclass

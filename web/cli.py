@@ -39,6 +39,9 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         fail(exc.message)
     except KeyboardInterrupt:
         fail("interrupted", 130)
+    except Exception as exc:  # a bug or a broken database: still one line, never a traceback
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        fail(f"unexpected {type(exc).__name__}: {detail[:300]}")
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -53,7 +56,7 @@ def settings_of(ctx: click.Context) -> Settings:
     return settings
 
 
-def with_services(fn: Callable[..., Awaitable[T]]) -> Callable[..., T]:
+def with_services(fn: Callable[..., Awaitable[T]], *, checkpoint: bool = True) -> Callable[..., T]:
     """Run ``fn(services, ...)`` with the records side opened from the settings."""
 
     @wraps(fn)
@@ -63,7 +66,7 @@ def with_services(fn: Callable[..., Awaitable[T]]) -> Callable[..., T]:
         settings = settings_of(click.get_current_context())
 
         async def go() -> T:
-            async with open_services(settings) as services:
+            async with open_services(settings, checkpoint_on_close=checkpoint) as services:
                 return await fn(services, *args, **kwargs)
 
         return run(go())
@@ -124,6 +127,8 @@ def db_upgrade(ctx: click.Context) -> None:
     from rooms.storage import Store
 
     settings = settings_of(ctx)
+    if not settings.database.url:  # the default SQLite file lives in the data directory
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
 
     async def go() -> str:
         store = Store(settings.database_url)
@@ -228,14 +233,14 @@ def audit() -> None:
 def audit_verify() -> None:
     """Recompute the chain and check every signed checkpoint; exit 1 at the first bad link."""
 
-    @with_services
-    async def go(services: Any) -> bool:
+    async def check(services: Any) -> bool:
         report = await services.auditor.verify()
         click.echo(report.summary())
         for problem in sorted(report.problems, key=lambda p: p.seq)[1:6]:
             click.echo(f"  also seq {problem.seq}: {problem.reason}")
         return bool(report.ok)
 
+    go = with_services(check, checkpoint=False)
     if not go():
         sys.exit(1)
 

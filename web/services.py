@@ -40,8 +40,10 @@ async def open_services(
     clock: Clock = system_clock,
     hasher: SecretHasher | None = None,
     migrate: bool = True,
+    checkpoint_on_close: bool = True,
 ) -> AsyncIterator[Services]:
-    """Open everything; on exit sign a final audit checkpoint and close the database."""
+    """Open everything; on exit sign a final audit checkpoint (unless told not to: a verifier
+    must never sign what it may just have found broken) and close the database."""
     data = settings.data_dir
     data.mkdir(parents=True, exist_ok=True)
     secret = load_or_create_secret(settings.secret_key_path)
@@ -85,7 +87,8 @@ async def open_services(
         yield Services(settings, store, keys, auditor, clerk, gate)
     finally:
         try:
-            with contextlib.suppress(CourtlinkError, OSError):
-                await auditor.checkpoint()
+            if checkpoint_on_close:
+                with contextlib.suppress(CourtlinkError, OSError):
+                    await auditor.checkpoint()
         finally:
             await store.close()

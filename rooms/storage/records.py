@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, func, insert, select, update
+from sqlalchemy import Row, delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -217,6 +217,12 @@ class Records:
         await self.conn.execute(
             update(t.logins).where(t.logins.c.token_hash == token_hash).values(revoked_at=now)
         )
+
+    async def lock_name(self, name: str) -> None:
+        """Serialize transactions about ``name`` until this one ends. PostgreSQL: an advisory
+        transaction lock; SQLite needs none (write transactions already run one at a time)."""
+        if self.conn.dialect.name == "postgresql":
+            await self.conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
 
     async def add_login_failure(self, username: str, remote: str, now: datetime) -> None:
         await self.conn.execute(

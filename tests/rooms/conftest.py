@@ -43,19 +43,6 @@ def clock() -> MovableClock:
     return MovableClock(START)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Each storage test runs on SQLite and on PostgreSQL.
-
-    Overrides the fixture of tests/conftest.py, which is an async fixture asking for ``pg_url``
-    by name: under pytest-asyncio 1.x that fails ("Runner.run() cannot be called from a running
-    event loop"). A plain fixture may ask for an async one by name.
-    """
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'courtlink.db'}"
-    return str(request.getfixturevalue("pg_url"))
-
-
 def sqlite_in(data_dir: Path) -> str:
     return f"sqlite+aiosqlite:///{data_dir / 'courtlink.db'}"
 
