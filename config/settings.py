@@ -191,6 +191,8 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"--config {path}: cannot read: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"--config {path}: not UTF-8 text") from None
         _merge(data, _read_toml(text, str(path)), str(path))
     _merge(data, _env_layer(env), "the environment")
     try:

@@ -89,7 +89,7 @@ def create_app(
 ) -> web.Application:
     """Build the app. Nothing is opened until it starts (cleanup contexts)."""
     app = web.Application(
-        middlewares=[problem_middleware, security_headers], client_max_size=2 * 1024**2
+        middlewares=[security_headers, problem_middleware], client_max_size=2 * 1024**2
     )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()

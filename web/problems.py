@@ -77,17 +77,27 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         metrics.http_latency.labels(route=route).observe(time.perf_counter() - started)
 
 
+_SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+        "style-src 'self'; script-src 'self'; connect-src 'self' ws: wss:; frame-ancestors 'none'"
+    ),
+    "Permissions-Policy": "camera=(self), microphone=(self), geolocation=()",
+}
+
+
 @web.middleware
 async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    response = await handler(request)
-    headers = response.headers
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "no-referrer")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
-        "style-src 'self'; script-src 'self'; connect-src 'self' ws: wss:; frame-ancestors 'none'",
-    )
-    headers.setdefault("Permissions-Policy", "camera=(self), microphone=(self), geolocation=()")
+    """The outermost middleware: problems, error pages and raised redirects get the headers too."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        for name, value in _SECURITY_HEADERS.items():
+            exc.headers.setdefault(name, value)
+        raise
+    for name, value in _SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
     return response
