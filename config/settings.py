@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rooms.errors import ConfigError
 
@@ -93,6 +93,38 @@ class SessionSettings(_Section):
     lobby_by_default: bool = True
 
 
+class MediaSettings(_Section):
+    # The server's ICE: bind address ("" = every interface), announced public address behind 1:1
+    # NAT, and the UDP port range (0, 0 = any port). One port per participant.
+    host_address: str = ""
+    announced_address: str = ""
+    port_min: int = Field(0, ge=0, le=65535)
+    port_max: int = Field(0, ge=0, le=65535)
+    ice_timeout_seconds: float = Field(20, gt=0, le=300)
+    # What browsers are told: STUN and TURN servers (TURN credentials are minted per participant
+    # from the shared secret, coturn's use-auth-secret), and "relay" to force TURN.
+    stun_urls: list[str] = []
+    turn_urls: list[str] = []
+    turn_secret: str = ""
+    ice_transport_policy: Literal["all", "relay"] = "all"
+
+    @field_validator("stun_urls", "turn_urls", mode="before")
+    @classmethod
+    def _urls(cls, value: object) -> object:
+        # From the environment a list arrives as one string: comma-separated URLs.
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _ports(self) -> MediaSettings:
+        if (self.port_min or self.port_max) and not 1024 <= self.port_min <= self.port_max:
+            raise ValueError("port_min and port_max: need 1024 <= port_min <= port_max")
+        if self.turn_urls and not self.turn_secret:
+            raise ValueError("turn_urls need turn_secret")
+        return self
+
+
 class AuditSettings(_Section):
     checkpoint_every: int = Field(50, ge=1)
     checkpoint_seconds: float = Field(60, gt=0)
@@ -116,6 +148,7 @@ class Settings(_Section):
     security: SecuritySettings = SecuritySettings()
     detention: DetentionSettings = DetentionSettings()
     sessions: SessionSettings = SessionSettings()
+    media: MediaSettings = MediaSettings()
     audit: AuditSettings = AuditSettings()
     demo: DemoSettings = DemoSettings()
     log: LogSettings = LogSettings()

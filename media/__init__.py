@@ -1,9 +1,15 @@
-"""The media plane: an SFU on aiortc that forwards RTP between the participants of a session.
+"""The media plane: an SFU on aiortc's ICE/DTLS/SRTP that forwards RTP between the participants
+of a session without decoding or encoding.
 
 ``Sfu`` implements rooms.media_port.MediaPort; signaling/ calls it through that port and never
-imports this package. (Issue 2 lays out the interface; the media issue fills in forwarding.)
+imports this package. One ``Router`` per live session; a ``Peer`` per participant with fixed
+slots; a ``Producer`` per incoming track and a ``Consumer`` per outgoing slot.
 """
 
-from media.sfu import Router, Sfu
+from media.consumer import Consumer
+from media.peer import Peer
+from media.producer import Producer
+from media.router import Router
+from media.sfu import MediaSettings, Sfu
 
-__all__ = ["Router", "Sfu"]
+__all__ = ["Consumer", "MediaSettings", "Peer", "Producer", "Router", "Sfu"]

@@ -1,51 +1,148 @@
-"""Routers per live session, created when the first participant attaches and closed when the
-session ends or empties."""
+"""The SFU: one Router per live session; implements rooms.media_port.MediaPort."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from rooms.errors import Conflict
+from media.network import NetworkPolicy
+from media.peer import Peer, PeerState
+from media.router import Router
+from rooms.errors import Conflict, NotFound
+from rooms.media_port import MediaListener
+from rooms.routing import Moderation
 from rooms.seats import Seat
 
-__all__ = ["Router", "Sfu"]
+__all__ = ["MediaSettings", "Sfu"]
+
+log = logging.getLogger("courtlink.media")
 
 
-@dataclass
-class Router:
-    """One live session's media: who is attached, with which seats."""
-
-    session_id: str
-    participants: dict[str, tuple[Seat, ...]] = field(default_factory=dict)
-    closed: bool = False
-
-    async def close(self) -> None:
-        self.participants.clear()
-        self.closed = True
+@dataclass(frozen=True)
+class MediaSettings:
+    ice_timeout: float = 20.0
+    announced_address: str = ""
+    host_address: str = ""
+    port_min: int = 0
+    port_max: int = 0
+    feedback_interval: float = 1.0
 
 
 class Sfu:
-    def __init__(self) -> None:
+    def __init__(self, settings: MediaSettings | None = None) -> None:
+        self.settings = settings or MediaSettings()
         self.routers: dict[str, Router] = {}
+        self.network = NetworkPolicy(
+            host_address=self.settings.host_address,
+            port_min=self.settings.port_min,
+            port_max=self.settings.port_max,
+        )
+        self._listener: MediaListener | None = None
+        self._started = False
 
-    async def attach(self, session_id: str, participant_id: str, seats: tuple[Seat, ...]) -> None:
-        router = self.routers.setdefault(session_id, Router(session_id))
-        router.participants[participant_id] = seats
+    def listen(self, listener: MediaListener) -> None:
+        self._listener = listener
+
+    async def start(self) -> None:
+        """Install the network policy (bind address, port range) in the running loop."""
+        if not self._started:
+            self.network.install()
+            self._started = True
+
+    def _router(self, session_id: str, video_codec: str = "vp8") -> Router:
+        router = self.routers.get(session_id)
+        if router is None:
+            router = Router(
+                session_id,
+                video_codec=video_codec,
+                feedback_interval=self.settings.feedback_interval,
+            )
+
+            async def on_quality(report: dict[str, dict[str, Any]], sid: str = session_id) -> None:
+                if self._listener is not None:
+                    await self._listener(sid, "", "quality", report)
+
+            router.on_quality = on_quality
+            router.start()
+            self.routers[session_id] = router
+        return router
+
+    def _peer_for(self, session_id: str, participant_id: str) -> Peer:
+        router = self.routers.get(session_id)
+        peer = router.peers.get(participant_id) if router is not None else None
+        if peer is None:
+            raise Conflict(
+                "no media connection for this participant; join first", code="media_not_attached"
+            )
+        return peer
+
+    async def _new_peer(
+        self, router: Router, participant_id: str, seats: tuple[Seat, ...]
+    ) -> dict[str, Any]:
+        session_id = router.session_id
+
+        async def on_state(peer: Peer, state: PeerState) -> None:
+            if self._listener is not None and router.peers.get(peer.participant_id) is peer:
+                await self._listener(session_id, peer.participant_id, "state", {"state": state})
+
+        peer = Peer(
+            participant_id,
+            seats,
+            video_codec=router.video_codec,
+            ice_timeout=self.settings.ice_timeout,
+            announced_address=self.settings.announced_address,
+            on_state=on_state,
+        )
+        try:
+            offer = await peer.offer()
+        except Exception:
+            await peer.close()
+            raise
+        await router.add(peer)
+        return offer
+
+    async def attach(
+        self,
+        session_id: str,
+        participant_id: str,
+        seats: tuple[Seat, ...],
+        *,
+        video_codec: str = "vp8",
+    ) -> dict[str, Any]:
+        await self.start()
+        return await self._new_peer(self._router(session_id, video_codec), participant_id, seats)
+
+    async def restart(self, session_id: str, participant_id: str) -> dict[str, Any]:
+        old = self._peer_for(session_id, participant_id)
+        return await self._new_peer(self.routers[session_id], participant_id, old.seats)
+
+    async def answer(self, session_id: str, participant_id: str, sdp: str) -> None:
+        peer = self._peer_for(session_id, participant_id)
+        await peer.accept(sdp)
+        self.routers[session_id].rewire()
+
+    async def candidate(
+        self, session_id: str, participant_id: str, candidate: dict[str, Any]
+    ) -> None:
+        await self._peer_for(session_id, participant_id).add_candidate(candidate)
 
     async def detach(self, session_id: str, participant_id: str) -> None:
         router = self.routers.get(session_id)
         if router is None:
             return
-        router.participants.pop(participant_id, None)
-        if not router.participants:
+        await router.remove(participant_id)
+        if not router.peers:
             await router.close()
-            del self.routers[session_id]
+            self.routers.pop(session_id, None)
 
-    async def signal(
-        self, session_id: str, participant_id: str, message: dict[str, Any]
-    ) -> dict[str, Any]:
-        raise Conflict("media is not available on this server yet", code="media_unavailable")
+    async def route(
+        self, session_id: str, holders: Mapping[Seat, str], moderation: Moderation
+    ) -> None:
+        router = self.routers.get(session_id)
+        if router is not None:
+            await router.route(holders, moderation)
 
     async def end(self, session_id: str) -> None:
         router = self.routers.pop(session_id, None)
@@ -55,3 +152,12 @@ class Sfu:
     async def close(self) -> None:
         for session_id in list(self.routers):
             await self.end(session_id)
+        if self._started:
+            self.network.uninstall()
+            self._started = False
+
+    def router(self, session_id: str) -> Router:
+        router = self.routers.get(session_id)
+        if router is None:
+            raise NotFound("no media for this session")
+        return router

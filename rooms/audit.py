@@ -61,6 +61,8 @@ class AuditKind(StrEnum):
     JOINED = "participant.joined"
     LEFT = "participant.left"
     REPLACED = "participant.replaced"
+    REMOVED = "participant.removed"
+    MODERATED = "session.moderated"
 
 
 def canonical(value: Any) -> bytes:

@@ -19,9 +19,10 @@ from rooms.detentions import Detention, Period, check_period_days
 from rooms.errors import Conflict, Forbidden, InvalidInput, InviteRevoked, NotFound
 from rooms.hashing import SecretHasher
 from rooms.invites import Invite, InviteClaims, InviteSigner, check_invite_seats
-from rooms.policy import AccountPrincipal, Action, InvitePrincipal, Principal, authorize
+from rooms.policy import AccountPrincipal, Action, InvitePrincipal, Principal, authorize, may
+from rooms.routing import MODERATED_SEATS, Caucus
 from rooms.seats import AccountRole, Seat
-from rooms.sessions import Session, SessionState
+from rooms.sessions import Session, SessionState, check_video_codec
 from rooms.storage import Records, Store
 
 __all__ = ["Clerk", "ClerkRules", "IssuedInvite"]
@@ -169,7 +170,9 @@ class Clerk:
         scheduled_at: datetime | None = None,
         lobby: bool | None = None,
         recorded: bool | None = None,
+        video_codec: str = "vp8",
     ) -> Session:
+        check_video_codec(video_codec)
         async with self.store.write() as tx:
             case = await tx.case(case_id)
             authorize(principal, Action.SESSION_CREATE, case=case)
@@ -183,6 +186,7 @@ class Clerk:
                 recorded=self.rules.record_by_default if recorded is None else recorded,
                 created_by=principal.actor,
                 created_at=now,
+                video_codec=video_codec,
             )
             await tx.add_session(session)
             await self.auditor.record(
@@ -195,6 +199,7 @@ class Clerk:
                     "scheduled_at": session.scheduled_at.isoformat(),
                     "lobby": session.lobby,
                     "recorded": session.recorded,
+                    "video_codec": video_codec,
                 },
             )
         return session
@@ -215,13 +220,96 @@ class Clerk:
         async with self.store.write() as tx:
             session = await tx.session(session_id)
             case = await tx.case(session.case_id)
-            authorize(principal, Action.SESSION_END, case=case)
+            if may(principal, Action.SESSION_END, case=case) is not None:
+                # The judge's own invite, in the session, may end it too.
+                authorize(principal, Action.MODERATE, case=case, session_id=session.id)
             ended = session.ended(self.clock())
             await tx.save_session(ended)
             await self.auditor.record(
                 tx, AuditKind.SESSION_ENDED, principal.actor, session_id=session.id, case_id=case.id
             )
         return ended
+
+    async def moderate(
+        self,
+        principal: Principal,
+        session_id: str,
+        *,
+        action: str,
+        seat: Seat | None = None,
+        value: bool | None = None,
+        caucus: Caucus | None = None,
+    ) -> Session:
+        """The judge's moderation: ``lobby`` (value: on/off), ``admit`` (seat: the creditor),
+        ``caucus`` (caucus: a side, or None to end it), ``mute`` (seat, value: muted or not).
+        Stored on the session, audited, and enforced by the SFU through rooms/routing.py."""
+        async with self.store.write() as tx:
+            session = await tx.session(session_id)
+            case = await tx.case(session.case_id)
+            authorize(principal, Action.MODERATE, case=case, session_id=session.id)
+            if session.state is SessionState.ENDED:
+                raise Conflict("the session has ended")
+            current = session.moderation
+            if action == "lobby":
+                if value is None:
+                    raise InvalidInput("lobby: say whether it is on")
+                changed = replace(current, lobby=value)
+            elif action == "admit":
+                if seat is not Seat.CREDITOR:
+                    raise InvalidInput("only the creditor waits in the lobby")
+                changed = replace(current, admitted=current.admitted | {seat})
+            elif action == "caucus":
+                changed = replace(current, caucus=caucus)
+            elif action == "mute":
+                if seat is None or seat not in MODERATED_SEATS or value is None:
+                    raise InvalidInput(
+                        "mute: name the officer, debtor or creditor seat and whether muted"
+                    )
+                muted = current.muted | {seat} if value else current.muted - {seat}
+                changed = replace(current, muted=muted)
+            else:
+                raise InvalidInput(f"unknown moderation {action!r}")
+            updated = session.moderated(changed)
+            await tx.save_session(updated)
+            await self.auditor.record(
+                tx,
+                AuditKind.MODERATED,
+                principal.actor,
+                session_id=session.id,
+                case_id=case.id,
+                data={
+                    "action": action,
+                    "seat": None if seat is None else str(seat),
+                    "value": value,
+                    "caucus": None if caucus is None else str(caucus),
+                },
+            )
+        return updated
+
+    async def remove_participant(
+        self, principal: Principal, session_id: str, seat: Seat, holder_actor: str
+    ) -> None:
+        """The judge removes whoever holds ``seat``: the invite they came with is revoked, so
+        they cannot come straight back (the judge may issue a new one)."""
+        if seat not in MODERATED_SEATS:
+            raise InvalidInput("only the officer, debtor or creditor can be removed")
+        async with self.store.write() as tx:
+            session = await tx.session(session_id)
+            case = await tx.case(session.case_id)
+            authorize(principal, Action.MODERATE, case=case, session_id=session.id)
+            kind, _, ident = holder_actor.partition(":")
+            if kind == "invite":
+                invite = await tx.invite(ident)
+                if not invite.revoked():
+                    await tx.revoke_invite(invite.id, self.clock())
+            await self.auditor.record(
+                tx,
+                AuditKind.REMOVED,
+                principal.actor,
+                session_id=session.id,
+                case_id=case.id,
+                data={"seat": str(seat), "holder": holder_actor},
+            )
 
     async def note_presence(self, session_id: str, *, judge_in: bool, others_in: int) -> Session:
         """Move the session's state after a join or leave (scheduled -> open -> live)."""

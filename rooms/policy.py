@@ -36,6 +36,7 @@ class Action(StrEnum):
     SESSION_CREATE = "session.create"
     SESSION_READ = "session.read"
     SESSION_END = "session.end"
+    MODERATE = "session.moderate"  # lobby, admit, caucus, mute, remove
     INVITE_ISSUE = "invite.issue"
     INVITE_REVOKE = "invite.revoke"
     INVITE_READ = "invite.read"
@@ -80,6 +81,7 @@ _JUDGE_OWN_CASE = frozenset(
     {
         Action.SESSION_CREATE,
         Action.SESSION_END,
+        Action.MODERATE,
         Action.INVITE_ISSUE,
         Action.INVITE_REVOKE,
         Action.INVITE_READ,
@@ -121,10 +123,13 @@ def _account_may(
 def _invite_may(
     claims: InviteClaims, action: Action, session_id: str | None, seat: Seat | None
 ) -> str | None:
-    if action not in (Action.SEAT_JOIN, Action.CONSENT_GIVE, Action.SESSION_READ):
+    if action not in (Action.SEAT_JOIN, Action.CONSENT_GIVE, Action.SESSION_READ, Action.MODERATE):
         return f"an invite does not allow {action}"
     if session_id != claims.session_id:
         return "this invite is for another session"
+    if action is Action.MODERATE:
+        # The judge's own invite (the judge issued it to themself) moderates like the judge.
+        return None if Seat.JUDGE in claims.seats else "only the judge may moderate"
     if action is not Action.SESSION_READ and seat not in claims.seats:
         return f"this invite does not hold the {seat} seat"
     return None

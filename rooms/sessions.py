@@ -6,9 +6,20 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from rooms.errors import Conflict
+from rooms.errors import Conflict, InvalidInput
+from rooms.routing import Caucus, Moderation
+from rooms.seats import Seat
 
-__all__ = ["Session", "SessionState"]
+__all__ = ["VIDEO_CODECS", "Session", "SessionState"]
+
+# VP8 by default; H.264 constrained baseline for sessions whose terminal can only do that.
+VIDEO_CODECS = ("vp8", "h264")
+
+
+def check_video_codec(value: str) -> str:
+    if value not in VIDEO_CODECS:
+        raise InvalidInput(f"video codec must be one of {', '.join(VIDEO_CODECS)}")
+    return value
 
 
 class SessionState(StrEnum):
@@ -29,6 +40,26 @@ class Session:
     created_by: str
     created_at: datetime
     ended_at: datetime | None = None
+    video_codec: str = "vp8"
+    # The judge's moderation (rooms/routing.py); ``lobby`` above is whether the lobby is on.
+    admitted: frozenset[Seat] = frozenset()
+    caucus: Caucus | None = None
+    muted: frozenset[Seat] = frozenset()
+
+    @property
+    def moderation(self) -> Moderation:
+        return Moderation(
+            lobby=self.lobby, admitted=self.admitted, caucus=self.caucus, muted=self.muted
+        )
+
+    def moderated(self, moderation: Moderation) -> Session:
+        return replace(
+            self,
+            lobby=moderation.lobby,
+            admitted=moderation.admitted,
+            caucus=moderation.caucus,
+            muted=moderation.muted,
+        )
 
     def after_presence(self, judge_in: bool, others_in: int) -> SessionState:
         """The state a change of presence leads to (docs/protocol.md). Ended is final; live

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
 from rooms.errors import CourtlinkError, InvalidInput
+from rooms.routing import Caucus
 from rooms.seats import Seat
 
 __all__ = [
     "PROTOCOL_VERSION",
+    "CaucusRequest",
+    "EndRequest",
     "JoinRequest",
     "LeaveRequest",
+    "LobbyRequest",
+    "MediaAnswer",
+    "MediaCandidate",
+    "MediaRestart",
+    "MuteRequest",
     "Payload",
     "PresenceRequest",
+    "SeatRequest",
     "StateRequest",
     "error_ack",
     "ok_ack",
@@ -48,6 +57,44 @@ class StateRequest(Payload):
 
 
 class PresenceRequest(Payload):
+    pass
+
+
+class MediaAnswer(Payload):
+    sdp: StrictStr = Field(min_length=1, max_length=65536)
+
+
+class MediaCandidate(Payload):
+    candidate: StrictStr = Field(max_length=1024)
+    sdpMid: StrictStr | None = Field(default=None, max_length=32)
+    sdpMLineIndex: StrictInt | None = Field(default=None, ge=0, le=64)
+    usernameFragment: StrictStr | None = Field(default=None, max_length=256)
+
+
+class MediaRestart(Payload):
+    pass
+
+
+class LobbyRequest(Payload):
+    enabled: StrictBool
+
+
+class SeatRequest(Payload):
+    """``admit`` and ``remove``: the seat they act on."""
+
+    seat: Seat
+
+
+class CaucusRequest(Payload):
+    side: Caucus | None  # null ends the caucus
+
+
+class MuteRequest(Payload):
+    seat: Seat
+    muted: StrictBool
+
+
+class EndRequest(Payload):
     pass
 
 

@@ -26,8 +26,10 @@ from rooms.media_port import MediaPort
 from rooms.metrics import Metrics
 from rooms.policy import AccountPrincipal, InvitePrincipal, Principal, TerminalPrincipal
 from rooms.presence import Occupant, Presence, SeatMap, seat_view
-from rooms.seats import Seat
+from rooms.routing import seat_status
+from rooms.seats import SEATS, Seat
 from rooms.sessions import Session
+from signaling.media import IceServers, MediaSignaling
 from signaling.messages import (
     PROTOCOL_VERSION,
     JoinRequest,
@@ -38,8 +40,9 @@ from signaling.messages import (
     ok_ack,
     parse,
 )
+from signaling.moderation import Moderation
 
-__all__ = ["Authenticate", "SignalingServer"]
+__all__ = ["Authenticate", "Connection", "SignalingServer"]
 
 log = logging.getLogger("courtlink.signaling")
 
@@ -82,6 +85,27 @@ def _principal_view(principal: Principal) -> dict[str, Any]:
     return {}  # pragma: no cover
 
 
+def _presence(session: Session, seats: SeatMap) -> dict[str, Any]:
+    """The presence message: every seat (empty ones null), each with what the policy does to it
+    (in the lobby, on hold in a caucus, muted by the judge), and the moderation itself."""
+    view = seat_view(seats)
+    moderation = session.moderation
+    for seat in SEATS:
+        status = seat_status(moderation, seat)
+        if view[str(seat)] is not None:
+            view[str(seat)]["status"] = {
+                "in_lobby": status.in_lobby,
+                "on_hold": status.on_hold,
+                "muted": status.muted,
+            }
+    return {
+        "session": session.id,
+        "state": str(session.state),
+        "seats": view,
+        "moderation": moderation.encode(),
+    }
+
+
 def _display_name(principal: Principal, seats: tuple[Seat, ...], case: Case) -> str:
     if isinstance(principal, AccountPrincipal):
         return principal.account.display_name
@@ -102,6 +126,8 @@ class SignalingServer:
         media: MediaPort | None = None,
         client_manager: socketio.AsyncManager | None = None,
         cors_allowed_origins: list[str] | None = None,
+        ice_servers: IceServers | None = None,
+        ice_transport_policy: str = "all",
     ) -> None:
         self.clerk = clerk
         self.presence = presence
@@ -119,6 +145,14 @@ class SignalingServer:
             max_http_buffer_size=256 * 1024,
         )
         self._connections: dict[str, Connection] = {}
+        self.media_signaling = (
+            MediaSignaling(
+                self, media, ice_servers=ice_servers, ice_transport_policy=ice_transport_policy
+            )
+            if media is not None
+            else None
+        )
+        self.moderation = Moderation(self)
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
         for event, handler in self.handlers().items():
@@ -126,12 +160,16 @@ class SignalingServer:
 
     def handlers(self) -> dict[str, Handler]:
         """Every client-to-server event and its handler (docs/protocol.md lists the same)."""
-        return {
+        handlers: dict[str, Handler] = {
             "join": self._join,
             "leave": self._leave,
             "state": self._state,
             "presence": self._presence_request,
         }
+        handlers.update(self.moderation.handlers())
+        if self.media_signaling is not None:
+            handlers.update(self.media_signaling.handlers())
+        return handlers
 
     def attach(self, app: Any) -> None:
         self.sio.attach(app, socketio_path="socket.io")
@@ -204,13 +242,20 @@ class SignalingServer:
 
     # Presence ---------------------------------------------------------------------------
 
-    async def _broadcast(self, session_id: str, seats: SeatMap | None = None) -> dict[str, Any]:
+    async def broadcast(self, session_id: str, seats: SeatMap | None = None) -> dict[str, Any]:
+        """Tell everyone in the session who is in and what they may see and hear, and have the
+        SFU forward exactly that."""
         if seats is None:
             seats = await self.presence.snapshot(session_id)
         session = await self._settle_state(session_id, seats)
-        message = {"session": session_id, "state": str(session.state), "seats": seat_view(seats)}
+        message = _presence(session, seats)
         await self.sio.emit("presence", message, room=_room(session_id))
+        if self.media is not None:
+            holders = {seat: held.participant_id for seat, held in seats.items()}
+            await self.media.route(session_id, holders, session.moderation)
         return message
+
+    _broadcast = broadcast
 
     async def _settle_state(self, session_id: str, seats: SeatMap) -> Session:
         judge_in = Seat.JUDGE in seats
@@ -325,9 +370,13 @@ class SignalingServer:
         )
         # Unless it already left (a disconnect while the join was recorded vacated it).
         if self.media is not None and conn.participant_id == participant_id:
-            await self.media.attach(session.id, participant_id, seats)
+            offer = await self.media.attach(
+                session.id, participant_id, seats, video_codec=session.video_codec
+            )
             if conn.participant_id != participant_id:  # it left while media was attaching
                 await self.media.detach(session.id, participant_id)
+            elif self.media_signaling is not None:
+                await self.media_signaling.send_offer(sid, participant_id, offer)
         if gone:
             await self._vacate(conn, reason="disconnected")
             raise Conflict("the connection closed while joining")
@@ -418,24 +467,66 @@ class SignalingServer:
     async def _presence_message(self, session_id: str) -> dict[str, Any]:
         seats = await self.presence.snapshot(session_id)
         session = await self._settle_state(session_id, seats)
-        return {"session": session_id, "state": str(session.state), "seats": seat_view(seats)}
+        return _presence(session, seats)
 
     # Called by web/ ---------------------------------------------------------------------
 
     async def end_session(self, session_id: str) -> None:
-        """The judge ended the session: tell everyone in it and disconnect them."""
+        """The judge ended the session: tell everyone in it and disconnect them (shortly, so that
+        the judge's own request is answered first)."""
         await self.sio.emit("session_ended", {"session": session_id}, room=_room(session_id))
         seats = await self.presence.snapshot(session_id)
-        for held in {h.participant_id: h for h in seats.values()}.values():
+        holders = list({h.participant_id: h for h in seats.values()}.values())
+        for held in holders:
             await self.presence.release(session_id, held.participant_id)
             if held.node == self.presence.node:  # otherwise its own node uncounts it (_vacate)
                 self.metrics.participants.dec(len(held.seats))
             local = self._connections.get(held.sid)
             if local is not None:
                 local.participant_id = local.session_id = None
-            await self.sio.disconnect(held.sid)
+            await self.clerk.record(
+                AuditKind.LEFT,
+                held.actor,
+                session_id=session_id,
+                data={
+                    "participant": held.participant_id,
+                    "seats": [str(s) for s in held.seats],
+                    "reason": "session_ended",
+                },
+            )
         if self.media is not None:
             await self.media.end(session_id)
+
+        async def disconnect_all() -> None:
+            await asyncio.sleep(0.2)
+            for held in holders:
+                await self.sio.disconnect(held.sid)
+
+        self.sio.start_background_task(disconnect_all)
+
+    async def evict(self, session_id: str, held: Occupant, *, reason: str) -> None:
+        """Take ``held`` out of the session (removed by the judge) and disconnect it."""
+        released = await self.presence.release(session_id, held.participant_id)
+        if self.media is not None:
+            await self.media.detach(session_id, held.participant_id)
+        local = self._connections.get(held.sid)
+        if local is not None:
+            local.participant_id = local.session_id = None
+        if released is not None and held.node == self.presence.node:
+            self.metrics.participants.dec(len(held.seats))
+        if released is not None:
+            await self.clerk.record(
+                AuditKind.LEFT,
+                held.actor,
+                session_id=session_id,
+                data={
+                    "participant": held.participant_id,
+                    "seats": [str(s) for s in held.seats],
+                    "reason": reason,
+                },
+            )
+        await self.sio.disconnect(held.sid)
+        await self.broadcast(session_id)
 
     async def invite_revoked(self, session_id: str, invite_id: str) -> None:
         """Disconnect whoever holds a seat through a revoked invite."""

@@ -25,13 +25,14 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from redis.asyncio import Redis
 
 from config import Settings
-from media import Sfu
+from media import MediaSettings, Sfu
 from rooms.clock import Clock, system_clock
 from rooms.errors import CourtlinkError, Unavailable
 from rooms.hashing import SecretHasher
 from rooms.metrics import Metrics
 from rooms.presence import MemoryPresence, Presence
 from rooms.redis_presence import RedisPresence
+from rooms.turn import ice_servers
 from signaling.server import SignalingServer
 from web.api import API, build_api
 from web.auth import socket_authenticator
@@ -193,7 +194,17 @@ async def _presence(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _media(app: web.Application) -> AsyncIterator[None]:
-    sfu = Sfu()
+    media = app[SETTINGS].media
+    sfu = Sfu(
+        MediaSettings(
+            ice_timeout=media.ice_timeout_seconds,
+            announced_address=media.announced_address,
+            host_address=media.host_address,
+            port_min=media.port_min,
+            port_max=media.port_max,
+        )
+    )
+    await sfu.start()
     app[MEDIA] = sfu
     try:
         yield
@@ -212,6 +223,13 @@ async def _signaling(app: web.Application) -> AsyncIterator[None]:
         media=app[MEDIA],
         client_manager=manager,
         cors_allowed_origins=None,
+        ice_servers=lambda participant: ice_servers(
+            settings.media.stun_urls,
+            settings.media.turn_urls,
+            settings.media.turn_secret,
+            participant,
+        ),
+        ice_transport_policy=settings.media.ice_transport_policy,
     )
     app[SIGNALING] = server
     try:

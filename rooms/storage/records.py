@@ -21,6 +21,7 @@ from rooms.consent import Consent
 from rooms.detentions import Detention, Period
 from rooms.errors import Conflict, NotFound
 from rooms.invites import Invite
+from rooms.routing import Caucus
 from rooms.seats import AccountRole, Seat
 from rooms.sessions import Session, SessionState
 from rooms.storage import tables as t
@@ -70,7 +71,15 @@ def _session(row: Row[Any]) -> Session:
         created_by=row.created_by,
         created_at=row.created_at,
         ended_at=row.ended_at,
+        video_codec=row.video_codec,
+        admitted=_seats(row.admitted),
+        caucus=Caucus(row.caucus) if row.caucus else None,
+        muted=_seats(row.muted),
     )
+
+
+def _seats(value: str) -> frozenset[Seat]:
+    return frozenset(Seat(s) for s in value.split(",") if s)
 
 
 def _invite(row: Row[Any]) -> Invite:
@@ -222,7 +231,9 @@ class Records:
         """Serialize transactions about ``name`` until this one ends. PostgreSQL: an advisory
         transaction lock; SQLite needs none (write transactions already run one at a time)."""
         if self.conn.dialect.name == "postgresql":
-            await self.conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
+            await self.conn.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name}
+            )
 
     async def add_login_failure(self, username: str, remote: str, now: datetime) -> None:
         await self.conn.execute(
@@ -379,6 +390,10 @@ class Records:
                 "created_by": session.created_by,
                 "created_at": session.created_at,
                 "ended_at": session.ended_at,
+                "video_codec": session.video_codec,
+                "admitted": ",".join(sorted(session.admitted)),
+                "caucus": None if session.caucus is None else str(session.caucus),
+                "muted": ",".join(sorted(session.muted)),
             },
             "session",
         )
@@ -398,7 +413,14 @@ class Records:
         await self.conn.execute(
             update(t.sessions)
             .where(t.sessions.c.id == session.id)
-            .values(state=str(session.state), ended_at=session.ended_at, lobby=session.lobby)
+            .values(
+                state=str(session.state),
+                ended_at=session.ended_at,
+                lobby=session.lobby,
+                admitted=",".join(sorted(session.admitted)),
+                caucus=None if session.caucus is None else str(session.caucus),
+                muted=",".join(sorted(session.muted)),
+            )
         )
 
     async def add_invite(self, invite: Invite) -> None:

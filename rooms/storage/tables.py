@@ -144,6 +144,10 @@ sessions = Table(
     Column("created_by", String(32), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("ended_at", UTCDateTime),
+    Column("video_codec", String(8), nullable=False, server_default="vp8"),
+    Column("admitted", String(64), nullable=False, server_default=""),
+    Column("caucus", String(16)),
+    Column("muted", String(64), nullable=False, server_default=""),
 )
 
 invites = Table(

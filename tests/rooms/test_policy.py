@@ -56,6 +56,7 @@ SEAT_SCOPED: dict[Action, bool] = {
     A.SESSION_CREATE: False,
     A.SESSION_READ: False,
     A.SESSION_END: False,
+    A.MODERATE: False,
     A.INVITE_ISSUE: False,
     A.INVITE_REVOKE: False,
     A.INVITE_READ: False,
@@ -85,6 +86,7 @@ ASSIGNED_JUDGE = (
         A.DETENTION_CREATE,
         A.SESSION_CREATE,
         A.SESSION_END,
+        A.MODERATE,
         A.INVITE_ISSUE,
         A.INVITE_REVOKE,
         A.INVITE_READ,
@@ -95,8 +97,10 @@ ADMIN = plain(A.TERMINAL_MANAGE, A.ACCOUNT_MANAGE, A.AUDIT_READ)
 
 
 def party(*seats: Seat) -> set[Grant]:
-    """An invite of this session: read it, and join / consent for exactly its seats."""
-    return plain(A.SESSION_READ) | seated(A.SEAT_JOIN, *seats) | seated(A.CONSENT_GIVE, *seats)
+    """An invite of this session: read it, and join / consent for exactly its seats; the judge's
+    invite also moderates."""
+    grants = plain(A.SESSION_READ) | seated(A.SEAT_JOIN, *seats) | seated(A.CONSENT_GIVE, *seats)
+    return grants | (plain(A.MODERATE) if J in seats else set())
 
 
 def account(
@@ -223,6 +227,7 @@ CASE_BOUND = [
     A.DETENTION_CREATE,
     A.SESSION_CREATE,
     A.SESSION_END,
+    A.MODERATE,
     A.INVITE_ISSUE,
     A.INVITE_REVOKE,
     A.INVITE_READ,

@@ -34,7 +34,7 @@ def check_join_ack(room: Room, data: dict[str, Any], seats: list[str]) -> None:
     assert data["session"]["recorded"] is room.world.session.recorded
     assert data["session"]["lobby"] is room.world.session.lobby
     presence = data["presence"]
-    assert set(presence) == {"session", "state", "seats"}
+    assert set(presence) == {"session", "state", "seats", "moderation"}
     assert presence["session"] == room.session_id
     assert presence["state"] == data["session"]["state"]
     assert set(presence["seats"]) == set(SEATS)
@@ -220,11 +220,16 @@ async def test_a_client_that_left_hears_no_more_presence(room: Room) -> None:
 async def test_presence_request(room: Room) -> None:
     officer, data = await room.joined("officer")
     answer = await officer.ok("presence")
+    officer_seat = answer["seats"]["officer"]
+    # The judge's controls are off: in no lobby (only creditors wait), not held, not muted.
+    assert officer_seat.pop("status") == {"in_lobby": False, "on_hold": False, "muted": False}
     assert answer == {
         "session": room.session_id,
         "state": "open",
         "seats": await room.snapshot(),
+        "moderation": {"lobby": True, "admitted": [], "caucus": None, "muted": []},
     }
+    officer_seat["status"] = {"in_lobby": False, "on_hold": False, "muted": False}
     assert answer["seats"]["officer"]["participant"] == data["participant"]
     assert await officer.ok("presence", {}) == answer
 
@@ -388,7 +393,11 @@ async def test_join_twice_on_one_connection_is_idempotent(room: Room) -> None:
     # A client that re-sends join (e.g. after an ack timed out) gets the same answer.
     check_join_ack(room, again, ["officer"])
     assert again["participant"] == first["participant"]
-    assert again["presence"]["seats"] == await room.snapshot()
+    seen = {
+        seat: None if held is None else {k: v for k, v in held.items() if k != "status"}
+        for seat, held in again["presence"]["seats"].items()
+    }
+    assert seen == await room.snapshot()
     assert len(await room.audit(AuditKind.JOINED)) == 1
 
 

@@ -1,0 +1,154 @@
+"""A Producer: one incoming track (a participant's microphone or camera) and its fan-out."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from aiortc import RTCRtpReceiver
+from aiortc.rate import RemoteBitrateEstimator
+from aiortc.rtcrtpreceiver import NackGenerator
+
+from media import wire
+from media.rtp import RtpHeader, h264_keyframe, vp8_keyframe
+
+if TYPE_CHECKING:
+    from media.consumer import Consumer
+
+__all__ = ["Producer"]
+
+MAX_BITRATE = 2_500_000
+
+
+class Producer:
+    """Receives one track's RTP (already decrypted, not decoded) and hands each packet to the
+    Consumers currently subscribed. Asks the publisher for key frames (rate-limited), for lost
+    packets (NACK) and tells it the bitrate its subscribers can take (REMB)."""
+
+    def __init__(
+        self,
+        participant_id: str,
+        kind: str,
+        receiver: RTCRtpReceiver,
+        *,
+        pli_interval: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.participant_id = participant_id
+        self.kind = kind
+        self.receiver = receiver
+        self.pli_interval = pli_interval
+        self.clock = clock
+        self.consumers: list[Consumer] = []
+        self.clock_rate = 48000 if kind == "audio" else 90000
+        self.ssrc: int | None = None
+        self.rtx: dict[int, int] = {}  # rtx payload type -> media payload type
+        self.is_keyframe: Callable[[memoryview], bool] = vp8_keyframe
+        self._nacks = NackGenerator() if kind == "video" else None
+        self._estimator = RemoteBitrateEstimator() if kind == "video" else None
+        self.uplink_bps: int | None = None
+        self._last_pli = -1e9
+        self.plis_sent = 0
+        self.packets = 0
+        self.bytes = 0
+        self.last_packet_at: float | None = None
+        self._expected_prior = 0
+        self._received_prior = 0
+        self.closed = False
+
+    def configure(self, video_codec: str, rtx: dict[int, int]) -> None:
+        """Called once negotiation settled."""
+        self.is_keyframe = h264_keyframe if video_codec == "h264" else vp8_keyframe
+        self.rtx = rtx
+
+    async def on_rtp(self, data: bytes, header: RtpHeader, arrival_ms: int) -> None:
+        if self.closed:
+            return
+        media_pt = self.rtx.get(header.payload_type)
+        if media_pt is not None:
+            # The publisher's retransmission (answer to our NACK): the original sequence number
+            # is the first two payload bytes; padding-only probes carry none.
+            if header.payload_end - header.payload_start < 3 or self.ssrc is None:
+                return
+            header.sequence_number = int.from_bytes(
+                data[header.payload_start : header.payload_start + 2], "big"
+            )
+            header.payload_start += 2
+            header.payload_type = media_pt
+            header.ssrc = self.ssrc
+        elif self.ssrc != header.ssrc:
+            self.ssrc = header.ssrc
+        self.packets += 1
+        self.bytes += header.payload_end - header.payload_start
+        self.last_packet_at = self.clock()
+        wire.receiver_stats(self.receiver, header.ssrc, self.clock_rate).add(header)  # type: ignore[arg-type]
+        if self._estimator is not None and header.abs_send_time is not None:
+            estimate = self._estimator.add(
+                abs_send_time=header.abs_send_time,
+                arrival_time_ms=arrival_ms,
+                payload_size=len(data),
+                ssrc=header.ssrc,
+            )
+            if estimate is not None:
+                self.uplink_bps = estimate[0]
+        keyframe = False
+        if self.kind == "video":
+            payload = memoryview(data)[header.payload_start : header.payload_end]
+            keyframe = self.is_keyframe(payload)
+        for consumer in tuple(self.consumers):
+            await consumer.forward(data, header, keyframe)
+        # Recovered (RTX) packets go in too: that takes them off the missing list.
+        if self._nacks is not None and self._nacks.add(header):  # type: ignore[arg-type]
+            await wire.send_nack(self.receiver, header.ssrc, list(self._nacks.missing))
+
+    async def request_keyframe(self) -> bool:
+        """Ask the publisher for a key frame, at most once per ``pli_interval``."""
+        if self.kind != "video" or self.ssrc is None or self.closed:
+            return False
+        now = self.clock()
+        if now - self._last_pli < self.pli_interval:
+            return False
+        self._last_pli = now
+        self.plis_sent += 1
+        await wire.send_pli(self.receiver, self.ssrc)
+        return True
+
+    async def relay_nack(self, sequence_numbers: list[int]) -> None:
+        if self.ssrc is not None and sequence_numbers:
+            await wire.send_nack(self.receiver, self.ssrc, sequence_numbers)
+
+    async def send_remb(self) -> int | None:
+        """Tell the publisher the lowest rate among its subscribers (and its own uplink)."""
+        if self.kind != "video" or self.ssrc is None or self.closed:
+            return None
+        rates = [c.remb_bps for c in self.consumers if c.remb_bps is not None]
+        if self.uplink_bps is not None:
+            rates.append(self.uplink_bps)
+        if not rates:
+            return None
+        bitrate = min(min(rates), MAX_BITRATE)
+        await wire.send_remb(self.receiver, int(bitrate), [self.ssrc])
+        return int(bitrate)
+
+    def loss_since_last(self) -> float | None:
+        """Fraction of packets lost on the publisher's uplink since the previous call."""
+        if self.ssrc is None:
+            return None
+        stats = wire.receiver_stats(self.receiver, self.ssrc, self.clock_rate)
+        if stats.max_seq is None or stats.base_seq is None:
+            return None
+        expected = stats.cycles + stats.max_seq - stats.base_seq + 1
+        received = stats.packets_received
+        interval = expected - self._expected_prior
+        got = received - self._received_prior
+        self._expected_prior, self._received_prior = expected, received
+        if interval <= 0:
+            return 0.0
+        return max(0.0, min(1.0, (interval - got) / interval))
+
+    def close(self) -> None:
+        self.closed = True
+        for consumer in tuple(self.consumers):
+            consumer.switch(None)
+        self.consumers.clear()
