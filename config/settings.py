@@ -42,6 +42,16 @@ class ServerSettings(_Section):
     public_url: str = ""
     data_dir: Path = Path("./var")
     node_modules: str = ""
+    # HTTPS: a PEM certificate (chain) and its key. Browsers open cameras only on https or
+    # localhost. `courtlink serve --tls-self-signed` makes a certificate for LAN trials.
+    tls_cert: str = ""
+    tls_key: str = ""
+
+    @model_validator(mode="after")
+    def _tls(self) -> ServerSettings:
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("tls_cert and tls_key: give both or neither")
+        return self
 
     @field_validator("public_url")
     @classmethod
@@ -168,7 +178,8 @@ class Settings(_Section):
         if self.server.public_url:
             return self.server.public_url
         host = "127.0.0.1" if self.server.host in ("0.0.0.0", "::", "") else self.server.host  # noqa: S104
-        return f"http://{host}:{self.server.port}"
+        scheme = "https" if self.server.tls_cert else "http"
+        return f"{scheme}://{host}:{self.server.port}"
 
     @property
     def secure_cookies(self) -> bool:

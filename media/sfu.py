@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from media.guard import CodecGuard
 from media.network import NetworkPolicy
 from media.peer import Peer, PeerState
 from media.router import Router
@@ -28,6 +29,9 @@ class MediaSettings:
     port_min: int = 0
     port_max: int = 0
     feedback_interval: float = 1.0
+    # Refuse codecs in this process (off where the same process also runs aiortc clients that
+    # decode, as some tests do).
+    guard_codecs: bool = True
 
 
 class Sfu:
@@ -41,6 +45,7 @@ class Sfu:
         )
         self._listener: MediaListener | None = None
         self._started = False
+        self.guard = CodecGuard()
 
     def listen(self, listener: MediaListener) -> None:
         self._listener = listener
@@ -49,6 +54,8 @@ class Sfu:
         """Install the network policy (bind address, port range) in the running loop."""
         if not self._started:
             self.network.install()
+            if self.settings.guard_codecs:
+                self.guard.install()
             self._started = True
 
     def _router(self, session_id: str, video_codec: str = "vp8") -> Router:
@@ -154,7 +161,20 @@ class Sfu:
             await self.end(session_id)
         if self._started:
             self.network.uninstall()
+            self.guard.uninstall()
             self._started = False
+
+    def counts(self) -> dict[str, int]:
+        """For metrics: routers, peers, producers and consumers fed, codec attempts."""
+        peers = [p for r in self.routers.values() for p in r.peers.values()]
+        return {
+            "routers": len(self.routers),
+            "peers": len(peers),
+            "consumers": sum(
+                1 for p in peers for c in p.consumers.values() if c.source is not None
+            ),
+            "codec_attempts": self.guard.attempts,
+        }
 
     def router(self, session_id: str) -> Router:
         router = self.routers.get(session_id)

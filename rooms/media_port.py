@@ -58,3 +58,6 @@ class MediaPort(Protocol):
 
     async def close(self) -> None:
         """Close everything; idempotent."""
+
+    def counts(self) -> dict[str, int]:
+        """Numbers for metrics (routers, peers, consumers, codec attempts)."""

@@ -3,7 +3,7 @@ in one test process do not collide)."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 __all__ = ["Metrics"]
 
@@ -31,6 +31,10 @@ class Metrics:
         self.http_latency = Histogram(
             "courtlink_http_request_seconds", "HTTP request duration", ["route"], registry=r
         )
+        ProcessCollector(registry=r)  # process_resident_memory_bytes, cpu seconds, open fds
+        self.threads = Gauge("courtlink_threads", "Threads in this process", registry=r)
+        self.tasks = Gauge("courtlink_asyncio_tasks", "asyncio tasks in this process", registry=r)
+        self.media = Gauge("courtlink_media", "Media objects on this node", ["kind"], registry=r)
         self.audit_events = Gauge(
             "courtlink_audit_head_seq", "Sequence number of the audit chain's head", registry=r
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from importlib import resources
@@ -120,6 +121,7 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/favicon.ico", favicon)
     app.router.add_static(
         "/static/", Path(str(resources.files("web").joinpath("static"))), name="static"
     )
@@ -241,6 +243,13 @@ async def _signaling(app: web.Application) -> AsyncIterator[None]:
 # Operations -----------------------------------------------------------------------------
 
 
+async def favicon(request: web.Request) -> web.StreamResponse:
+    path = Path(str(resources.files("web").joinpath("static", "favicon.svg")))
+    return web.FileResponse(
+        path, headers={"Content-Type": "image/svg+xml", "Cache-Control": "public, max-age=86400"}
+    )
+
+
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "alive", "version": VERSION})
 
@@ -269,5 +278,10 @@ async def metrics(request: web.Request) -> web.Response:
             m.sessions.labels(state=state).set(counts.get(state, 0))
     except CourtlinkError:
         pass  # the scrape still shows the counters; /readyz reports the database
+    m.threads.set(threading.active_count())
+    m.tasks.set(len(asyncio.all_tasks()))
+    if MEDIA in request.app:
+        for kind, value in request.app[MEDIA].counts().items():
+            m.media.labels(kind=kind).set(value)
     body = generate_latest(m.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -16,6 +16,7 @@ from rooms.demo import ensure_demo
 from web.app import create_app
 from web.keys import CLERK, GATE
 from web.logs import RedactingAccessLogger, configure_logging
+from web.tls import server_context
 
 __all__ = ["serve", "use_uvloop"]
 
@@ -37,7 +38,12 @@ async def serve(
     app = create_app(settings)
     runner = web.AppRunner(app, access_log_class=RedactingAccessLogger, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, settings.server.host, settings.server.port, reuse_address=True)
+    context = None
+    if settings.server.tls_cert:
+        context = server_context(settings.server.tls_cert, settings.server.tls_key)
+    site = web.TCPSite(
+        runner, settings.server.host, settings.server.port, reuse_address=True, ssl_context=context
+    )
     await site.start()
     log.info("listening on %s (data in %s)", settings.public_url, settings.data_dir)
     if demo:
