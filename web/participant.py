@@ -215,6 +215,7 @@ class Participant:
     officer: str | None = None
     pin: str | None = None
     ice_servers: list[dict[str, Any]] = field(default_factory=list)
+    silence: float = 3.0  # seconds without any packet before asking for a new connection
     on_event: Callable[[str, dict[str, Any]], None] | None = None
     ssl: bool = True
 
@@ -243,6 +244,7 @@ class Participant:
         self._http: aiohttp.ClientSession | None = None
         self._stopped = asyncio.Event()
         self.stop_reason: str | None = None
+        self.restarts = 0
 
     # Reporting --------------------------------------------------------------------------
 
@@ -257,6 +259,7 @@ class Participant:
             "seats": self.seats,
             "peer": self.peer_state,
             "offers": self.offers,
+            "restarts": self.restarts,
             "slots": {seat: slot.to_json() for seat, slot in sorted(self.slots.items())},
             "presence": self.presence,
             "stopped": self.stop_reason,
@@ -400,6 +403,49 @@ class Participant:
                     if hz is not None:
                         slot.tone_hz = hz
 
+    async def command(self, event: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Send a Socket.IO event (e.g. the judge's ``caucus``) and return its ack."""
+        ack: dict[str, Any] = await self._sio.call(event, payload or {}, timeout=20)
+        return ack
+
+    async def _received_packets(self) -> int | None:
+        pc = self._pc
+        if pc is None:
+            return None
+        report = await pc.getStats()
+        return sum(
+            int(getattr(s, "packetsReceived", 0) or 0)
+            for s in report.values()
+            if s.type == "transport"
+        )
+
+    async def _watchdog(self) -> None:
+        """Ask for a new connection when nothing has arrived for ``silence`` seconds.
+
+        The server sends receiver and sender reports on every slot about once a second even
+        when the judge holds or mutes us, so silence means the network dropped. aiortc has no
+        ICE restart; the server builds a new peer connection for the same seats and slots.
+        """
+        last_count: int | None = None
+        last_change = time.monotonic()
+        asked_at = -1e9
+        while True:
+            await asyncio.sleep(0.5)
+            if self.participant_id is None or self._pc is None:
+                continue
+            count = await self._received_packets()
+            now = time.monotonic()
+            if count != last_count:
+                last_count, last_change = count, now
+                continue
+            quiet = now - last_change
+            if quiet >= self.silence and now - asked_at >= 2 * self.silence and self._sio.connected:
+                asked_at = now
+                self.restarts += 1
+                self._emit("restart", {"quiet_seconds": round(quiet, 1)})
+                with contextlib.suppress(Exception):
+                    await self._sio.emit("media.restart", {})
+
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
@@ -452,6 +498,7 @@ class Participant:
             await sio.connect(
                 self.base, auth={"invite": self.token}, transports=["websocket"], wait_timeout=20
             )
+            self._spawn(self._watchdog())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopped.wait(), seconds)
             return self.report()
