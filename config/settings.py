@@ -135,6 +135,16 @@ class MediaSettings(_Section):
         return self
 
 
+class DocumentSettings(_Section):
+    # The court named in the seal's certificate (and on documents of cases without one).
+    court_name: str = "人民法院"
+    max_upload_mb: int = Field(20, ge=1, le=200)
+    # An order delivered to the detention center and not acknowledged in this time: the judge
+    # is told.
+    ack_timeout_minutes: float = Field(15, gt=0)
+    overdue_check_seconds: float = Field(30, gt=0)
+
+
 class AuditSettings(_Section):
     checkpoint_every: int = Field(50, ge=1)
     checkpoint_seconds: float = Field(60, gt=0)
@@ -159,6 +169,7 @@ class Settings(_Section):
     detention: DetentionSettings = DetentionSettings()
     sessions: SessionSettings = SessionSettings()
     media: MediaSettings = MediaSettings()
+    documents: DocumentSettings = DocumentSettings()
     audit: AuditSettings = AuditSettings()
     demo: DemoSettings = DemoSettings()
     log: LogSettings = LogSettings()

@@ -16,7 +16,7 @@ from rooms.cases import Case, normalize_case_number
 from rooms.clock import Clock, new_id, system_clock
 from rooms.consent import CONSENT_SEATS, CONSENT_TEXT_VERSION, Consent
 from rooms.detentions import Detention, Period, check_period_days
-from rooms.errors import Conflict, Forbidden, InvalidInput, InviteRevoked, NotFound
+from rooms.errors import Conflict, Forbidden, InvalidInput, InviteRevoked, NotFound, RateLimited
 from rooms.hashing import SecretHasher
 from rooms.invites import Invite, InviteClaims, InviteSigner, check_invite_seats
 from rooms.policy import AccountPrincipal, Action, InvitePrincipal, Principal, authorize, may
@@ -36,6 +36,8 @@ class ClerkRules:
     invite_ttl_hours: float = 72
     lobby_by_default: bool = True
     record_by_default: bool = False
+    pin_max_failures: int = 5
+    pin_window_seconds: int = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -491,14 +493,30 @@ class Clerk:
                 made.append(consent)
         return made
 
-    async def officer_by_pin(self, username: str | None, pin: str | None) -> str:
-        """The id of the officer whose PIN this is; Forbidden otherwise."""
+    async def officer_by_pin(
+        self, username: str | None, pin: str | None, *, center: str | None = None
+    ) -> str:
+        """The id of the officer whose PIN this is (of ``center``, when given); Forbidden
+        otherwise. A PIN is short, so failures are counted like failed logins: after
+        ``pin_max_failures`` in the window the officer must wait."""
         if not username or not pin:
             raise Forbidden("an officer must confirm with their name and PIN")
-        async with self.store.read() as tx:
-            account = await tx.account_by_username(username.strip().lower())
-        stored = account.pin_hash if account and account.role is AccountRole.OFFICER else None
-        if not self.hasher.verify(stored, pin) or account is None or account.disabled:
+        name = username.strip().lower()[:40]
+        key = f"pin:{name}"
+        now = self.clock()
+        since = now - timedelta(seconds=self.rules.pin_window_seconds)
+        async with self.store.write() as tx:
+            await tx.lock_name(key)
+            if await tx.login_failures_since(key, since) >= self.rules.pin_max_failures:
+                raise RateLimited("too many wrong PINs; wait a few minutes and try again")
+            account = await tx.account_by_username(name)
+            stored = account.pin_hash if account and account.role is AccountRole.OFFICER else None
+            ok = self.hasher.verify(stored, pin) and account is not None and not account.disabled
+            if ok and center is not None and account is not None and account.center != center:
+                ok = False
+            if not ok:
+                await tx.add_login_failure(key, "pin", now)
+        if not ok or account is None:
             raise Forbidden("officer name or PIN is wrong")
         return account.id
 

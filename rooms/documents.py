@@ -36,6 +36,7 @@ __all__ = [
     "DocKind",
     "DocState",
     "Document",
+    "InboxItem",
     "check_step",
 ]
 
@@ -220,3 +221,20 @@ class Document:
     @property
     def is_order(self) -> bool:
         return self.kind in ORDER_KINDS
+
+
+@dataclass(frozen=True, slots=True)
+class InboxItem:
+    """A document waiting in one recipient's inbox.
+
+    Recipients: ``terminal:<id>`` (a detention-center terminal), ``seat:<case id>:<seat>`` (a
+    party's seat of a case), ``account:<id>`` (a judge or approver).
+    """
+
+    id: str
+    document_id: str
+    recipient: str
+    created_at: datetime
+    fetched_at: datetime | None = None  # the file arrived and its hash was checked
+    acknowledged_at: datetime | None = None
+    alerted_at: datetime | None = None  # the judge was told it is overdue

@@ -27,7 +27,7 @@ from rooms.metrics import Metrics
 from rooms.policy import AccountPrincipal, InvitePrincipal, Principal, TerminalPrincipal
 from rooms.presence import Occupant, Presence, SeatMap, seat_view
 from rooms.routing import seat_status
-from rooms.seats import SEATS, Seat
+from rooms.seats import SEATS, AccountRole, Seat
 from rooms.sessions import Session
 from signaling.media import IceServers, MediaSignaling
 from signaling.messages import (
@@ -224,13 +224,31 @@ class SignalingServer:
             raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.as_dict()) from None
         self._connections[sid] = Connection(sid, principal, environ, auth)
         self.metrics.connections.inc()
-        if isinstance(principal, TerminalPrincipal):
-            await self.sio.enter_room(sid, f"terminal:{principal.terminal.id}")
+        for room in await self._inbox_rooms(principal):
+            await self.sio.enter_room(sid, room)
         await self.sio.emit(
             "welcome",
             {"protocol": PROTOCOL_VERSION, "principal": _principal_view(principal)},
             to=sid,
         )
+
+    async def _inbox_rooms(self, principal: Principal) -> list[str]:
+        """The rooms a connection listens in for documents (signaling/documents.py)."""
+        match principal:
+            case AccountPrincipal(account=account):
+                rooms = [f"account:{account.id}"]
+                if account.role in (AccountRole.JUDGE, AccountRole.APPROVER):
+                    rooms.append("staff")
+                return rooms
+            case TerminalPrincipal(terminal=terminal):
+                return [f"terminal:{terminal.id}"]
+            case InvitePrincipal(claims=claims):
+                try:
+                    session, _ = await self.clerk.session(principal, claims.session_id)
+                except CourtlinkError:
+                    return []
+                return [f"seat:{session.case_id}:{seat}" for seat in claims.seats]
+        return []
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
         conn = self._connections.pop(sid, None)

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from rooms.policy import AccountPrincipal, InvitePrincipal, TerminalPrincipal
 from web.auth import SESSION_COOKIE, account_principal, any_principal, csrf_token, set_cookie
+from web.documents_api import add_document_routes
 from web.keys import CLERK, GATE, SETTINGS, SIGNALING
 from web.openapi import Api
 from web.schemas import (
@@ -365,5 +366,6 @@ def build_api(version: str) -> Api:
         status=201,
         tag="accounts",
     )
+    add_document_routes(api)
     add("GET", "/api/openapi.json", openapi, summary="This document", auth="none", tag="meta")
     return api

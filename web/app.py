@@ -34,6 +34,7 @@ from rooms.metrics import Metrics
 from rooms.presence import MemoryPresence, Presence
 from rooms.redis_presence import RedisPresence
 from rooms.turn import ice_servers
+from signaling.documents import DocumentNotifier
 from signaling.server import SignalingServer
 from web.api import API, build_api
 from web.auth import socket_authenticator
@@ -41,11 +42,15 @@ from web.i18n import Translator
 from web.keys import (
     AUDITOR,
     CLERK,
+    FILES,
     GATE,
     KEYRING,
     MEDIA,
     METRICS,
     PRESENCE,
+    REGISTRY,
+    SEAL,
+    SERVICES,
     SETTINGS,
     SIGNALING,
     STORE,
@@ -113,6 +118,7 @@ def create_app(
     app.cleanup_ctx.append(_presence)
     app.cleanup_ctx.append(_media)
     app.cleanup_ctx.append(_signaling)
+    app.cleanup_ctx.append(_documents)
 
     api = build_api(VERSION)
     app[API] = api
@@ -161,6 +167,10 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
         app[AUDITOR] = services.auditor
         app[CLERK] = services.clerk
         app[GATE] = services.gate
+        app[REGISTRY] = services.registry
+        app[SEAL] = services.seal
+        app[FILES] = services.files
+        app[SERVICES] = services
         task = asyncio.create_task(services.auditor.run(), name="audit-checkpoints")
         try:
             yield
@@ -238,6 +248,29 @@ async def _signaling(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await server.close()
+
+
+async def _documents(app: web.Application) -> AsyncIterator[None]:
+    """Live document notifications, and the watch for orders nobody acknowledged in time."""
+    registry = app[REGISTRY]
+    registry.notifier = DocumentNotifier(app[SIGNALING])
+    interval = app[SETTINGS].documents.overdue_check_seconds
+
+    async def watch() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await registry.report_overdue()
+            except CourtlinkError as exc:
+                log.warning("overdue check failed: %s", exc.message)
+
+    task = asyncio.create_task(watch(), name="documents-overdue")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 # Operations -----------------------------------------------------------------------------

@@ -12,18 +12,25 @@ from rooms.keys import KeyRing
 from rooms.media_port import MediaPort
 from rooms.metrics import Metrics
 from rooms.presence import Presence
+from rooms.registry import Registry
 from rooms.storage import Store
 from signaling.server import SignalingServer
+from web.documents import CourtSeal, FileStore
 from web.i18n import Translator
+from web.services import Services
 
 __all__ = [
     "AUDITOR",
     "CLERK",
+    "FILES",
     "GATE",
     "KEYRING",
     "MEDIA",
     "METRICS",
     "PRESENCE",
+    "REGISTRY",
+    "SEAL",
+    "SERVICES",
     "SETTINGS",
     "SIGNALING",
     "STORE",
@@ -41,3 +48,7 @@ SIGNALING = web.AppKey("signaling", SignalingServer)
 MEDIA = web.AppKey("media", MediaPort)
 METRICS = web.AppKey("metrics", Metrics)
 TRANSLATOR = web.AppKey("translator", Translator)
+SERVICES = web.AppKey("services", Services)
+REGISTRY = web.AppKey("registry", Registry)
+SEAL = web.AppKey("seal", CourtSeal)
+FILES = web.AppKey("files", FileStore)

@@ -85,7 +85,12 @@ class Api:
             result = await route.handler(request, body)
             if isinstance(result, web.StreamResponse):
                 return result
-            payload = adapter.dump_python(result, mode="json") if adapter is not None else result
+            payload = result
+            if adapter is not None:
+                # Handlers may return plain dicts shaped like the response model.
+                if isinstance(result, dict | list):
+                    result = adapter.validate_python(result)
+                payload = adapter.dump_python(result, mode="json")
             return web.Response(
                 status=route.status,
                 text=json.dumps(payload, ensure_ascii=False),

@@ -177,9 +177,15 @@ class SlotReport:
 
 def _mean_rgb(frame: av.VideoFrame) -> tuple[int, int, int]:
     small = frame.reformat(width=4, height=4, format="rgb24")
-    data = bytes(small.planes[0])
-    pixels = len(data) // 3
-    return tuple(sum(data[c::3][:pixels]) // pixels for c in range(3))  # type: ignore[return-value]
+    plane = small.planes[0]
+    data = bytes(plane)
+    # Rows are padded to the plane's line size (48 bytes for 4 pixels of 3): skip the padding.
+    row = small.width * 3
+    pixels = b"".join(
+        data[y * plane.line_size : y * plane.line_size + row] for y in range(small.height)
+    )
+    count = small.width * small.height
+    return tuple(sum(pixels[c::3]) // count for c in range(3))  # type: ignore[return-value]
 
 
 def _zero_crossing_hz(frame: av.AudioFrame) -> float | None:

@@ -18,7 +18,9 @@ from rooms.gate import Gate, GateRules
 from rooms.hashing import SecretHasher
 from rooms.invites import InviteSigner
 from rooms.keys import KeyRing, load_or_create_secret
+from rooms.registry import Registry, RegistryRules
 from rooms.storage import Store
+from web.documents import CourtSeal, DocumentPrinter, FileStore
 
 __all__ = ["Services", "open_services"]
 
@@ -31,6 +33,9 @@ class Services:
     auditor: Auditor
     clerk: Clerk
     gate: Gate
+    registry: Registry
+    seal: CourtSeal
+    files: FileStore
 
 
 @contextlib.asynccontextmanager
@@ -83,8 +88,23 @@ async def open_services(
         ),
         clock,
     )
+    seal = CourtSeal.load_or_create(data / "keys" / "court", settings.documents.court_name)
+    files = FileStore(data / "documents")
+    registry = Registry(
+        store,
+        auditor,
+        clerk,
+        DocumentPrinter(seal, settings.public_url),
+        files,
+        rules=RegistryRules(
+            max_period_days=settings.detention.max_period_days,
+            ack_timeout_seconds=settings.documents.ack_timeout_minutes * 60,
+            max_upload_bytes=settings.documents.max_upload_mb * 1024 * 1024,
+        ),
+        clock=clock,
+    )
     try:
-        yield Services(settings, store, keys, auditor, clerk, gate)
+        yield Services(settings, store, keys, auditor, clerk, gate, registry, seal, files)
     finally:
         try:
             if checkpoint_on_close:

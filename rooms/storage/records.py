@@ -19,6 +19,7 @@ from rooms.audit import AuditEvent, Checkpoint, canonical, event_hash
 from rooms.cases import Case
 from rooms.consent import Consent
 from rooms.detentions import Detention, Period
+from rooms.documents import DocKind, DocState, Document, InboxItem
 from rooms.errors import Conflict, NotFound
 from rooms.invites import Invite
 from rooms.routing import Caucus
@@ -135,7 +136,253 @@ def _checkpoint(row: Row[Any]) -> Checkpoint:
     )
 
 
-class Records:
+# Documents -----------------------------------------------------------------------------------
+
+
+def _document(row: Row[Any], steps: tuple[dict[str, Any], ...] = ()) -> Document:
+    return Document(
+        id=row.id,
+        case_id=row.case_id,
+        kind=DocKind(row.kind),
+        state=DocState(row.state),
+        number=row.number,
+        title=row.title,
+        fields=json.loads(row.fields),
+        created_by=row.created_by,
+        created_at=row.created_at,
+        detention_id=row.detention_id,
+        parent_id=row.parent_id,
+        sha256=row.sha256,
+        size=None if row.size is None else int(row.size),
+        media_type=row.media_type,
+        file_name=row.file_name,
+        signed_by=row.signed_by,
+        updated_at=row.updated_at,
+        steps=steps,
+    )
+
+
+def _item(row: Row[Any]) -> InboxItem:
+    return InboxItem(
+        id=row.id,
+        document_id=row.document_id,
+        recipient=row.recipient,
+        created_at=row.created_at,
+        fetched_at=row.fetched_at,
+        acknowledged_at=row.acknowledged_at,
+        alerted_at=row.alerted_at,
+    )
+
+
+class DocumentRecords:
+    """Queries about documents; mixed into Records."""
+
+    conn: AsyncConnection
+
+    async def add_document(self, document: Document) -> None:
+        try:
+            async with self.conn.begin_nested():
+                await self.conn.execute(
+                    insert(t.documents).values(
+                        id=document.id,
+                        case_id=document.case_id,
+                        detention_id=document.detention_id,
+                        parent_id=document.parent_id,
+                        kind=str(document.kind),
+                        state=str(document.state),
+                        number=document.number,
+                        title=document.title,
+                        fields=json.dumps(document.fields, ensure_ascii=False, sort_keys=True),
+                        created_by=document.created_by,
+                        created_at=document.created_at,
+                        updated_at=document.updated_at or document.created_at,
+                        sha256=document.sha256,
+                        size=document.size,
+                        media_type=document.media_type,
+                        file_name=document.file_name,
+                        signed_by=document.signed_by,
+                    )
+                )
+        except IntegrityError:
+            raise Conflict(f"document {document.number} already exists") from None
+
+    async def save_document(self, document: Document) -> None:
+        await self.conn.execute(
+            update(t.documents)
+            .where(t.documents.c.id == document.id)
+            .values(
+                state=str(document.state),
+                fields=json.dumps(document.fields, ensure_ascii=False, sort_keys=True),
+                updated_at=document.updated_at,
+                sha256=document.sha256,
+                size=document.size,
+                media_type=document.media_type,
+                file_name=document.file_name,
+                signed_by=document.signed_by,
+            )
+        )
+
+    async def document(self, document_id: str, *, for_update: bool = False) -> Document:
+        stmt = select(t.documents).where(t.documents.c.id == document_id)
+        if for_update and self.conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        row = (await self.conn.execute(stmt)).first()
+        if row is None:
+            raise NotFound("no such document")
+        return _document(row, tuple(await self.steps(document_id)))
+
+    async def documents(
+        self, *, case_ids: Sequence[str] | None = None, kinds: Sequence[DocKind] | None = None
+    ) -> list[Document]:
+        stmt = select(t.documents).order_by(t.documents.c.created_at.desc())
+        if case_ids is not None:
+            stmt = stmt.where(t.documents.c.case_id.in_(list(case_ids)))
+        if kinds is not None:
+            stmt = stmt.where(t.documents.c.kind.in_([str(k) for k in kinds]))
+        rows = list(await self.conn.execute(stmt))
+        steps: dict[str, list[dict[str, Any]]] = {r.id: [] for r in rows}
+        if rows:
+            for s in await self.conn.execute(
+                select(t.document_steps)
+                .where(t.document_steps.c.document_id.in_(list(steps)))
+                .order_by(t.document_steps.c.id)
+            ):
+                steps[s.document_id].append(_step(s))
+        return [_document(r, tuple(steps[r.id])) for r in rows]
+
+    async def count_documents(self, case_id: str) -> int:
+        stmt = select(func.count()).where(t.documents.c.case_id == case_id)
+        return int((await self.conn.execute(stmt)).scalar_one())
+
+    async def add_step(
+        self,
+        document_id: str,
+        *,
+        action: str,
+        state: str,
+        actor: str,
+        at: datetime,
+        officer_id: str | None = None,
+        data: dict[str, Any] | None = None,
+        receipt_id: str | None = None,
+    ) -> None:
+        await self.conn.execute(
+            insert(t.document_steps).values(
+                document_id=document_id,
+                action=action,
+                state=state,
+                actor=actor,
+                officer_id=officer_id,
+                at=at,
+                data=json.dumps(data or {}, ensure_ascii=False, sort_keys=True),
+                receipt_id=receipt_id,
+            )
+        )
+
+    async def steps(self, document_id: str) -> list[dict[str, Any]]:
+        stmt = (
+            select(t.document_steps)
+            .where(t.document_steps.c.document_id == document_id)
+            .order_by(t.document_steps.c.id)
+        )
+        return [_step(s) for s in await self.conn.execute(stmt)]
+
+    async def add_item(self, item: InboxItem) -> bool:
+        """Put a document in a recipient's inbox; False when it is there already."""
+        try:
+            async with self.conn.begin_nested():
+                await self.conn.execute(
+                    insert(t.inbox_items).values(
+                        id=item.id,
+                        document_id=item.document_id,
+                        recipient=item.recipient,
+                        created_at=item.created_at,
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    async def item(self, item_id: str) -> InboxItem:
+        row = (
+            await self.conn.execute(select(t.inbox_items).where(t.inbox_items.c.id == item_id))
+        ).first()
+        if row is None:
+            raise NotFound("no such inbox item")
+        return _item(row)
+
+    async def items(
+        self, *, recipients: Sequence[str] | None = None, document_id: str | None = None
+    ) -> list[InboxItem]:
+        stmt = select(t.inbox_items).order_by(t.inbox_items.c.created_at)
+        if recipients is not None:
+            stmt = stmt.where(t.inbox_items.c.recipient.in_(list(recipients)))
+        if document_id is not None:
+            stmt = stmt.where(t.inbox_items.c.document_id == document_id)
+        return [_item(r) for r in await self.conn.execute(stmt)]
+
+    async def mark_item(self, item_id: str, **values: datetime) -> None:
+        await self.conn.execute(
+            update(t.inbox_items).where(t.inbox_items.c.id == item_id).values(**values)
+        )
+
+    async def overdue_items(self, before: datetime) -> list[InboxItem]:
+        """Delivered to a terminal or an officer before ``before``, not acknowledged, not yet
+        reported to the judge."""
+        stmt = (
+            select(t.inbox_items)
+            .join(t.documents, t.documents.c.id == t.inbox_items.c.document_id)
+            .where(
+                t.inbox_items.c.created_at < before,
+                t.inbox_items.c.alerted_at.is_(None),
+                t.documents.c.state.in_([str(DocState.ISSUED), str(DocState.DELIVERED)]),
+                t.documents.c.kind.in_([str(DocKind.RENEWAL), str(DocKind.RELEASE)]),
+            )
+        )
+        return [_item(r) for r in await self.conn.execute(stmt)]
+
+    async def add_signature(
+        self,
+        document_id: str,
+        seat: str,
+        png: bytes,
+        actor: str,
+        at: datetime,
+        officer_id: str | None,
+    ) -> None:
+        try:
+            async with self.conn.begin_nested():
+                await self.conn.execute(
+                    insert(t.drawn_signatures).values(
+                        document_id=document_id,
+                        seat=seat,
+                        png=png,
+                        actor=actor,
+                        at=at,
+                        officer_id=officer_id,
+                    )
+                )
+        except IntegrityError:
+            raise Conflict(f"the {seat} has signed already") from None
+
+    async def signatures(self, document_id: str) -> dict[str, tuple[bytes, datetime]]:
+        stmt = select(t.drawn_signatures).where(t.drawn_signatures.c.document_id == document_id)
+        return {r.seat: (bytes(r.png), r.at) for r in await self.conn.execute(stmt)}
+
+
+def _step(row: Row[Any]) -> dict[str, Any]:
+    return {
+        "action": row.action,
+        "state": row.state,
+        "actor": row.actor,
+        "officer_id": row.officer_id,
+        "at": row.at.isoformat(),
+        "data": json.loads(row.data),
+        "receipt_id": row.receipt_id,
+    }
+
+
+class Records(DocumentRecords):
     """Every query Courtlink makes. Instances live for one transaction (see ``Store``)."""
 
     def __init__(self, conn: AsyncConnection) -> None:

@@ -14,11 +14,13 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 
@@ -228,4 +230,64 @@ meta = Table(
     metadata,
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+documents = Table(
+    "documents",
+    metadata,
+    _id(primary_key=True),
+    _id("case_id", ForeignKey("cases.id"), nullable=False, index=True),
+    Column("detention_id", String(32)),
+    Column("parent_id", String(32)),
+    Column("kind", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("number", String(100), nullable=False, unique=True),
+    Column("title", String(200), nullable=False),
+    Column("fields", Text, nullable=False),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("sha256", String(64)),
+    Column("size", BigInteger),
+    Column("media_type", String(64), nullable=False),
+    Column("file_name", String(200), nullable=False),
+    Column("signed_by", String(32)),
+)
+
+document_steps = Table(
+    "document_steps",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _id("document_id", ForeignKey("documents.id"), nullable=False, index=True),
+    Column("action", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("officer_id", String(32)),
+    Column("at", UTCDateTime, nullable=False),
+    Column("data", Text, nullable=False),
+    Column("receipt_id", String(32)),
+)
+
+inbox_items = Table(
+    "inbox_items",
+    metadata,
+    _id(primary_key=True),
+    _id("document_id", ForeignKey("documents.id"), nullable=False),
+    Column("recipient", String(100), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("fetched_at", UTCDateTime),
+    Column("acknowledged_at", UTCDateTime),
+    Column("alerted_at", UTCDateTime),
+    UniqueConstraint("document_id", "recipient", name="uq_inbox_items_document_id"),
+)
+
+drawn_signatures = Table(
+    "drawn_signatures",
+    metadata,
+    _id("document_id", ForeignKey("documents.id"), primary_key=True),
+    Column("seat", String(16), primary_key=True),
+    Column("png", LargeBinary, nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("officer_id", String(32)),
+    Column("at", UTCDateTime, nullable=False),
 )

@@ -24,7 +24,7 @@ from rooms.policy import InvitePrincipal
 from rooms.presence import Presence, seat_view
 from tests.conftest import LiveServer, start_server
 from tests.helpers import PASSWORD, PIN, World, build_world
-from web.keys import AUDITOR, CLERK, GATE, KEYRING, PRESENCE, STORE
+from web.keys import AUDITOR, CLERK, PRESENCE, SERVICES, STORE
 from web.services import Services
 
 WAIT = 5.0  # seconds any single expected event may take
@@ -243,7 +243,7 @@ class Room:
     @classmethod
     async def open(cls, live: LiveServer, settings: Settings, world: World | None = None) -> Room:
         app = live.app
-        services = Services(settings, app[STORE], app[KEYRING], app[AUDITOR], app[CLERK], app[GATE])
+        services = app[SERVICES]
         if world is None:
             world = await build_world(services)
         return cls(live, settings, world, services)

@@ -12,7 +12,7 @@ import aiohttp
 from aiohttp import web
 
 from tests.helpers import PASSWORD
-from web.keys import AUDITOR, CLERK, GATE, KEYRING, SETTINGS, STORE
+from web.keys import SERVICES
 from web.services import Services
 
 __all__ = [
@@ -32,7 +32,7 @@ _serial = itertools.count(5000)
 
 
 def services_of(app: web.Application) -> Services:
-    return Services(app[SETTINGS], app[STORE], app[KEYRING], app[AUDITOR], app[CLERK], app[GATE])
+    return app[SERVICES]
 
 
 def new_client(base_url: str, **headers: str) -> aiohttp.ClientSession:

@@ -596,7 +596,7 @@ async def test_consent_is_stored_then_the_room_shows(
     tiles = room.find_all("li", cls="seat-tile")
     assert [t.attrs["data-seat"] for t in tiles] == ["judge", "officer", "debtor", "creditor"]
     scripts = [s.attrs["src"] for s in doc.find_all("script")]
-    assert scripts == ["/static/vendor/socket.io.min.js", "/static/js/join.js"]
+    assert scripts == ["/static/vendor/socket.io.min.js", "/static/js/media.js", "/static/js/join.js"]
     # Consenting twice stores nothing new.
     async with client.post(consent_path, data={"agree": "yes"}, allow_redirects=False) as r:
         assert r.status == 303

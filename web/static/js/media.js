@@ -218,8 +218,12 @@
   micSelect.addEventListener("change", openDevices);
 
   // Called by join.js before joining (device check first) and once the socket exists.
+  let checked = null;  // the device check of the page load: the camera is opened once, not twice
   window.courtlinkMedia = {
-    ready: openDevices,
+    ready() {
+      if (!checked) checked = openDevices();
+      return checked;
+    },
     bind(sock) {
       socket = sock;
       sock.on("media.offer", (offer) => { onOffer(offer).catch((err) => { console.error(err); room.dataset.peer = "error"; }); });
@@ -232,5 +236,5 @@
       statsTimer = null;
     },
   };
-  if (deviceBox) openDevices();
+  if (deviceBox) window.courtlinkMedia.ready();
 })();
