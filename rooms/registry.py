@@ -464,7 +464,12 @@ class Registry:
         return items
 
     async def _push(self, document: Document, items: Sequence[InboxItem]) -> None:
-        await self.notifier.changed(document, [i.recipient for i in items])
+        """Tell the staff and every inbox holding the document that it changed; push new items."""
+        async with self.store.read() as tx:
+            holders = [i.recipient for i in await tx.items(document_id=document.id)]
+            document = await tx.document(document.id)  # with its steps
+        new = {i.recipient for i in items}
+        await self.notifier.changed(document, [r for r in holders if r not in new])
         for item in items:
             await self.notifier.delivered(item, document)
 

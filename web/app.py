@@ -12,7 +12,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from signaling.documents import DocumentNotifier
 from signaling.server import SignalingServer
 from web.api import API, build_api
 from web.auth import socket_authenticator
+from web.filters import install_filters
 from web.i18n import Translator
 from web.keys import (
     AUDITOR,
@@ -77,17 +78,6 @@ def node_modules_dir(settings: Settings) -> Path:
     return Path(__file__).resolve().parent.parent / "node_modules"
 
 
-def _jinja_filters(env: jinja2.Environment) -> None:
-    def cst(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-        return "" if value is None else value.astimezone(CST).strftime(fmt)
-
-    def yuan(fen: int) -> str:
-        return f"¥{fen / 100:,.2f}"
-
-    env.filters["cst"] = cst
-    env.filters["yuan"] = yuan
-
-
 def create_app(
     settings: Settings,
     *,
@@ -112,7 +102,7 @@ def create_app(
         undefined=jinja2.StrictUndefined,
     )
     app[TRANSLATOR].install(env)
-    _jinja_filters(env)
+    install_filters(env)
 
     app.cleanup_ctx.append(_storage)
     app.cleanup_ctx.append(_presence)

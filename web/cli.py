@@ -366,3 +366,39 @@ def participant(
         ("join refused", "connection refused", "answer refused")
     ):
         sys.exit(1)
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--certs",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Offline: the court's public certificates (PEM, as served at /api/keys); "
+    "without it the server's keys and records in the data directory are used.",
+)
+def verify(file: Path, certs: Path | None) -> None:
+    """Check a Courtlink PDF: the court's seal, and (with the records) that it is the one issued."""
+    from web.documents.seal import CourtSeal, load_certificates
+    from web.documents.verify import check_copy
+
+    pdf = file.read_bytes()
+    if certs is not None:
+        seal = CourtSeal(None, load_certificates(certs.read_text()))
+
+        async def offline() -> Any:
+            return await check_copy(seal, pdf, None)
+
+        check = run(offline())
+    else:
+
+        async def online(services: Any) -> Any:
+            return await check_copy(services.seal, pdf, services.registry)
+
+        check = with_services(online, checkpoint=False)()
+    name = check.document.number if check.document is not None else (check.seal.document_id or "?")
+    if check.ok:
+        when = check.seal.signing_time.isoformat() if check.seal.signing_time else "?"
+        click.echo(f"genuine: {name}, sealed with key {check.seal.kid} at {when}")
+        return
+    click.echo(f"NOT GENUINE: {name}: {'; '.join(check.problems)}")
+    sys.exit(1)

@@ -11,6 +11,7 @@ import segno
 from aiohttp import web
 
 from rooms.consent import CONSENT_SEATS
+from rooms.documents import DocKind, DocState
 from rooms.errors import CourtlinkError, Forbidden, InvalidInput, NotAuthenticated
 from rooms.invites import Invite
 from rooms.policy import AccountPrincipal, InvitePrincipal, Principal
@@ -26,8 +27,9 @@ from web.auth import (
     invite_principal,
     set_cookie,
 )
+from web.documents.verify import check_copy
 from web.i18n import LANG_COOKIE, LANGS, pick_lang
-from web.keys import CLERK, GATE, SETTINGS, SIGNALING, TRANSLATOR
+from web.keys import CLERK, GATE, REGISTRY, SEAL, SETTINGS, SIGNALING, STORE, TRANSLATOR
 
 __all__ = ["add_page_routes"]
 
@@ -186,12 +188,72 @@ async def dashboard(request: web.Request) -> web.Response:
                     "status": str(d.status(now)),
                     "days_left": d.days_left(now),
                     "soon": d.expiring_soon(now, soon),
+                    "mine": d.case_id in by_id and by_id[d.case_id].judge_id == account.id,
                 }
                 for d in detentions
             ],
             "sessions": session_rows,
             "now": now,
             "ended": SessionState.ENDED,
+            "max_days": request.app[SETTINGS].detention.max_period_days,
+            "documents": await _document_rows(request, principal, by_id),
+        },
+    )
+
+
+async def _document_rows(
+    request: web.Request, principal: AccountPrincipal, cases_by_id: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The dashboard's documents: orders, agreements and payments, each with its receipts and
+    the buttons this account may press."""
+    account = principal.account
+    documents = await request.app[REGISTRY].documents(principal)
+    receipts: dict[str, list[Any]] = {}
+    for document in documents:
+        if document.parent_id is not None:
+            receipts.setdefault(document.parent_id, []).append(document)
+    async with request.app[STORE].read() as tx:
+        overdue = {item.document_id for item in await tx.items() if item.alerted_at is not None}
+    rows = []
+    for document in documents:
+        if document.kind in (DocKind.RECEIPT, DocKind.UPLOAD) and document.parent_id is not None:
+            continue
+        case = cases_by_id.get(document.case_id)
+        judge = (
+            case is not None and case.judge_id == account.id and account.role is AccountRole.JUDGE
+        )
+        rows.append(
+            {
+                "document": document,
+                "receipts": sorted(receipts.get(document.id, []), key=lambda r: r.created_at),
+                "overdue": document.id in overdue
+                and document.state in (DocState.ISSUED, DocState.DELIVERED),
+                "can_approve": account.role is AccountRole.APPROVER
+                and document.state is DocState.DRAFTED
+                and document.is_order,
+                "can_issue": judge and document.state is DocState.APPROVED,
+                "can_confirm": judge
+                and document.kind is DocKind.SETTLEMENT
+                and document.state is DocState.SIGNED,
+            }
+        )
+    return rows
+
+
+async def documents_fragment(request: web.Request) -> web.Response:
+    """The documents section alone, for the dashboard's live refresh."""
+    try:
+        principal = await account_principal(request)
+    except NotAuthenticated:
+        raise web.HTTPUnauthorized() from None
+    cases = {c.id: c for c in await request.app[CLERK].cases(principal)}
+    return _render(
+        request,
+        "_documents.html",
+        {
+            "documents": await _document_rows(request, principal, cases),
+            "cases_by_id": cases,
+            "csrf": csrf_token(request),
         },
     )
 
@@ -373,6 +435,50 @@ async def consent_submit(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/join/{session_id}{query}")
 
 
+# Verification ------------------------------------------------------------------------------
+
+
+async def _verify_context(request: web.Request, document_id: str) -> dict[str, Any]:
+    registry = request.app[REGISTRY]
+    document = await registry.find(document_id)
+    stored = None
+    if document.sha256 is not None and document.signed_by is not None:
+        stored = await check_copy(
+            request.app[SEAL], await registry.files.get(document.id), registry, document.id
+        )
+    return {"document": document, "stored": stored, "check": None}
+
+
+async def verify_page(request: web.Request) -> web.Response:
+    """Public: anyone holding a document (or its QR code) can check it is genuine."""
+    try:
+        context = await _verify_context(request, request.match_info["document_id"])
+    except CourtlinkError as exc:
+        return error_page(request, exc)
+    return _render(request, "verify.html", context)
+
+
+async def verify_submit(request: web.Request) -> web.Response:
+    document_id = request.match_info["document_id"]
+    try:
+        context = await _verify_context(request, document_id)
+        reader = await request.multipart()
+        part = await reader.next()
+        if part is None or getattr(part, "name", None) != "file":
+            raise InvalidInput("choose a PDF file")
+        data = bytearray()
+        while chunk := await part.read_chunk(256 * 1024):  # type: ignore[union-attr]
+            data += chunk
+            if len(data) > request.app[SETTINGS].documents.max_upload_mb * 1024 * 1024:
+                raise InvalidInput("the file is too large to be a Courtlink document")
+        context["check"] = await check_copy(
+            request.app[SEAL], bytes(data), request.app[REGISTRY], document_id
+        )
+    except CourtlinkError as exc:
+        return error_page(request, exc)
+    return _render(request, "verify.html", context)
+
+
 def add_page_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/", index)
@@ -380,6 +486,7 @@ def add_page_routes(app: web.Application) -> None:
     r.add_post("/login", login_submit)
     r.add_post("/logout", logout_submit)
     r.add_get("/dashboard", dashboard)
+    r.add_get("/dashboard/documents", documents_fragment)
     r.add_post("/dashboard/sessions", create_session_submit)
     r.add_post("/dashboard/sessions/{session_id}/invites", issue_invite_submit)
     r.add_post("/dashboard/sessions/{session_id}/end", end_session_submit)
@@ -389,3 +496,5 @@ def add_page_routes(app: web.Application) -> None:
     r.add_get("/terminal", terminal_page)
     r.add_get("/join/{session_id}", join_page)
     r.add_post("/join/{session_id}/consent", consent_submit)
+    r.add_get("/verify/{document_id}", verify_page)
+    r.add_post("/verify/{document_id}", verify_submit)

@@ -251,6 +251,7 @@ class Participant:
         self._stopped = asyncio.Event()
         self.stop_reason: str | None = None
         self.restarts = 0
+        self._offer_lock = asyncio.Lock()
 
     # Reporting --------------------------------------------------------------------------
 
@@ -338,6 +339,14 @@ class Participant:
 
     async def _on_offer(self, offer: dict[str, Any]) -> None:
         self.offers += 1
+        generation = self.offers
+        # One offer at a time, and only the newest: after a restart the server has replaced
+        # the peer connection an older offer was for, so answering that one is pointless.
+        async with self._offer_lock:
+            if generation == self.offers:
+                await self._answer_offer(offer, generation)
+
+    async def _answer_offer(self, offer: dict[str, Any], generation: int) -> None:
         await self._close_pc()
         servers = [RTCIceServer(**s) for s in self.ice_servers]
         pc = RTCPeerConnection(
@@ -383,8 +392,10 @@ class Participant:
                 transceiver.sender.replaceTrack(video)
                 transceiver.direction = "sendonly"
         await pc.setLocalDescription(await pc.createAnswer())
+        if generation != self.offers:
+            return  # a newer offer arrived meanwhile
         ack = await self._sio.call("media.answer", {"sdp": pc.localDescription.sdp}, timeout=20)
-        if not ack.get("ok"):
+        if not ack.get("ok") and generation == self.offers:
             self._stop(f"answer refused: {ack['error']['code']}: {ack['error']['message']}")
 
     async def _consume(self, seat: str, track: MediaStreamTrack) -> None:
@@ -446,11 +457,14 @@ class Participant:
                 continue
             quiet = now - last_change
             if quiet >= self.silence and now - asked_at >= 2 * self.silence and self._sio.connected:
-                asked_at = now
                 self.restarts += 1
                 self._emit("restart", {"quiet_seconds": round(quiet, 1)})
+                # One request at a time, until it is answered: while the network is down the
+                # request waits in the socket's buffer, and every request that arrives later
+                # makes the server replace the peer connection again.
                 with contextlib.suppress(Exception):
-                    await self._sio.emit("media.restart", {})
+                    await self._sio.call("media.restart", {}, timeout=max(10.0, 4 * self.silence))
+                asked_at = time.monotonic()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -495,6 +509,9 @@ class Participant:
                 sio.on(event, on_stop)
 
             async def on_connect_error(data: Any) -> None:
+                # python-socketio hands over {"message", "data": {"code", "message"}}.
+                if isinstance(data, dict) and isinstance(data.get("data"), dict):
+                    data = data["data"]
                 code = data.get("code") if isinstance(data, dict) else None
                 if code and code.startswith("invite_"):
                     self._stop(f"connection refused: {code}")

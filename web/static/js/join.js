@@ -116,6 +116,7 @@
   function connect() {
     socket = io({ auth: { as: mode }, transports: ["websocket", "polling"], reconnectionDelayMax: 2000 });
     if (media) media.bind(socket);
+    if (window.courtlinkInbox) window.courtlinkInbox.bind(socket);
     socket.on("connect", () => {
       say(t.connected);
       if (me !== null || room.dataset.autojoin === "yes") { me = null; join(); }
