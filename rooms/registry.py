@@ -265,6 +265,10 @@ class Registry:
                 "document": document.id,
                 "kind": str(document.kind),
                 "number": document.number,
+                # The record's state and file after this step: audit verify compares them with
+                # the documents table, so an edited row is caught (``reconcile``).
+                "state": str(document.state),
+                "file_sha256": document.sha256,
                 **data,
             },
         )
@@ -384,7 +388,7 @@ class Registry:
             await tx.add_step(
                 document.id, action=str(action), state=str(state), actor=who.name, at=now
             )
-            await self._audit(tx, who, word, document)
+            await self._audit(tx, who, word, updated)
         await self.notifier.changed(updated, ())
         return updated
 
@@ -704,6 +708,7 @@ class Registry:
             signed_by=receipt.kid,
         )
         await tx.add_document(receipt_doc)
+        await self._audit(tx, who, "receipt_issued", receipt_doc, of=document.id, key=receipt.kid)
         return receipt_doc
 
     # Settlement agreements ------------------------------------------------------------------
@@ -1047,6 +1052,51 @@ class Registry:
         for item, document, judge_id in reported:
             await self.notifier.overdue(item, document, judge_id)
         return [item for item, _, _ in reported]
+
+    async def reconcile(self) -> list[tuple[str, str]]:
+        """Every document row against the last audit event about it: (document id, problem).
+
+        Each step's audit event records the document's state and file hash after the step; a
+        row edited behind the application's back no longer agrees with the chain (which itself
+        is checked by ``Auditor.verify``)."""
+        last: dict[str, dict[str, Any]] = {}
+        async with self.store.read() as tx:
+            async for event in tx.stream_audit():
+                document_id = (
+                    event.data.get("document") if event.kind.startswith("document.") else None
+                )
+                if isinstance(document_id, str) and "state" in event.data:
+                    last[document_id] = event.data
+            documents = await tx.documents()
+        problems = []
+        for document in documents:
+            seen = last.get(document.id)
+            if seen is None:
+                problems.append(
+                    (document.id, "no audit event records this document (row inserted)")
+                )
+                continue
+            if seen["state"] != str(document.state):
+                problems.append(
+                    (
+                        document.id,
+                        f"state {document.state}, the audit chain says {seen['state']} (row edited)",
+                    )
+                )
+            if seen.get("file_sha256") != document.sha256:
+                problems.append(
+                    (document.id, "file hash differs from the audit chain (row edited)")
+                )
+        recorded = {d.id for d in documents}
+        for document_id in last:
+            if document_id not in recorded:
+                problems.append(
+                    (
+                        document_id,
+                        "the audit chain records this document but its row is gone (row deleted)",
+                    )
+                )
+        return problems
 
     async def recipients_for(self, principal: Principal) -> list[str]:
         async with self.store.read() as tx:
