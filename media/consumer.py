@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Consumer"]
 
+# More packets missing in a row than NACK can bring back: aiortc's senders keep 128 packets for
+# retransmission and its receivers ask for at most as many.
+MAX_GAP = 128
+
 
 def _seq_newer(a: int, b: int) -> bool:
     return a != b and ((a - b) & 0xFFFF) < 0x8000
@@ -91,6 +95,15 @@ class Consumer:
     async def forward(self, data: bytes, header: RtpHeader, keyframe: bool) -> None:
         if not self.ready or not wire.sender_ready(self.sender):
             return
+        if self.kind == "video" and self.seq_offset is not None:
+            gap = (header.sequence_number + self.seq_offset - self.next_seq) & 0xFFFF
+            if MAX_GAP < gap < 0x8000:
+                # The publisher's network dropped and came back: what was lost can not be
+                # retransmitted, and a subscriber would wait for it (aiortc's jitter buffer for
+                # hundreds of packets). Start again on a key frame, continuing the sequence, as
+                # after a switch.
+                self.seq_offset = None
+                self.waiting_keyframe = True
         if self.waiting_keyframe:
             if not keyframe:
                 if self.source is not None:

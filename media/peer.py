@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.exceptions import OperationError
 from aiortc.rtcconfiguration import RTCBundlePolicy
 
 from media import wire
@@ -83,6 +84,10 @@ class Peer:
         wire.hook_rtp(own["audio"], self._on_rtp)
         self.pc.on("connectionstatechange", self._on_connection_state)
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
@@ -112,6 +117,12 @@ class Peer:
             raise InvalidInput("no offer is waiting for an answer")
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+        except OperationError as exc:
+            # aiortc's only OperationError here: no codec in common for an m-line (say, an
+            # answer that lists H.264 where the server offered VP8).
+            raise InvalidInput(
+                f"the answer accepts none of the offered codecs: {exc}", code="unsupported_codec"
+            ) from None
         except (ValueError, AssertionError, KeyError, IndexError) as exc:
             raise InvalidInput(f"the answer is not usable SDP: {exc}") from None
         video = self._own["video"]
@@ -219,4 +230,7 @@ class Peer:
                     await task
         with contextlib.suppress(Exception):
             await self.pc.close()
-        await self._set_state("closed")
+        # A peer closed because it failed stays "failed": that is what presence must show
+        # until the participant asks for a new connection.
+        if self.state != "failed":
+            await self._set_state("closed")

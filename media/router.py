@@ -73,9 +73,12 @@ class Router:
                 source = None
                 holder = self.holders.get(seat)
                 publisher = self.peers.get(holder) if holder is not None else None
-                # A participant holding two seats feeds only the slot of its first seat.
+                # A participant holding two seats feeds only the slot of its first seat; a peer
+                # closed after failing neither feeds nor is fed until it is replaced.
                 if (
                     publisher is not None
+                    and not publisher.closed
+                    and not subscriber.closed
                     and publisher.seats
                     and publisher.seats[0] == seat
                     and Flow(publisher.participant_id, subscriber.participant_id, kind)

@@ -166,7 +166,8 @@ class Sfu:
 
     def counts(self) -> dict[str, int]:
         """For metrics: routers, peers, producers and consumers fed, codec attempts."""
-        peers = [p for r in self.routers.values() for p in r.peers.values()]
+        # A failed peer stays in its router, closed, until the participant restarts or leaves.
+        peers = [p for r in self.routers.values() for p in r.peers.values() if not p.closed]
         return {
             "routers": len(self.routers),
             "peers": len(peers),

@@ -1080,7 +1080,7 @@ class Registry:
                 problems.append(
                     (
                         document.id,
-                        f"state {document.state}, the audit chain says {seen['state']} (row edited)",
+                        f"state {document.state}, chain says {seen['state']} (row edited)",
                     )
                 )
             if seen.get("file_sha256") != document.sha256:
