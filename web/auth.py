@@ -33,7 +33,8 @@ __all__ = [
 SESSION_COOKIE = "cl_session"
 INVITE_COOKIE = "cl_invite"
 TERMINAL_COOKIE = "cl_terminal"
-CSRF_KEY = "courtlink.csrf"
+CSRF_KEY = web.RequestKey("csrf", str)
+ACCOUNT_KEY = web.RequestKey("account", AccountPrincipal)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -52,13 +53,20 @@ def set_cookie(
 
 
 async def account_principal(request: web.Request, *, csrf: bool = True) -> AccountPrincipal:
-    """The logged-in account; checks CSRF on unsafe methods. NotAuthenticated otherwise."""
+    """The logged-in account; checks CSRF on unsafe methods. NotAuthenticated otherwise.
+    Looked up once per request (the API checks it before reading the body)."""
+    if ACCOUNT_KEY in request:
+        principal, expected = request[ACCOUNT_KEY], request[CSRF_KEY]
+        if csrf and request.method not in SAFE_METHODS:
+            await check_csrf(request, expected)
+        return principal
     token = request.cookies.get(SESSION_COOKIE, "")
     found = await request.app[GATE].account_for(token) if token else None
     if found is None:
         raise NotAuthenticated("log in first")
     principal, expected = found
     request[CSRF_KEY] = expected
+    request[ACCOUNT_KEY] = principal
     if csrf and request.method not in SAFE_METHODS:
         await check_csrf(request, expected)
     return principal

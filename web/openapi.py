@@ -17,6 +17,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.json_schema import models_json_schema
 
 from rooms.errors import InvalidInput
+from web.auth import account_principal
 
 __all__ = ["Api", "ApiRoute", "Problem"]
 
@@ -73,12 +74,18 @@ class Api:
 
     def register(self, app: web.Application) -> None:
         for route in self.routes:
-            app.router.add_route(route.method, route.path, self._endpoint(route))
+            if route.method == "GET":
+                app.router.add_get(route.path, self._endpoint(route))  # and HEAD
+            else:
+                app.router.add_route(route.method, route.path, self._endpoint(route))
 
     def _endpoint(self, route: ApiRoute) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         adapter = TypeAdapter(route.response) if route.response is not None else None
 
         async def endpoint(request: web.Request) -> web.StreamResponse:
+            if route.auth == "account":
+                # Who asks comes before what they sent: 401, not 422, for a bad body from nobody.
+                await account_principal(request)
             body: Body = None
             if route.body is not None:
                 body = await parse_body(request, route.body)

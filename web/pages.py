@@ -14,7 +14,7 @@ from rooms.consent import CONSENT_SEATS
 from rooms.documents import DocKind, DocState
 from rooms.errors import CourtlinkError, Forbidden, InvalidInput, NotAuthenticated
 from rooms.invites import Invite
-from rooms.policy import AccountPrincipal, InvitePrincipal, Principal
+from rooms.policy import AccountPrincipal, Action, InvitePrincipal, Principal, may
 from rooms.seats import SEATS, AccountRole, Seat
 from rooms.sessions import SessionState
 from web.auth import (
@@ -28,7 +28,7 @@ from web.auth import (
     set_cookie,
 )
 from web.documents.verify import check_copy
-from web.i18n import LANG_COOKIE, LANGS, pick_lang
+from web.i18n import LANG_COOKIE, LANGS, N_, pick_lang
 from web.keys import CLERK, GATE, REGISTRY, SEAL, SETTINGS, SIGNALING, STORE, TRANSLATOR
 
 __all__ = ["add_page_routes"]
@@ -59,9 +59,30 @@ def _t(request: web.Request, message: str) -> str:
     return request.app[TRANSLATOR].gettext(pick_lang(request), message)
 
 
+# What each error means for the person in front of the page (the detail stays in English
+# underneath, for whoever they call for help).
+_EXPLAIN = {
+    "invite_invalid": N_(
+        "This link is not valid. Check that it was copied whole, or ask the court for a new one."
+    ),
+    "invite_expired": N_("This invite link has expired. Ask the court for a new one."),
+    "invite_revoked": N_("This invite link was withdrawn by the court."),
+    "not_authenticated": N_("Please log in, or open the link you were sent."),
+    "forbidden": N_("You may not do this."),
+    "not_found": N_("This was not found."),
+    "conflict": N_("This cannot be done now."),
+    "rate_limited": N_("Too many attempts. Wait a few minutes and try again."),
+    "invalid_input": N_("Something in the form is not right."),
+}
+
+
 def error_page(request: web.Request, exc: CourtlinkError) -> web.Response:
+    explain = _EXPLAIN.get(exc.code, N_("Something went wrong"))
     return _render(
-        request, "error.html", {"code": exc.code, "message": exc.message}, status=exc.status
+        request,
+        "error.html",
+        {"code": exc.code, "message": exc.message, "explain": _t(request, explain)},
+        status=exc.status,
     )
 
 
@@ -149,7 +170,8 @@ async def dashboard(request: web.Request) -> web.Response:
             "error.html",
             {
                 "code": "forbidden",
-                "message": _t(request, "Officers work at the detention-center terminal."),
+                "message": "",
+                "explain": _t(request, "Officers work at the detention-center terminal."),
             },
             status=403,
         )
@@ -391,6 +413,10 @@ async def join_page(request: web.Request) -> web.Response:
         session, case = await clerk.session(principal, session_id)
     except CourtlinkError as exc:
         return error_page(request, exc)
+    if isinstance(principal, AccountPrincipal):
+        reason = may(principal, Action.SEAT_JOIN, case=case, session_id=session.id, seat=Seat.JUDGE)
+        if reason is not None:
+            return error_page(request, Forbidden(reason))
     if isinstance(principal, InvitePrincipal):
         seats = list(principal.claims.seats)
         pending = await clerk.consent_needed(principal.claims)

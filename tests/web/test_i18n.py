@@ -48,11 +48,11 @@ def template_ids() -> set[str]:
 
 
 def python_ids() -> set[str]:
-    """``_t(request, "...")`` calls in web/*.py (babel.cfg: ``keywords = _t:2``)."""
+    """``_t(request, "...")`` calls and ``N_("...")`` marks in web/*.py (babel.cfg keywords)."""
     ids: set[str] = set()
     for module in sorted(WEB.rglob("*.py")):
         with module.open("rb") as handle:
-            ids |= _ids(extract("python", handle, keywords={"_t": (2,)}))
+            ids |= _ids(extract("python", handle, keywords={"_t": (2,), "N_": None}))
     return ids
 
 
