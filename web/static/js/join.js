@@ -114,7 +114,8 @@
   }
 
   function connect() {
-    socket = io({ auth: { as: mode }, transports: ["websocket", "polling"], reconnectionDelayMax: 2000 });
+    // The session in the query lets a load balancer keep a session's connections on one node.
+    socket = io({ auth: { as: mode }, query: { session: sessionId }, transports: ["websocket", "polling"], reconnectionDelayMax: 2000 });
     if (media) media.bind(socket);
     if (window.courtlinkInbox) window.courtlinkInbox.bind(socket);
     socket.on("connect", () => {
