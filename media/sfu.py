@@ -46,6 +46,7 @@ class Sfu:
         self._listener: MediaListener | None = None
         self._started = False
         self.guard = CodecGuard()
+        self.forwarded = 0  # by peers already closed (live ones are summed in ``counts``)
 
     def listen(self, listener: MediaListener) -> None:
         self._listener = listener
@@ -139,6 +140,9 @@ class Sfu:
         router = self.routers.get(session_id)
         if router is None:
             return
+        peer = router.peers.get(participant_id)
+        if peer is not None:
+            self.forwarded += sum(c.forwarded for c in peer.consumers.values())
         await router.remove(participant_id)
         if not router.peers:
             await router.close()

@@ -1,0 +1,301 @@
+"""The load generator: many participants, cheap enough that it is never the bottleneck.
+
+Each load participant joins like any client (invite, Socket.IO, the server's offer, aiortc for
+ICE and DTLS). Once connected it stops using aiortc's media path entirely:
+
+* **Sending** replays pre-encoded VP8 and Opus (web/bench/media.py) as RTP that was encrypted
+  *before* the measurement starts (SRTP with the connection's own keys, in sequence order), so
+  during the measurement each packet costs one ``sendto``.
+* **Receiving** counts RTP datagrams at the socket, without decrypting or parsing them.
+
+It runs in its own process, pinned to its own core by the bench, and reports its own CPU: the
+bench refuses a result when the generator was busy more than ``MAX_GENERATOR_LOAD`` of its core.
+
+Run as ``python -m web.bench.loadgen`` with a JSON plan on stdin; it prints JSON lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import socketio
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.codecs.vpx import Vp8Encoder
+from aiortc.rtcconfiguration import RTCBundlePolicy
+
+from media import wire
+from media.rtp import build_extensions, write_packet
+from web.bench.media import FPS, LoadMedia
+
+__all__ = ["LoadParticipant", "main"]
+
+MAX_GENERATOR_LOAD = 0.85
+
+
+def say(kind: str, **data: Any) -> None:
+    print(json.dumps({"event": kind, **data}), flush=True)  # the bench reads stdout
+
+
+@dataclass
+class Stream:
+    """One outgoing RTP stream's header state."""
+
+    ssrc: int
+    payload_type: int
+    mid: bytes
+    clock_rate: int
+    seq: int = field(default_factory=lambda: random.randrange(0, 0x7FFF))
+    ts: int = field(default_factory=lambda: random.randrange(0, 0xFFFFFFFF))
+
+
+class LoadParticipant:
+    """A participant that sends pre-encrypted media and counts what arrives."""
+
+    def __init__(self, base: str, token: str, room: int, seat: str) -> None:
+        self.base = base
+        self.token = token
+        self.room = room
+        self.seat = seat
+        self.received = 0
+        self.pc: RTCPeerConnection | None = None
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self._offer: asyncio.Future[dict[str, Any]] | None = None
+        self.transport: Any = None
+        self.remote_addr: Any = None
+        self.streams: dict[str, Stream] = {}
+
+    async def join(self, http: aiohttp.ClientSession) -> None:
+        loop = asyncio.get_running_loop()
+        self._offer = loop.create_future()
+        offer_future = self._offer
+
+        async def on_offer(offer: dict[str, Any]) -> None:
+            if not offer_future.done():
+                offer_future.set_result(offer)
+
+        self.sio.on("media.offer", on_offer)
+        await self.sio.connect(
+            self.base, auth={"invite": self.token}, transports=["websocket"], wait_timeout=30
+        )
+        session = await self._session(http)
+        ack = await self.sio.call("join", {"session": session}, timeout=30)
+        if not ack.get("ok"):
+            raise RuntimeError(f"join refused: {ack['error']}")
+        offer = await asyncio.wait_for(offer_future, 30)
+        await self._answer(offer)
+
+    async def _session(self, http: aiohttp.ClientSession) -> str:
+        async with http.get(f"{self.base}/i/{self.token}", allow_redirects=False) as response:
+            return response.headers["Location"].split("?")[0].rsplit("/", 1)[-1]
+
+    async def _answer(self, offer: dict[str, Any]) -> None:
+        pc = RTCPeerConnection(
+            RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        )
+        self.pc = pc
+        await pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
+        for transceiver in pc.getTransceivers():
+            # Never decode: no decoder threads, and RTP is counted at the socket anyway.
+            wire.quiet_receiver(transceiver.receiver)
+            if transceiver.mid in offer["own"].values():
+                transceiver.sender.replaceTrack(wire.SilentTrack(transceiver.kind))
+                transceiver.direction = "sendonly"
+        await pc.setLocalDescription(await pc.createAnswer())
+        connected = asyncio.get_running_loop().create_future()
+
+        @pc.on("connectionstatechange")
+        def on_state() -> None:
+            if pc.connectionState in ("connected", "failed") and not connected.done():
+                connected.set_result(pc.connectionState)
+
+        ack = await self.sio.call("media.answer", {"sdp": pc.localDescription.sdp}, timeout=30)
+        if not ack.get("ok"):
+            raise RuntimeError(f"answer refused: {ack['error']}")
+        if await asyncio.wait_for(connected, 30) != "connected":
+            raise RuntimeError("peer connection failed")
+        for transceiver in pc.getTransceivers():
+            if transceiver.mid in offer["own"].values():
+                codec = wire.negotiated_codecs(transceiver)[0]
+                assert codec.payloadType is not None
+                self.streams[transceiver.kind] = Stream(
+                    ssrc=transceiver.sender._ssrc,
+                    payload_type=codec.payloadType,
+                    mid=str(transceiver.mid).encode(),
+                    clock_rate=codec.clockRate,
+                )
+        self._take_socket()
+
+    def _take_socket(self) -> None:
+        """Count RTP at the socket; everything else (STUN, DTLS, RTCP) still goes to aiortc."""
+        assert self.pc is not None
+        dtls = self.pc.getTransceivers()[0].receiver.transport
+        self.dtls = dtls
+        connection = dtls.transport._connection
+        pair = connection._nominated[1]
+        protocol = pair.protocol
+        self.transport = protocol.transport
+        self.remote_addr = pair.remote_addr
+        original = protocol.datagram_received
+
+        def datagram_received(data: bytes, addr: Any) -> None:
+            if 127 < data[0] < 192 and not 191 < data[1] < 224:  # RTP, not RTCP
+                self.received += 1
+                return
+            original(data, addr)
+
+        protocol.datagram_received = datagram_received  # type: ignore[method-assign, assignment]
+
+    def encrypt(self, media: LoadMedia, seconds: float, offset: float) -> list[tuple[float, bytes]]:
+        """Every packet to send in ``seconds`` from the start, as (time, SRTP datagram)."""
+        video, audio = self.streams["video"], self.streams["audio"]
+        plain: list[tuple[float, bytes]] = []
+        picture_id = random.randrange(0, 1 << 15)
+        for n in range(int(seconds * FPS)):
+            frame, _ = media.video[n % len(media.video)]
+            payloads = Vp8Encoder._packetize(frame, picture_id)
+            picture_id = (picture_id + 1) % (1 << 15)
+            for i, payload in enumerate(payloads):
+                plain.append(
+                    (offset + n / FPS, self._packet(video, payload, marker=i == len(payloads) - 1))
+                )
+            video.ts = (video.ts + video.clock_rate // FPS) & 0xFFFFFFFF
+        for n in range(int(seconds * 50)):
+            plain.append(
+                (
+                    offset + n / 50,
+                    self._packet(audio, media.audio[n % len(media.audio)], marker=False),
+                )
+            )
+            audio.ts = (audio.ts + 960) & 0xFFFFFFFF
+        plain.sort(key=lambda item: item[0])
+        srtp = self.dtls._tx_srtp
+        by_stream: list[tuple[float, bytes]] = []
+        # SRTP keeps per-stream state: protect each stream's packets in sequence order.
+        for when, packet in plain:
+            by_stream.append((when, srtp.protect(packet)))
+        return by_stream
+
+    def _packet(self, stream: Stream, payload: bytes, *, marker: bool) -> bytes:
+        packet = write_packet(
+            marker=marker,
+            payload_type=stream.payload_type,
+            sequence_number=stream.seq,
+            timestamp=stream.ts,
+            ssrc=stream.ssrc,
+            extensions=build_extensions(stream.mid),
+            payload=payload,
+        )
+        stream.seq = (stream.seq + 1) & 0xFFFF
+        return packet
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.sio.disconnect()
+        if self.pc is not None:
+            with contextlib.suppress(Exception):
+                await self.pc.close()
+
+
+async def run(plan: dict[str, Any]) -> dict[str, Any]:
+    media = LoadMedia.load(Path(plan["cache"]))
+    base = plan["base"]
+    participants = [
+        LoadParticipant(base, p["token"], p["room"], p["seat"]) for p in plan["participants"]
+    ]
+    limit = asyncio.Semaphore(int(plan.get("concurrency", 6)))
+    async with aiohttp.ClientSession() as http:
+
+        async def join(p: LoadParticipant) -> None:
+            async with limit:
+                await p.join(http)
+
+        started = time.monotonic()
+        await asyncio.gather(*(join(p) for p in participants))
+        say("joined", participants=len(participants), seconds=round(time.monotonic() - started, 1))
+
+        warmup, window = float(plan["warmup"]), float(plan["seconds"])
+        total = warmup + window + 1.0
+        schedule: list[tuple[float, Any, Any, bytes]] = []
+        for p in participants:
+            # Publishers start at different moments, as real ones would.
+            offset = random.uniform(0, 1 / FPS)
+            for when, data in p.encrypt(media, total, offset):
+                schedule.append((when, p.transport, p.remote_addr, data))
+        schedule.sort(key=lambda item: item[0])
+        say("armed", packets=len(schedule))
+
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        cpu_start = wall_start = None
+        received_start = 0
+        sent_window = 0
+        sent_by_room: dict[int, int] = {}
+        rooms = {id(p.transport): p.room for p in participants}
+        index = 0
+        window_open = False
+        while index < len(schedule):
+            now = loop.time() - start
+            if not window_open and now >= warmup:
+                window_open = True
+                cpu_start, wall_start = time.process_time(), time.monotonic()
+                received_start = sum(p.received for p in participants)
+                say("window_start")
+            if window_open and now >= warmup + window:
+                break
+            while index < len(schedule) and schedule[index][0] <= now:
+                _, transport, addr, data = schedule[index]
+                transport.sendto(data, addr)
+                if window_open:
+                    sent_window += 1
+                    room = rooms[id(transport)]
+                    sent_by_room[room] = sent_by_room.get(room, 0) + 1
+                index += 1
+            await asyncio.sleep(0.004)
+        assert cpu_start is not None
+        assert wall_start is not None
+        cpu_end, wall_end = time.process_time(), time.monotonic()
+        say("window_end")
+        await asyncio.sleep(0.5)  # what was in flight arrives
+        received = sum(p.received for p in participants) - received_start
+        per_room: dict[int, int] = {}
+        for p in participants:
+            per_room[p.room] = per_room.get(p.room, 0) + 1
+        # Everyone in a room receives what the other members send.
+        expected = sum(sent_by_room.get(room, 0) * (size - 1) for room, size in per_room.items())
+        result = {
+            "participants": len(participants),
+            "window_seconds": round(wall_end - wall_start, 3),
+            "sent": sent_window,
+            "received": received,
+            "expected": expected,
+            "loss_ratio": max(0.0, 1 - received / expected) if expected else None,
+            "generator_cpu": round((cpu_end - cpu_start) / (wall_end - wall_start), 3),
+        }
+        for p in participants:
+            await p.close()
+        return result
+
+
+def main() -> None:
+    plan = json.loads(sys.stdin.read())
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover
+        pass
+    result = asyncio.run(run(plan))
+    say("result", **result)
+
+
+if __name__ == "__main__":
+    main()
