@@ -24,7 +24,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import socketio
@@ -57,90 +57,19 @@ class Stream:
     ts: int = field(default_factory=lambda: random.randrange(0, 0xFFFFFFFF))
 
 
-class LoadParticipant:
-    """A participant that sends pre-encrypted media and counts what arrives."""
+class MediaEndpoint:
+    """A connected RTCPeerConnection taken over for load: pre-encrypted RTP out, RTP counted in.
 
-    def __init__(self, base: str, token: str, room: int, seat: str) -> None:
-        self.base = base
-        self.token = token
-        self.room = room
-        self.seat = seat
-        self.received = 0
-        self.pc: RTCPeerConnection | None = None
-        self.sio = socketio.AsyncClient(reconnection=False)
-        self._offer: asyncio.Future[dict[str, Any]] | None = None
-        self.transport: Any = None
-        self.remote_addr: Any = None
-        self.streams: dict[str, Stream] = {}
+    Used for Courtlink's single connection per participant and for Janus's separate publisher
+    and subscriber connections alike."""
 
-    async def join(self, http: aiohttp.ClientSession) -> None:
-        loop = asyncio.get_running_loop()
-        self._offer = loop.create_future()
-        offer_future = self._offer
-
-        async def on_offer(offer: dict[str, Any]) -> None:
-            if not offer_future.done():
-                offer_future.set_result(offer)
-
-        self.sio.on("media.offer", on_offer)
-        await self.sio.connect(
-            self.base, auth={"invite": self.token}, transports=["websocket"], wait_timeout=30
-        )
-        session = await self._session(http)
-        ack = await self.sio.call("join", {"session": session}, timeout=30)
-        if not ack.get("ok"):
-            raise RuntimeError(f"join refused: {ack['error']}")
-        offer = await asyncio.wait_for(offer_future, 30)
-        await self._answer(offer)
-
-    async def _session(self, http: aiohttp.ClientSession) -> str:
-        async with http.get(f"{self.base}/i/{self.token}", allow_redirects=False) as response:
-            return response.headers["Location"].split("?")[0].rsplit("/", 1)[-1]
-
-    async def _answer(self, offer: dict[str, Any]) -> None:
-        pc = RTCPeerConnection(
-            RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
-        )
+    def __init__(self, pc: RTCPeerConnection) -> None:
         self.pc = pc
-        await pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
-        for transceiver in pc.getTransceivers():
-            # Never decode: no decoder threads, and RTP is counted at the socket anyway.
-            wire.quiet_receiver(transceiver.receiver)
-            if transceiver.mid in offer["own"].values():
-                transceiver.sender.replaceTrack(wire.SilentTrack(transceiver.kind))
-                transceiver.direction = "sendonly"
-        await pc.setLocalDescription(await pc.createAnswer())
-        connected = asyncio.get_running_loop().create_future()
-
-        @pc.on("connectionstatechange")
-        def on_state() -> None:
-            if pc.connectionState in ("connected", "failed") and not connected.done():
-                connected.set_result(pc.connectionState)
-
-        ack = await self.sio.call("media.answer", {"sdp": pc.localDescription.sdp}, timeout=30)
-        if not ack.get("ok"):
-            raise RuntimeError(f"answer refused: {ack['error']}")
-        if await asyncio.wait_for(connected, 30) != "connected":
-            raise RuntimeError("peer connection failed")
-        for transceiver in pc.getTransceivers():
-            if transceiver.mid in offer["own"].values():
-                codec = wire.negotiated_codecs(transceiver)[0]
-                assert codec.payloadType is not None
-                self.streams[transceiver.kind] = Stream(
-                    ssrc=transceiver.sender._ssrc,
-                    payload_type=codec.payloadType,
-                    mid=str(transceiver.mid).encode(),
-                    clock_rate=codec.clockRate,
-                )
-        self._take_socket()
-
-    def _take_socket(self) -> None:
-        """Count RTP at the socket; everything else (STUN, DTLS, RTCP) still goes to aiortc."""
-        assert self.pc is not None
-        dtls = self.pc.getTransceivers()[0].receiver.transport
+        self.received = 0
+        self.streams: dict[str, Stream] = {}
+        dtls = pc.getTransceivers()[0].receiver.transport
         self.dtls = dtls
-        connection = dtls.transport._connection
-        pair = connection._nominated[1]
+        pair = dtls.transport._connection._nominated[1]
         protocol = pair.protocol
         self.transport = protocol.transport
         self.remote_addr = pair.remote_addr
@@ -152,10 +81,26 @@ class LoadParticipant:
                 return
             original(data, addr)
 
+        # RTP is counted here; STUN, DTLS and RTCP still reach aiortc (consent, reports).
         protocol.datagram_received = datagram_received  # type: ignore[method-assign, assignment]
+
+    def sending(self, mids: set[str]) -> None:
+        """Send on the transceivers with these MIDs (one audio, one video)."""
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.mid in mids:
+                codec = wire.negotiated_codecs(transceiver)[0]
+                assert codec.payloadType is not None
+                self.streams[transceiver.kind] = Stream(
+                    ssrc=transceiver.sender._ssrc,
+                    payload_type=codec.payloadType,
+                    mid=str(transceiver.mid).encode(),
+                    clock_rate=codec.clockRate,
+                )
 
     def encrypt(self, media: LoadMedia, seconds: float, offset: float) -> list[tuple[float, bytes]]:
         """Every packet to send in ``seconds`` from the start, as (time, SRTP datagram)."""
+        if not self.streams:
+            return []
         video, audio = self.streams["video"], self.streams["audio"]
         plain: list[tuple[float, bytes]] = []
         picture_id = random.randrange(0, 1 << 15)
@@ -164,25 +109,17 @@ class LoadParticipant:
             payloads = Vp8Encoder._packetize(frame, picture_id)
             picture_id = (picture_id + 1) % (1 << 15)
             for i, payload in enumerate(payloads):
-                plain.append(
-                    (offset + n / FPS, self._packet(video, payload, marker=i == len(payloads) - 1))
-                )
+                marker = i == len(payloads) - 1
+                plain.append((offset + n / FPS, self._packet(video, payload, marker=marker)))
             video.ts = (video.ts + video.clock_rate // FPS) & 0xFFFFFFFF
         for n in range(int(seconds * 50)):
-            plain.append(
-                (
-                    offset + n / 50,
-                    self._packet(audio, media.audio[n % len(media.audio)], marker=False),
-                )
-            )
+            frame = media.audio[n % len(media.audio)]
+            plain.append((offset + n / 50, self._packet(audio, frame, marker=False)))
             audio.ts = (audio.ts + 960) & 0xFFFFFFFF
         plain.sort(key=lambda item: item[0])
         srtp = self.dtls._tx_srtp
-        by_stream: list[tuple[float, bytes]] = []
-        # SRTP keeps per-stream state: protect each stream's packets in sequence order.
-        for when, packet in plain:
-            by_stream.append((when, srtp.protect(packet)))
-        return by_stream
+        # SRTP keeps per-stream state; each stream's packets are protected in sequence order.
+        return [(when, srtp.protect(packet)) for when, packet in plain]
 
     def _packet(self, stream: Stream, payload: bytes, *, marker: bool) -> bytes:
         packet = write_packet(
@@ -197,6 +134,87 @@ class LoadParticipant:
         stream.seq = (stream.seq + 1) & 0xFFFF
         return packet
 
+
+async def answer_quietly(pc: RTCPeerConnection, sdp: str, send_mids: set[str] | None) -> str:
+    """Answer ``sdp`` without ever decoding: receivers never start decoder threads; the
+    transceivers in ``send_mids`` (None: every sendable one) send from a silent track until
+    the endpoint takes the socket over."""
+    await pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
+    for transceiver in pc.getTransceivers():
+        wire.quiet_receiver(transceiver.receiver)
+        if send_mids is not None and transceiver.mid in send_mids:
+            transceiver.sender.replaceTrack(wire.SilentTrack(transceiver.kind))
+            transceiver.direction = "sendonly"
+    await pc.setLocalDescription(await pc.createAnswer())
+    return str(pc.localDescription.sdp)
+
+
+async def connected(pc: RTCPeerConnection, seconds: float = 30) -> None:
+    done = asyncio.get_running_loop().create_future()
+
+    def on_state() -> None:
+        if pc.connectionState in ("connected", "failed") and not done.done():
+            done.set_result(pc.connectionState)
+
+    pc.on("connectionstatechange", on_state)
+    on_state()
+    if await asyncio.wait_for(done, seconds) != "connected":
+        raise RuntimeError("peer connection failed")
+
+
+def new_pc() -> RTCPeerConnection:
+    return RTCPeerConnection(
+        RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+    )
+
+
+class LoadParticipant:
+    """A Courtlink participant: one connection that sends and receives."""
+
+    def __init__(self, base: str, token: str, room: int, seat: str) -> None:
+        self.base = base
+        self.token = token
+        self.room = room
+        self.seat = seat
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.endpoint: MediaEndpoint | None = None
+        self.pc: RTCPeerConnection | None = None
+
+    @property
+    def senders(self) -> list[MediaEndpoint]:
+        return [self.endpoint] if self.endpoint else []
+
+    @property
+    def receivers(self) -> list[MediaEndpoint]:
+        return [self.endpoint] if self.endpoint else []
+
+    async def join(self, http: aiohttp.ClientSession) -> None:
+        offer_future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+
+        async def on_offer(offer: dict[str, Any]) -> None:
+            if not offer_future.done():
+                offer_future.set_result(offer)
+
+        self.sio.on("media.offer", on_offer)
+        await self.sio.connect(
+            self.base, auth={"invite": self.token}, transports=["websocket"], wait_timeout=30
+        )
+        async with http.get(f"{self.base}/i/{self.token}", allow_redirects=False) as response:
+            session = response.headers["Location"].split("?")[0].rsplit("/", 1)[-1]
+        ack = await self.sio.call("join", {"session": session}, timeout=30)
+        if not ack.get("ok"):
+            raise RuntimeError(f"join refused: {ack['error']}")
+        offer = await asyncio.wait_for(offer_future, 30)
+        own = set(offer["own"].values())
+        self.pc = pc = new_pc()
+        sdp = await answer_quietly(pc, offer["sdp"], own)
+        ack = await self.sio.call("media.answer", {"sdp": sdp}, timeout=30)
+        if not ack.get("ok"):
+            raise RuntimeError(f"answer refused: {ack['error']}")
+        await connected(pc)
+        self.endpoint = MediaEndpoint(pc)
+        self.endpoint.sending(own)
+
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             await self.sio.disconnect()
@@ -205,41 +223,67 @@ class LoadParticipant:
                 await self.pc.close()
 
 
+class Participant(Protocol):
+    room: int
+
+    @property
+    def senders(self) -> list[MediaEndpoint]: ...
+
+    @property
+    def receivers(self) -> list[MediaEndpoint]: ...
+
+    async def join(self, http: aiohttp.ClientSession) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def participants_for(plan: dict[str, Any]) -> list[Participant]:
+    if plan.get("peer") == "janus":
+        from web.bench.janus import JanusParticipant
+
+        return [JanusParticipant.from_plan(plan, p) for p in plan["participants"]]
+    return [
+        LoadParticipant(plan["base"], p["token"], p["room"], p["seat"])
+        for p in plan["participants"]
+    ]
+
+
 async def run(plan: dict[str, Any]) -> dict[str, Any]:
     media = LoadMedia.load(Path(plan["cache"]))
-    base = plan["base"]
-    participants = [
-        LoadParticipant(base, p["token"], p["room"], p["seat"]) for p in plan["participants"]
-    ]
+    participants = participants_for(plan)
     limit = asyncio.Semaphore(int(plan.get("concurrency", 6)))
     async with aiohttp.ClientSession() as http:
 
-        async def join(p: LoadParticipant) -> None:
+        async def join(p: Participant) -> None:
             async with limit:
                 await p.join(http)
 
         started = time.monotonic()
         await asyncio.gather(*(join(p) for p in participants))
         say("joined", participants=len(participants), seconds=round(time.monotonic() - started, 1))
+        if plan.get("settle"):
+            await asyncio.sleep(float(plan["settle"]))
 
         warmup, window = float(plan["warmup"]), float(plan["seconds"])
         total = warmup + window + 1.0
-        schedule: list[tuple[float, Any, Any, bytes]] = []
+        schedule: list[tuple[float, Any, Any, bytes, int]] = []
         for p in participants:
-            # Publishers start at different moments, as real ones would.
-            offset = random.uniform(0, 1 / FPS)
-            for when, data in p.encrypt(media, total, offset):
-                schedule.append((when, p.transport, p.remote_addr, data))
+            for endpoint in p.senders:
+                # Publishers start at different moments, as real ones would.
+                offset = random.uniform(0, 1 / FPS)
+                for when, data in endpoint.encrypt(media, total, offset):
+                    schedule.append((when, endpoint.transport, endpoint.remote_addr, data, p.room))
         schedule.sort(key=lambda item: item[0])
         say("armed", packets=len(schedule))
+
+        def received() -> int:
+            return sum(e.received for p in participants for e in p.receivers)
 
         loop = asyncio.get_running_loop()
         start = loop.time()
         cpu_start = wall_start = None
-        received_start = 0
-        sent_window = 0
+        received_start = sent_window = 0
         sent_by_room: dict[int, int] = {}
-        rooms = {id(p.transport): p.room for p in participants}
         index = 0
         window_open = False
         while index < len(schedule):
@@ -247,16 +291,15 @@ async def run(plan: dict[str, Any]) -> dict[str, Any]:
             if not window_open and now >= warmup:
                 window_open = True
                 cpu_start, wall_start = time.process_time(), time.monotonic()
-                received_start = sum(p.received for p in participants)
+                received_start = received()
                 say("window_start")
             if window_open and now >= warmup + window:
                 break
             while index < len(schedule) and schedule[index][0] <= now:
-                _, transport, addr, data = schedule[index]
+                _, transport, addr, data, room = schedule[index]
                 transport.sendto(data, addr)
                 if window_open:
                     sent_window += 1
-                    room = rooms[id(transport)]
                     sent_by_room[room] = sent_by_room.get(room, 0) + 1
                 index += 1
             await asyncio.sleep(0.004)
@@ -265,19 +308,19 @@ async def run(plan: dict[str, Any]) -> dict[str, Any]:
         cpu_end, wall_end = time.process_time(), time.monotonic()
         say("window_end")
         await asyncio.sleep(0.5)  # what was in flight arrives
-        received = sum(p.received for p in participants) - received_start
-        per_room: dict[int, int] = {}
+        got = received() - received_start
+        size: dict[int, int] = {}
         for p in participants:
-            per_room[p.room] = per_room.get(p.room, 0) + 1
+            size[p.room] = size.get(p.room, 0) + 1
         # Everyone in a room receives what the other members send.
-        expected = sum(sent_by_room.get(room, 0) * (size - 1) for room, size in per_room.items())
+        expected = sum(sent_by_room.get(room, 0) * (n - 1) for room, n in size.items())
         result = {
             "participants": len(participants),
             "window_seconds": round(wall_end - wall_start, 3),
             "sent": sent_window,
-            "received": received,
+            "received": got,
             "expected": expected,
-            "loss_ratio": max(0.0, 1 - received / expected) if expected else None,
+            "loss_ratio": max(0.0, 1 - got / expected) if expected else None,
             "generator_cpu": round((cpu_end - cpu_start) / (wall_end - wall_start), 3),
         }
         for p in participants:
