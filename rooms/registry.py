@@ -369,8 +369,7 @@ class Registry:
                 document.id, action="draft", state=str(state), actor=who.name, at=now, data=fields
             )
             await self._audit(tx, who, "drafted", document, fields=fields)
-        await self.notifier.changed(document, ())
-        return document
+        return await self._push(document, ())
 
     async def approve(self, principal: Principal, document_id: str) -> Document:
         return await self._simple(principal, document_id, DocAction.APPROVE, "approved")
@@ -389,8 +388,7 @@ class Registry:
                 document.id, action=str(action), state=str(state), actor=who.name, at=now
             )
             await self._audit(tx, who, word, updated)
-        await self.notifier.changed(updated, ())
-        return updated
+        return await self._push(updated, ())
 
     async def issue(self, principal: Principal, document_id: str) -> Document:
         """Render, seal and store the order, then put it in the inboxes of the detention
@@ -435,8 +433,7 @@ class Registry:
                 f"seat:{case.id}:{Seat.OFFICER}",
             ]
             items = await self._deliver_to(tx, issued, recipients, now)
-        await self._push(issued, items)
-        return issued
+        return await self._push(issued, items)
 
     def _order_context(
         self, document: Document, case: Case, detention: Detention, now: datetime
@@ -467,8 +464,9 @@ class Registry:
                 items.append(item)
         return items
 
-    async def _push(self, document: Document, items: Sequence[InboxItem]) -> None:
-        """Tell the staff and every inbox holding the document that it changed; push new items."""
+    async def _push(self, document: Document, items: Sequence[InboxItem]) -> Document:
+        """Tell the staff and every inbox holding the document that it changed; push new items.
+        Returns the document as stored, with all its steps (what callers answer with)."""
         async with self.store.read() as tx:
             holders = [i.recipient for i in await tx.items(document_id=document.id)]
             document = await tx.document(document.id)  # with its steps
@@ -476,6 +474,7 @@ class Registry:
         await self.notifier.changed(document, [r for r in holders if r not in new])
         for item in items:
             await self.notifier.delivered(item, document)
+        return document
 
     # Delivery and the officer's steps ---------------------------------------------------------
 
@@ -501,24 +500,30 @@ class Registry:
                 document, case, detention, DocAction.DELIVER, now, who_name=item.recipient, extra={}
             )
         async with self.store.write() as tx:
+            # The document as it is now: another recipient may have delivered it meanwhile (all
+            # terminals of a center fetch at once), and the audit event must record the row's
+            # present state, or reconcile would take the row for an edited one.
+            current = await tx.document(document.id, for_update=True)
+            if current.sha256 != sha256:
+                raise InvalidInput(
+                    "the document's file changed meanwhile; fetch it again", code="hash_mismatch"
+                )
             await tx.mark_item(item.id, fetched_at=now)
             who = Who(Actor.TERMINAL, item.recipient)
-            await self._audit(tx, who, "fetched", document, item=item.id, recipient=item.recipient)
-            updated = document
-            if delivering and receipt is not None:
-                current = await tx.document(document.id, for_update=True)
-                if current.state is DocState.ISSUED:
-                    updated = await self._advance(
-                        tx,
-                        current,
-                        case,
-                        DocAction.DELIVER,
-                        who,
-                        now,
-                        receipt,
-                        {"recipient": item.recipient},
-                    )
-        if updated is not document:
+            await self._audit(tx, who, "fetched", current, item=item.id, recipient=item.recipient)
+            updated = current
+            if delivering and receipt is not None and current.state is DocState.ISSUED:
+                updated = await self._advance(
+                    tx,
+                    current,
+                    case,
+                    DocAction.DELIVER,
+                    who,
+                    now,
+                    receipt,
+                    {"recipient": item.recipient},
+                )
+        if updated is not current:
             await self._push(updated, [])
         return replace(item, fetched_at=now)
 
@@ -586,8 +591,7 @@ class Registry:
                     await tx.mark_item(item.id, acknowledged_at=now)
             if action is DocAction.EXECUTE:
                 await self._carry_out(tx, current, detention, when, who)
-        await self._push(updated, [])
-        return updated
+        return await self._push(updated, [])
 
     async def _carry_out(
         self, tx: Records, document: Document, detention: Detention, when: datetime, who: Who
@@ -598,6 +602,13 @@ class Registry:
         if document.kind is DocKind.RELEASE:
             changed = fresh.released(when)
         else:
+            # The order decided a period from a given date (it is printed on it); if the
+            # detention changed since (another renewal executed), this one no longer fits.
+            if datetime.fromisoformat(document.fields["from"]) != fresh.ends_at:
+                raise Conflict(
+                    "the detention's period changed since this renewal was decided "
+                    f"(it now ends {fresh.ends_at.isoformat()}); refuse it and draft a new one"
+                )
             changed = fresh.renewed(int(document.fields["days"]), self.rules.max_period_days, when)
         await tx.save_detention(changed)
         await self.auditor.record(
@@ -769,8 +780,7 @@ class Registry:
                 detention = await tx.detention(document.detention_id)
                 recipients += await self._terminals_at(tx, detention.center)
             items = await self._deliver_to(tx, document, recipients, now)
-        await self._push(document, items)
-        return document
+        return await self._push(document, items)
 
     async def sign(
         self,
@@ -822,8 +832,7 @@ class Registry:
             await self._audit(
                 tx, who, "signed", updated, seat=str(seat), signature_sha256=_sha256(signature_png)
             )
-        await self._push(updated, [])
-        return updated
+        return await self._push(updated, [])
 
     async def confirm(self, principal: Principal, document_id: str) -> Document:
         """The judge confirms the signed agreement: the final copy, with both signatures and the
@@ -878,8 +887,7 @@ class Registry:
             for item in await tx.items(document_id=document.id):
                 await tx.mark_item(item.id, fetched_at=None)  # type: ignore[arg-type]
             items = await self._deliver_to(tx, confirmed, recipients, now)
-        await self._push(confirmed, items)
-        return confirmed
+        return await self._push(confirmed, items)
 
     # Payments and uploads -------------------------------------------------------------------
 
@@ -948,8 +956,7 @@ class Registry:
             items = await self._deliver_to(
                 tx, document, [f"account:{case.judge_id}", f"seat:{case.id}:{Seat.DEBTOR}"], now
             )
-        await self._push(document, items)
-        return document
+        return await self._push(document, items)
 
     async def upload(
         self, principal: Principal, *, case_id: str, data: bytes, media_type: str, file_name: str
@@ -961,7 +968,10 @@ class Registry:
             )
         async with self.store.read() as tx:
             case = await tx.case(case_id)
-            who = await self._who(tx, principal, case, None)
+            detentions = await tx.detentions(case_ids=[case.id])
+            # An officer uploads for the detention center that holds the case's debtor (without
+            # a detention no officer, account or PIN, would be recognized, despite the rights).
+            who = await self._who(tx, principal, case, detentions[-1] if detentions else None)
         state = check_step(DocKind.UPLOAD, None, DocAction.UPLOAD, who.actor)
         now = self.clock()
         name = file_name.replace("/", "_").replace("\\", "_").strip()[:150] or "upload"
@@ -1003,8 +1013,7 @@ class Registry:
                 media_type=media_type,
             )
             items = await self._deliver_to(tx, document, [f"account:{case.judge_id}"], now)
-        await self._push(document, items)
-        return document
+        return await self._push(document, items)
 
     async def share(
         self, principal: Principal, document_id: str, recipients: Sequence[str]
@@ -1022,6 +1031,8 @@ class Registry:
             raise InvalidInput("recipients: seats of this case or terminals")
         now = self.clock()
         async with self.store.write() as tx:
+            # Audit the row as it is now (a step may have changed it since it was read above).
+            document = await tx.document(document.id, for_update=True)
             items = await self._deliver_to(tx, document, recipients, now)
             await self._audit(tx, who, "shared", document, recipients=list(recipients))
         await self._push(document, items)

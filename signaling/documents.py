@@ -58,11 +58,12 @@ class DocumentNotifier:
     def __init__(self, server: SignalingServer) -> None:
         self.server = server
 
+    # A connection in several of the rooms (a judge is in ``staff`` and in ``account:<id>``)
+    # gets each message once: the rooms are given together, as one list.
+
     async def changed(self, document: Document, recipients: Sequence[str]) -> None:
-        view = document_view(document)
-        await self.server.sio.emit("document.updated", view, room="staff")
-        for recipient in recipients:
-            await self.server.sio.emit("document.updated", view, room=recipient)
+        rooms = list(dict.fromkeys(["staff", *recipients]))
+        await self.server.sio.emit("document.updated", document_view(document), room=rooms)
 
     async def delivered(self, item: InboxItem, document: Document) -> None:
         await self.server.sio.emit(
@@ -73,5 +74,6 @@ class DocumentNotifier:
 
     async def overdue(self, item: InboxItem, document: Document, judge_id: str) -> None:
         message = {"item": item_view(item), "document": document_view(document)}
-        await self.server.sio.emit("document.overdue", message, room=f"account:{judge_id}")
-        await self.server.sio.emit("document.overdue", message, room="staff")
+        await self.server.sio.emit(
+            "document.overdue", message, room=[f"account:{judge_id}", "staff"]
+        )

@@ -387,7 +387,11 @@ def verify(file: Path, certs: Path | None) -> None:
 
     pdf = file.read_bytes()
     if certs is not None:
-        seal = CourtSeal(None, load_certificates(certs.read_text()))
+        try:
+            certificates = load_certificates(certs.read_text())
+        except (ValueError, UnicodeDecodeError):
+            fail(f"{certs}: no PEM certificates in it (save them from /api/keys)")
+        seal = CourtSeal(None, certificates)
 
         async def offline() -> Any:
             return await check_copy(seal, pdf, None)

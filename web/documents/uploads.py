@@ -69,18 +69,21 @@ _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 
 
 def _check_image(data: bytes, expected: str) -> tuple[int, int]:
-    # Decoders forgive a missing tail (they pad the picture); a whole file has one.
-    if expected == "PNG" and not data.endswith(_PNG_END):
-        raise InvalidInput("the PNG file is incomplete (no end chunk)", code="bad_file")
-    if expected == "JPEG" and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
-        raise InvalidInput("the JPEG file is incomplete (no end marker)", code="bad_file")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
+                # What the file is comes first: a PNG sent as a JPEG is not "an incomplete JPEG".
                 if image.format != expected:
                     raise InvalidInput(
                         f"the file is {image.format}, not {expected}", code="bad_file"
+                    )
+                # Decoders forgive a missing tail (they pad the picture); a whole file has one.
+                if expected == "PNG" and not data.endswith(_PNG_END):
+                    raise InvalidInput("the PNG file is incomplete (no end chunk)", code="bad_file")
+                if expected == "JPEG" and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+                    raise InvalidInput(
+                        "the JPEG file is incomplete (no end marker)", code="bad_file"
                     )
                 if image.width * image.height > MAX_PIXELS:
                     raise InvalidInput("the image is too large", code="bad_file")
@@ -90,8 +93,9 @@ def _check_image(data: bytes, expected: str) -> tuple[int, int]:
                 return image.width, image.height
     except InvalidInput:
         raise
+    except UnidentifiedImageError:
+        raise InvalidInput(f"the file is not a {expected} image", code="bad_file") from None
     except (
-        UnidentifiedImageError,
         OSError,
         ValueError,
         Image.DecompressionBombError,
