@@ -140,8 +140,11 @@ class SignalingServer:
             cors_allowed_origins=cors_allowed_origins,
             logger=False,
             engineio_logger=False,
+            # A network drop of ten seconds or so (a phone between cells) must not cost the
+            # participant its seat: with a 10 s timeout, a ping sent as the network dropped
+            # went unanswered in time and the seat was freed. Dead clients go within 30 s.
             ping_interval=10,
-            ping_timeout=10,
+            ping_timeout=20,
             max_http_buffer_size=256 * 1024,
         )
         self._connections: dict[str, Connection] = {}

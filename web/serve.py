@@ -7,7 +7,9 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
+from typing import Any
 
 from aiohttp import web
 
@@ -21,6 +23,30 @@ from web.tls import server_context
 __all__ = ["serve", "use_uvloop"]
 
 log = logging.getLogger("courtlink.serve")
+
+
+# Linux 6.15+: the longest wait between TCP retransmissions, per socket (default 120 s).
+TCP_RTO_MAX_MS = getattr(socket, "TCP_RTO_MAX_MS", 44)
+SIGNALING_RTO_MAX_MS = 2000
+
+
+def cap_retransmission_backoff(sockets: Any) -> bool:
+    """Retransmit at least every 2 s on connections accepted from ``sockets`` (Linux 6.15+).
+
+    After a participant's network drops for ten seconds, TCP's doubling backoff holds what the
+    server sends next (the new offer after a media restart) for up to several seconds more once
+    the network is back. Two seconds keep TCP's own give-up time (tcp_retries2) near 27 s,
+    about when engine.io gives up on a silent client anyway (10 s ping interval + 20 s timeout);
+    one second would cut a connection after 15 s of outage.
+    Returns whether the kernel took it; older kernels keep their default.
+    """
+    applied = False
+    for sock in sockets or ():
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and sys.platform == "linux":
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, TCP_RTO_MAX_MS, SIGNALING_RTO_MAX_MS)
+                applied = True
+    return applied
 
 
 def use_uvloop() -> None:
@@ -45,6 +71,9 @@ async def serve(
         runner, settings.server.host, settings.server.port, reuse_address=True, ssl_context=context
     )
     await site.start()
+    server = getattr(site, "_server", None)  # aiohttp keeps the asyncio server private
+    if not cap_retransmission_backoff(getattr(server, "sockets", None)):
+        log.info("TCP retransmission backoff left at the kernel's default (needs Linux 6.15+)")
     log.info("listening on %s (data in %s)", settings.public_url, settings.data_dir)
     if demo:
         made = await ensure_demo(app[CLERK], app[GATE])
