@@ -2,30 +2,48 @@
 
 from __future__ import annotations
 
+import struct
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from aiortc import RTCRtpTransceiver, clock
+from aiortc import RTCRtpTransceiver
 from aiortc.rtcrtpsender import random_sequence_number
 from aiortc.utils import random32
 
 from media import wire
-from media.rtp import RtpHeader, build_extensions, write_packet
+from media.fastpath import Egress
+from media.rtp import EXT_ABS_SEND_TIME, EXT_AUDIO_LEVEL, EXT_MID, RtpHeader
 
 if TYPE_CHECKING:
     from media.producer import Producer
 
-__all__ = ["Consumer"]
+__all__ = ["Consumer", "abs_send_time"]
 
 # More packets missing in a row than NACK can bring back: aiortc's senders keep 128 packets for
 # retransmission and its receivers ask for at most as many.
 MAX_GAP = 128
 
+_HEADER = struct.Struct("!BBHII")
+
+
+def abs_send_time() -> int:
+    """Now as abs-send-time: seconds in 6.18 fixed point, modulo 64 s (receivers use deltas)."""
+    return int(time.time() * 262144) & 0xFFFFFF
+
 
 def _seq_newer(a: int, b: int) -> bool:
     return a != b and ((a - b) & 0xFFFF) < 0x8000
+
+
+def _extension_prefix(mid: bytes, element: int, length: int) -> tuple[bytes, bytes]:
+    """(bytes before the per-packet value, padding after it) of a one-byte-header extension
+    block holding the MID and one ``length``-byte element (audio level or abs-send-time)."""
+    body = bytes([(EXT_MID << 4) | (len(mid) - 1)]) + mid + bytes([(element << 4) | (length - 1)])
+    pad = -(len(body) + length) % 4
+    words = (len(body) + length + pad) // 4
+    return struct.pack("!HH", 0xBEDE, words) + body, b"\x00" * pad
 
 
 class Consumer:
@@ -34,6 +52,8 @@ class Consumer:
 
     When the source changes (a seat changes hands, forwarding resumes after a caucus), the output
     continues the same sequence and timeline, and video waits for a key frame, which it asks for.
+    Forwarding is synchronous: the packet is encrypted and written to the subscriber's socket
+    before ``forward`` returns (media/fastpath.py).
     """
 
     def __init__(
@@ -53,6 +73,7 @@ class Consumer:
         self.clock = clock_fn
         self.source: Producer | None = None
         self.ready = False
+        self.egress: Egress | None = None
         self.mid = b"0"
         self.pt_map: dict[int, int] = {}
         self.rtx_pt: dict[int, int] = {}
@@ -68,6 +89,9 @@ class Consumer:
         self.remb_bps: int | None = None
         self.forwarded = 0
         self.retransmitted = 0
+        self.octets = 0
+        self._ssrc = self.sender._ssrc
+        self._prefix, self._pad = _extension_prefix(self.mid, EXT_AUDIO_LEVEL, 1)
 
     def configure(self) -> None:
         """After negotiation: payload types and the subscriber's MID."""
@@ -77,6 +101,10 @@ class Consumer:
         self.pt_map = {c.payloadType: c.payloadType for c in codecs if c.payloadType is not None}
         self.rtx_pt = wire.rtx_payload_types(self.transceiver)
         self.mid = (self.transceiver.mid or "0").encode()
+        if self.kind == "audio":
+            self._prefix, self._pad = _extension_prefix(self.mid, EXT_AUDIO_LEVEL, 1)
+        else:
+            self._prefix, self._pad = _extension_prefix(self.mid, EXT_ABS_SEND_TIME, 3)
         self.ready = True
 
     def switch(self, producer: Producer | None) -> bool:
@@ -92,9 +120,11 @@ class Consumer:
             producer.consumers.append(self)
         return True
 
-    async def forward(self, data: bytes, header: RtpHeader, keyframe: bool) -> None:
-        if not self.ready or not wire.sender_ready(self.sender):
-            return
+    def forward(self, data: bytes, header: RtpHeader, keyframe: bool, send_time: int) -> int:
+        """Send one packet of the source to the subscriber; 1 when sent, else 0."""
+        egress = self.egress
+        if egress is None or not self.ready:
+            return 0
         if self.kind == "video" and self.seq_offset is not None:
             gap = (header.sequence_number + self.seq_offset - self.next_seq) & 0xFFFF
             if MAX_GAP < gap < 0x8000:
@@ -107,81 +137,84 @@ class Consumer:
         if self.waiting_keyframe:
             if not keyframe:
                 if self.source is not None:
-                    await self.source.request_keyframe()
-                return
+                    self.source.want_keyframe()
+                return 0
             self.waiting_keyframe = False
-        now = self.clock()
         if self.seq_offset is None:
-            self.seq_offset = (self.next_seq - header.sequence_number) & 0xFFFF
-            if self.last_ts is None or self.last_sent_at is None:
-                self.ts_offset = (random32() - header.timestamp) & 0xFFFFFFFF
-            else:
-                # Continue the subscriber's timeline across the switch.
-                elapsed = max(1, int((now - self.last_sent_at) * self.clock_rate))
-                self.ts_offset = (self.last_ts + elapsed - header.timestamp) & 0xFFFFFFFF
-        assert self.ts_offset is not None
-        seq = (header.sequence_number + self.seq_offset) & 0xFFFF
-        ts = (header.timestamp + self.ts_offset) & 0xFFFFFFFF
+            self._new_epoch(header)
+        seq = (header.sequence_number + self.seq_offset) & 0xFFFF  # type: ignore[operator]
+        ts = (header.timestamp + self.ts_offset) & 0xFFFFFFFF  # type: ignore[operator]
         payload = data[header.payload_start : header.payload_end]
         pt = self.pt_map.get(header.payload_type, header.payload_type)
-        packet = self._packet(
-            header.marker, pt, seq, ts, self.sender._ssrc, header.audio_level, payload
-        )
-        if _seq_newer(seq, (self.next_seq - 1) & 0xFFFF) or seq == self.next_seq:
-            self.next_seq = (seq + 1) & 0xFFFF
-            self.last_ts, self.last_sent_at = ts, now
-        self._remember(seq, header.marker, pt, ts, payload)
-        if await wire.send_rtp(self.sender, packet):
-            self.forwarded += 1
-            wire.note_sent(self.sender, ts, len(payload))
-
-    def _packet(
-        self,
-        marker: bool,
-        pt: int,
-        seq: int,
-        ts: int,
-        ssrc: int,
-        audio_level: int | None,
-        payload: bytes,
-    ) -> bytes:
         if self.kind == "audio":
-            ext = build_extensions(self.mid, audio_level=audio_level)
+            value = bytes((header.audio_level or 0,))
         else:
-            ext = build_extensions(
-                self.mid, abs_send_time=(clock.current_ntp_time() >> 14) & 0xFFFFFF
+            value = send_time.to_bytes(3, "big")
+        packet = b"".join(
+            (
+                _HEADER.pack(0x90, (0x80 if header.marker else 0) | pt, seq, ts, self._ssrc),
+                self._prefix,
+                value,
+                self._pad,
+                payload,
             )
-        return write_packet(
-            marker=marker,
-            payload_type=pt,
-            sequence_number=seq,
-            timestamp=ts,
-            ssrc=ssrc,
-            extensions=ext,
-            payload=payload,
         )
+        if seq == self.next_seq or _seq_newer(seq, self.next_seq):
+            self.next_seq = (seq + 1) & 0xFFFF
+            self.last_ts, self.last_sent_at = ts, self.clock()
+        if self.kind == "video":
+            self.history[seq] = (header.marker, pt, ts, payload)
+            if len(self.history) > self.history_size:
+                self.history.popitem(last=False)
+        if egress.send(packet):
+            self.forwarded += 1
+            self.octets += len(payload)
+            return 1
+        return 0
 
-    def _remember(self, seq: int, marker: bool, pt: int, ts: int, payload: bytes) -> None:
-        if self.kind != "video":
-            return
-        self.history[seq] = (marker, pt, ts, payload)
-        if len(self.history) > self.history_size:
-            self.history.popitem(last=False)
+    def _new_epoch(self, header: RtpHeader) -> None:
+        self.seq_offset = (self.next_seq - header.sequence_number) & 0xFFFF
+        if self.last_ts is None or self.last_sent_at is None:
+            self.ts_offset = (random32() - header.timestamp) & 0xFFFFFFFF
+        else:
+            # Continue the subscriber's timeline across the switch.
+            elapsed = max(1, int((self.clock() - self.last_sent_at) * self.clock_rate))
+            self.ts_offset = (self.last_ts + elapsed - header.timestamp) & 0xFFFFFFFF
+
+    def sync_reports(self) -> None:
+        """Bring aiortc's sender-report counters up to date (the router calls this about once a
+        second, not every packet: sender reports go out every 0.5-1.5 s anyway)."""
+        if self.last_ts is not None:
+            wire.set_sent(self.sender, self.last_ts, self.forwarded, self.octets)
+
+    def _retransmission(self, seq: int, kept: tuple[bool, int, int, bytes]) -> bytes:
+        marker, pt, ts, payload = kept
+        rtx_pt = self.rtx_pt.get(pt)
+        ssrc, body = self._ssrc, payload
+        if rtx_pt is not None and self.sender._rtx_ssrc is not None:
+            ssrc, pt, body = self.sender._rtx_ssrc, rtx_pt, seq.to_bytes(2, "big") + payload
+            seq = self.rtx_seq
+            self.rtx_seq = (self.rtx_seq + 1) & 0xFFFF
+        value = bytes((0,)) if self.kind == "audio" else abs_send_time().to_bytes(3, "big")
+        head = _HEADER.pack(0x90, (0x80 if marker else 0) | pt, seq, ts, ssrc)
+        return b"".join((head, self._prefix, value, self._pad, body))
 
     async def on_feedback(self, kind: str, value: Any) -> None:
         """Subscriber feedback on this slot: key frame requests, NACKs, REMB."""
         if kind == "keyframe":
             if self.source is not None:
-                await self.source.request_keyframe()
+                self.source.want_keyframe()
         elif kind == "nack":
-            await self._retransmit(value)
+            self.retransmit(value)
         elif kind == "remb":
             bitrate, ssrcs = value
-            if self.sender._ssrc in ssrcs:
+            if self._ssrc in ssrcs:
                 # A browser's REMB covers everything it receives on the connection.
                 self.remb_bps = int(bitrate / max(1, len(ssrcs)))
 
-    async def _retransmit(self, sequence_numbers: list[int]) -> None:
+    def retransmit(self, sequence_numbers: list[int]) -> None:
+        """Answer a NACK from the history (RTX when negotiated, else a plain resend); what is
+        no longer kept is asked of the publisher."""
         missing_upstream = []
         for seq in sequence_numbers:
             kept = self.history.get(seq)
@@ -189,22 +222,7 @@ class Consumer:
                 if self.seq_offset is not None:
                     missing_upstream.append((seq - self.seq_offset) & 0xFFFF)
                 continue
-            marker, pt, ts, payload = kept
-            rtx_pt = self.rtx_pt.get(pt)
-            if rtx_pt is not None and self.sender._rtx_ssrc is not None:
-                packet = self._packet(
-                    marker,
-                    rtx_pt,
-                    self.rtx_seq,
-                    ts,
-                    self.sender._rtx_ssrc,
-                    None,
-                    seq.to_bytes(2, "big") + payload,
-                )
-                self.rtx_seq = (self.rtx_seq + 1) & 0xFFFF
-            else:
-                packet = self._packet(marker, pt, seq, ts, self.sender._ssrc, None, payload)
-            if await wire.send_rtp(self.sender, packet):
+            if self.egress is not None and self.egress.send(self._retransmission(seq, kept)):
                 self.retransmitted += 1
         if missing_upstream and self.source is not None:
-            await self.source.relay_nack(missing_upstream)
+            self.source.relay_nack(missing_upstream)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from aiortc import RTCRtpReceiver
-from aiortc.rate import RemoteBitrateEstimator
 from aiortc.rtcrtpreceiver import NackGenerator
 
 from media import wire
@@ -18,13 +19,16 @@ if TYPE_CHECKING:
 
 __all__ = ["Producer"]
 
+log = logging.getLogger("courtlink.media")
+
 MAX_BITRATE = 2_500_000
 
 
 class Producer:
-    """Receives one track's RTP (already decrypted, not decoded) and hands each packet to the
-    Consumers currently subscribed. Asks the publisher for key frames (rate-limited), for lost
-    packets (NACK) and tells it the bitrate its subscribers can take (REMB)."""
+    """Receives one track's RTP (decrypted, never decoded) and hands each packet to the
+    Consumers currently subscribed, synchronously (media/fastpath.py). Asks the publisher for
+    key frames (rate-limited), for lost packets (NACK), and tells it the lowest bitrate its
+    subscribers can take (REMB); those RTCP messages go out in tasks, off the packet path."""
 
     def __init__(
         self,
@@ -46,8 +50,7 @@ class Producer:
         self.rtx: dict[int, int] = {}  # rtx payload type -> media payload type
         self.is_keyframe: Callable[[memoryview], bool] = vp8_keyframe
         self._nacks = NackGenerator() if kind == "video" else None
-        self._estimator = RemoteBitrateEstimator() if kind == "video" else None
-        self.uplink_bps: int | None = None
+        self._stats: Any = None  # aiortc's StreamStatistics of the media SSRC (receiver reports)
         self._last_pli = -1e9
         self.plis_sent = 0
         self.packets = 0
@@ -55,6 +58,7 @@ class Producer:
         self.last_packet_at: float | None = None
         self._expected_prior = 0
         self._received_prior = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
         self.closed = False
 
     def configure(self, video_codec: str, rtx: dict[int, int]) -> None:
@@ -62,48 +66,53 @@ class Producer:
         self.is_keyframe = h264_keyframe if video_codec == "h264" else vp8_keyframe
         self.rtx = rtx
 
-    async def on_rtp(self, data: bytes, header: RtpHeader, arrival_ms: int) -> None:
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("RTCP to the publisher failed: %r", task.exception())
+
+    def receive(self, data: bytes, header: RtpHeader, send_time: int) -> int:
+        """One packet from the publisher; returns how many subscribers it was sent to.
+        ``send_time`` is the abs-send-time to stamp (shared by every copy of this packet)."""
         if self.closed:
-            return
+            return 0
         media_pt = self.rtx.get(header.payload_type)
         if media_pt is not None:
             # The publisher's retransmission (answer to our NACK): the original sequence number
             # is the first two payload bytes; padding-only probes carry none.
             if header.payload_end - header.payload_start < 3 or self.ssrc is None:
-                return
-            header.sequence_number = int.from_bytes(
-                data[header.payload_start : header.payload_start + 2], "big"
-            )
-            header.payload_start += 2
+                return 0
+            start = header.payload_start
+            header.sequence_number = (data[start] << 8) | data[start + 1]
+            header.payload_start = start + 2
             header.payload_type = media_pt
             header.ssrc = self.ssrc
         elif self.ssrc != header.ssrc:
             self.ssrc = header.ssrc
+            self._stats = wire.receiver_stats(self.receiver, header.ssrc, self.clock_rate)
         self.packets += 1
         self.bytes += header.payload_end - header.payload_start
         self.last_packet_at = self.clock()
-        wire.receiver_stats(self.receiver, header.ssrc, self.clock_rate).add(header)  # type: ignore[arg-type]
-        if self._estimator is not None and header.abs_send_time is not None:
-            estimate = self._estimator.add(
-                abs_send_time=header.abs_send_time,
-                arrival_time_ms=arrival_ms,
-                payload_size=len(data),
-                ssrc=header.ssrc,
-            )
-            if estimate is not None:
-                self.uplink_bps = estimate[0]
+        self._stats.add(header)
         keyframe = False
         if self.kind == "video":
-            payload = memoryview(data)[header.payload_start : header.payload_end]
-            keyframe = self.is_keyframe(payload)
-        for consumer in tuple(self.consumers):
-            await consumer.forward(data, header, keyframe)
+            keyframe = self.is_keyframe(memoryview(data)[header.payload_start : header.payload_end])
+        sent = 0
+        for consumer in self.consumers:
+            sent += consumer.forward(data, header, keyframe, send_time)
         # Recovered (RTX) packets go in too: that takes them off the missing list.
         if self._nacks is not None and self._nacks.add(header):  # type: ignore[arg-type]
-            await wire.send_nack(self.receiver, header.ssrc, list(self._nacks.missing))
+            self._spawn(wire.send_nack(self.receiver, header.ssrc, list(self._nacks.missing)))
+        return sent
 
-    async def request_keyframe(self) -> bool:
-        """Ask the publisher for a key frame, at most once per ``pli_interval``."""
+    def want_keyframe(self) -> bool:
+        """Ask the publisher for a key frame, at most once per ``pli_interval`` (from the
+        packet path: the PLI itself goes out in a task)."""
         if self.kind != "video" or self.ssrc is None or self.closed:
             return False
         now = self.clock()
@@ -111,20 +120,27 @@ class Producer:
             return False
         self._last_pli = now
         self.plis_sent += 1
-        await wire.send_pli(self.receiver, self.ssrc)
+        self._spawn(wire.send_pli(self.receiver, self.ssrc))
         return True
 
-    async def relay_nack(self, sequence_numbers: list[int]) -> None:
-        if self.ssrc is not None and sequence_numbers:
-            await wire.send_nack(self.receiver, self.ssrc, sequence_numbers)
+    async def request_keyframe(self) -> bool:
+        """``want_keyframe`` for async callers."""
+        return self.want_keyframe()
+
+    def relay_nack(self, sequence_numbers: list[int]) -> None:
+        """A subscriber misses packets the consumer no longer holds: ask the publisher for those
+        still missing here too (one that came back has been forwarded already)."""
+        if self.ssrc is None or self._nacks is None:
+            return
+        still = [seq for seq in sequence_numbers if seq in self._nacks.missing]
+        if still:
+            self._spawn(wire.send_nack(self.receiver, self.ssrc, still))
 
     async def send_remb(self) -> int | None:
-        """Tell the publisher the lowest rate among its subscribers (and its own uplink)."""
+        """Tell the publisher the lowest rate among its subscribers."""
         if self.kind != "video" or self.ssrc is None or self.closed:
             return None
         rates = [c.remb_bps for c in self.consumers if c.remb_bps is not None]
-        if self.uplink_bps is not None:
-            rates.append(self.uplink_bps)
         if not rates:
             return None
         bitrate = min(min(rates), MAX_BITRATE)
@@ -152,3 +168,5 @@ class Producer:
         for consumer in tuple(self.consumers):
             consumer.switch(None)
         self.consumers.clear()
+        for task in list(self._tasks):
+            task.cancel()

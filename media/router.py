@@ -63,7 +63,7 @@ class Router:
         for peer in self.peers.values():
             for consumer in peer.consumers.values():
                 if consumer.waiting_keyframe and consumer.source is not None:
-                    await consumer.source.request_keyframe()
+                    consumer.source.want_keyframe()
 
     def rewire(self) -> None:
         """Point every slot of every peer at the producer the policy allows, or at nothing."""
@@ -94,6 +94,8 @@ class Router:
                 report: dict[str, dict[str, Any]] = {}
                 for peer in list(self.peers.values()):
                     await peer.producers["video"].send_remb()
+                    for consumer in peer.consumers.values():
+                        consumer.sync_reports()
                     report[peer.participant_id] = peer.quality()
                 if self.on_quality is not None and report:
                     await self.on_quality(report)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,8 +35,15 @@ class MediaSettings:
 
 
 class Sfu:
-    def __init__(self, settings: MediaSettings | None = None) -> None:
+    def __init__(
+        self,
+        settings: MediaSettings | None = None,
+        *,
+        observe_latency: Callable[[float], None] | None = None,
+    ) -> None:
         self.settings = settings or MediaSettings()
+        # Called with the server-added latency (seconds, receive to last send) of sampled packets.
+        self.observe_latency = observe_latency
         self.routers: dict[str, Router] = {}
         self.network = NetworkPolicy(
             host_address=self.settings.host_address,
@@ -102,6 +109,7 @@ class Sfu:
             ice_timeout=self.settings.ice_timeout,
             announced_address=self.settings.announced_address,
             on_state=on_state,
+            observe_latency=self.observe_latency,
         )
         try:
             offer = await peer.offer()

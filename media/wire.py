@@ -59,6 +59,7 @@ __all__ = [
     "send_remb",
     "send_rtp",
     "sender_rtt",
+    "set_sent",
 ]
 
 log = logging.getLogger("courtlink.media")
@@ -194,6 +195,14 @@ def sender_rtt(sender: RTCRtpSender) -> float | None:
     """Round-trip time in seconds that aiortc derived from the subscriber's receiver reports."""
     rtt = sender._RTCRtpSender__rtt  # type: ignore[attr-defined]
     return None if rtt is None else float(rtt)
+
+
+def set_sent(sender: RTCRtpSender, rtp_timestamp: int, packets: int, octets: int) -> None:
+    """Set the counters aiortc's sender reports are built from (totals, not increments)."""
+    sender._RTCRtpSender__ntp_timestamp = clock.current_ntp_time()  # type: ignore[attr-defined]
+    sender._RTCRtpSender__rtp_timestamp = rtp_timestamp  # type: ignore[attr-defined]
+    sender._RTCRtpSender__octet_count = octets  # type: ignore[attr-defined]
+    sender._RTCRtpSender__packet_count = packets  # type: ignore[attr-defined]
 
 
 def note_sent(sender: RTCRtpSender, rtp_timestamp: int, payload_bytes: int) -> None:

@@ -35,6 +35,15 @@ class Metrics:
         self.threads = Gauge("courtlink_threads", "Threads in this process", registry=r)
         self.tasks = Gauge("courtlink_asyncio_tasks", "asyncio tasks in this process", registry=r)
         self.media = Gauge("courtlink_media", "Media objects on this node", ["kind"], registry=r)
+        self.media_latency = Histogram(
+            "courtlink_media_added_latency_seconds",
+            "Time an RTP packet spends in the server, from its arrival to its last copy sent",
+            buckets=(
+                0.00005, 0.0001, 0.00015, 0.0002, 0.0003, 0.0005, 0.00075, 0.001,
+                0.0015, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1,
+            ),
+            registry=r,
+        )  # fmt: skip
         self.audit_events = Gauge(
             "courtlink_audit_head_seq", "Sequence number of the audit chain's head", registry=r
         )

@@ -27,6 +27,7 @@ from redis.asyncio import Redis
 
 from config import Settings
 from media import MediaSettings, Sfu
+from media.transcode import TranscodingSfu
 from rooms.clock import Clock, system_clock
 from rooms.errors import CourtlinkError, Unavailable
 from rooms.hashing import SecretHasher
@@ -197,15 +198,19 @@ async def _presence(app: web.Application) -> AsyncIterator[None]:
 
 async def _media(app: web.Application) -> AsyncIterator[None]:
     media = app[SETTINGS].media
-    sfu = Sfu(
-        MediaSettings(
-            ice_timeout=media.ice_timeout_seconds,
-            announced_address=media.announced_address,
-            host_address=media.host_address,
-            port_min=media.port_min,
-            port_max=media.port_max,
-        )
+    # "transcode" is aiortc's decode/relay/re-encode path, only the benchmark's baseline.
+    options = MediaSettings(
+        ice_timeout=media.ice_timeout_seconds,
+        announced_address=media.announced_address,
+        host_address=media.host_address,
+        port_min=media.port_min,
+        port_max=media.port_max,
     )
+    sfu: Sfu | TranscodingSfu
+    if media.mode == "transcode":
+        sfu = TranscodingSfu(options)
+    else:
+        sfu = Sfu(options, observe_latency=app[METRICS].media_latency.observe)
     await sfu.start()
     app[MEDIA] = sfu
     try:

@@ -19,7 +19,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,7 +66,7 @@ from aiortc.rtp import (
 from aiortc.utils import random32
 from av import VideoFrame
 
-from media import Sfu, wire
+from media import Sfu, fastpath, wire
 from media.consumer import Consumer
 from media.network import NetworkPolicy
 from media.peer import Peer
@@ -1035,8 +1035,10 @@ async def test_e2e_forwarding_without_server_codecs(call: Call) -> None:
     assert call.producer("pa", "video").packets > 0
     assert call.producer("pa", "audio").packets > 0
 
-    # Sender reports carry what we forwarded; receiver reports reach aiortc both ways.
+    # Sender reports carry what we forwarded (synced about once a second by the router, and
+    # here by hand); receiver reports reach aiortc both ways.
     sender = video_to_judge.sender
+    video_to_judge.sync_reports()
     assert sender._RTCRtpSender__packet_count == video_to_judge.forwarded  # type: ignore[attr-defined]
     assert sender._RTCRtpSender__octet_count > 0  # type: ignore[attr-defined]
     await wait_for(
@@ -1092,14 +1094,17 @@ async def test_e2e_subscriber_nack_is_answered_from_history(
     await call.flowing()
     consumer = call.consumer("pb", Seat.JUDGE, "video")
     sender = consumer.sender
-    original = wire.send_rtp
+    egress = consumer.egress
+    assert egress is not None
     dropped: list[int] = []
     repaired: list[int] = []
     seen = 0
 
-    async def lossy(target: Any, data: bytes) -> bool:
-        nonlocal seen
-        if target is sender:
+    class Lossy:
+        """The consumer's egress, losing one packet in six (plaintext RTP goes in)."""
+
+        def send(self, data: bytes) -> bool:
+            nonlocal seen
             packet = parse_header(data)
             if packet.ssrc == sender._rtx_ssrc:
                 start = packet.payload_start
@@ -1109,9 +1114,9 @@ async def test_e2e_subscriber_nack_is_answered_from_history(
                 if seen % 6 == 0 and len(dropped) < 4:
                     dropped.append(packet.sequence_number)
                     return True  # "sent", but lost on the way
-        return await original(target, data)
+            return bool(egress.send(data))
 
-    monkeypatch.setattr(wire, "send_rtp", lossy)
+    consumer.egress = Lossy()  # type: ignore[assignment]
     await wait_for(lambda: len(dropped) == 4, "four packets to be dropped")
     await wait_for(lambda: set(dropped) <= set(repaired), "the dropped packets to be resent")
     assert consumer.retransmitted >= 4
@@ -1126,15 +1131,15 @@ async def test_e2e_publisher_loss_is_recovered_with_nack_and_rtx(
 ) -> None:
     await call.flowing()
     producer = call.producer("pa", "video")
-    transport = call.peer("pa").pc.getTransceivers()[0].receiver.transport
-    hooked = transport._handle_rtp_data
+    peer = call.peer("pa")
+    dtls = peer.pc.getTransceivers()[0].receiver.transport
     media_pt, rtx_pt = 97, 98
     dropped: list[int] = []
     recovered: dict[int, int] = {}  # seq -> number of NACKs sent so far when it came back
     nacks: list[list[int]] = []
     seen = 0
 
-    async def lossy(data: bytes, arrival_time_ms: int) -> None:
+    def lossy(data: bytes, arrived_ns: int) -> None:
         nonlocal seen
         packet = parse_header(data)
         if packet.payload_type == rtx_pt and packet.payload_end - packet.payload_start > 2:
@@ -1145,16 +1150,21 @@ async def test_e2e_publisher_loss_is_recovered_with_nack_and_rtx(
             if seen % 7 == 0 and len(dropped) < 3:
                 dropped.append(packet.sequence_number)
                 return
-        await hooked(data, arrival_time_ms)
+        peer._ingress(data, arrived_ns)
 
     send_nack = wire.send_nack
 
-    async def spy_nack(receiver: Any, media_ssrc: int, lost: list[int]) -> None:
+    def spy_nack(receiver: Any, media_ssrc: int, lost: list[int]) -> Awaitable[None]:
+        # Recorded when the NACK is decided (the producer sends it in a task, a moment later).
         nacks.append(sorted(lost))
-        await send_nack(receiver, media_ssrc, lost)
+        return send_nack(receiver, media_ssrc, lost)
 
     monkeypatch.setattr(wire, "send_nack", spy_nack)
-    transport._handle_rtp_data = lossy
+    # Loss on the way in: the fast path's ingress of the publisher's peer, dropping some.
+    assert peer._undo_ingress is not None
+    peer._undo_ingress()
+    undo = fastpath.install_ingress(dtls, lossy, time.perf_counter_ns)
+    assert undo is not None
     try:
         await wait_for(lambda: len(dropped) == 3, "three packets to be dropped")
         await wait_for(lambda: set(dropped) <= set(recovered), "the publisher to resend them")
@@ -1162,7 +1172,8 @@ async def test_e2e_publisher_loss_is_recovered_with_nack_and_rtx(
         more = len(nacks)
         await wait_for(lambda: len(nacks) > more or seen > 60, "traffic after recovery")
     finally:
-        transport._handle_rtp_data = hooked
+        undo()
+        peer._undo_ingress = fastpath.install_ingress(dtls, peer._ingress, time.perf_counter_ns)
     for seq in dropped:
         assert any(seq in lost for lost in nacks), f"{seq} was never NACKed"
     # A packet that came back is not asked for again.

@@ -356,14 +356,15 @@ async def test_a_participant_cut_off_for_ten_seconds_comes_back_within_five(
 # The upstream gap -----------------------------------------------------------------------------
 
 
-class FakeTransport:
-    state = "connected"
+class FakeEgress:
+    """Takes the plaintext packets a Consumer sends (media/fastpath.Egress's interface)."""
 
     def __init__(self) -> None:
         self.sent: list[bytes] = []
 
-    async def _send_rtp(self, data: bytes) -> None:
-        self.sent.append(bytes(data))
+    def send(self, packet: bytes) -> bool:
+        self.sent.append(bytes(packet))
+        return True
 
 
 class FakeSender:
@@ -372,12 +373,6 @@ class FakeSender:
     def __init__(self) -> None:
         self._ssrc = 4242
         self._rtx_ssrc = 4243
-        self.transport = FakeTransport()
-        self._RTCRtpSender__started = True
-        self._RTCRtpSender__ntp_timestamp = 0
-        self._RTCRtpSender__rtp_timestamp = 0
-        self._RTCRtpSender__octet_count = 0
-        self._RTCRtpSender__packet_count = 0
 
 
 class FakeTransceiver:
@@ -391,7 +386,7 @@ class FakeProducer:
         self.consumers: list[Consumer] = []
         self.keyframe_requests = 0
 
-    async def request_keyframe(self) -> bool:
+    def want_keyframe(self) -> bool:
         self.keyframe_requests += 1
         return True
 
@@ -399,9 +394,11 @@ class FakeProducer:
 async def test_a_gap_beyond_nack_restarts_video_on_a_key_frame() -> None:
     consumer = Consumer("creditor", "video", FakeTransceiver())  # type: ignore[arg-type]
     consumer.ready = True
+    egress = FakeEgress()
+    consumer.egress = egress  # type: ignore[assignment]
     producer = FakeProducer()
     consumer.switch(producer)  # type: ignore[arg-type]
-    sent = consumer.sender.transport.sent
+    sent = egress.sent
 
     async def packet(seq: int, keyframe: bool = False) -> None:
         data = write_packet(
@@ -413,7 +410,7 @@ async def test_a_gap_beyond_nack_restarts_video_on_a_key_frame() -> None:
             extensions=b"",
             payload=b"\x10\x00",
         )
-        await consumer.forward(data, parse_header(data), keyframe)
+        consumer.forward(data, parse_header(data), keyframe, 0)
 
     def out_seqs() -> list[int]:
         return [parse_header(p).sequence_number for p in sent]

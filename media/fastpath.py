@@ -1,0 +1,122 @@
+"""The fast path: RTP from the socket to the subscribers' sockets without leaving the event
+loop's datagram callback.
+
+aiortc's own receive path hands each datagram from aioice's protocol through a STUN parse
+attempt, an asyncio queue and the DTLS transport's reading coroutine, and its send path awaits
+through two coroutines per packet. For forwarding that is most of the cost. Once a peer's ICE
+pair is chosen and DTLS has derived the SRTP keys, the SFU therefore takes the nominated pair's
+socket callback over:
+
+* **Ingress**: a datagram whose first byte says RTP (128-191) and whose second byte is not an
+  RTCP packet type is decrypted (libsrtp, via pylibsrtp) and handed to the peer's handler right
+  in ``datagram_received``. STUN (consent checks), DTLS and RTCP still go to aiortc unchanged.
+* **Egress**: a packet is encrypted with the subscriber's SRTP session and written with the
+  socket's ``sendto``, synchronously.
+
+uvloop (``courtlink serve`` uses it) reads up to 32 datagrams per wake-up, and the socket
+buffers are enlarged so bursts (a key frame to several subscribers) are not dropped. The
+private aiortc and aioice attributes used here are covered by tests/media/test_aiortc_contract.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import pylibsrtp
+
+__all__ = ["Egress", "egress_for", "install_ingress"]
+
+log = logging.getLogger("courtlink.media")
+
+SOCKET_BUFFER = 4 * 1024 * 1024
+
+# (plain RTP bytes, arrival time from time.perf_counter_ns) -> None
+Ingress = Callable[[bytes, int], None]
+
+
+def _nominated(dtls: Any) -> Any:
+    """aioice's nominated candidate pair of the DTLS transport's ICE connection, or None."""
+    connection = getattr(dtls.transport, "_connection", None)
+    nominated = getattr(connection, "_nominated", None) or {}
+    return nominated.get(1)
+
+
+def _enlarge(transport: Any) -> None:
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return
+    for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+        # The kernel caps it (net.core.rmem_max); what it grants is fine.
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
+
+
+class Egress:
+    """Encrypt and send on one peer's chosen pair, in the caller's stack frame."""
+
+    __slots__ = ("_protect", "_sendto", "addr", "sent")
+
+    def __init__(self, srtp: pylibsrtp.Session, transport: Any, addr: tuple[str, int]) -> None:
+        self._protect = srtp.protect
+        self._sendto = transport.sendto
+        self.addr = addr
+        self.sent = 0
+
+    def send(self, packet: bytes) -> bool:
+        try:
+            self._sendto(self._protect(packet), self.addr)
+        except (pylibsrtp.Error, OSError, AttributeError, RuntimeError):
+            return False
+        self.sent += 1
+        return True
+
+
+def egress_for(dtls: Any) -> Egress | None:
+    """The egress of a connected DTLS transport; None before it is connected."""
+    pair = _nominated(dtls)
+    srtp = getattr(dtls, "_tx_srtp", None)
+    if pair is None or srtp is None or getattr(pair.protocol, "transport", None) is None:
+        return None
+    return Egress(srtp, pair.protocol.transport, pair.remote_addr)
+
+
+def install_ingress(
+    dtls: Any, handler: Ingress, clock_ns: Callable[[], int]
+) -> Callable[[], None] | None:
+    """Route decrypted RTP of ``dtls``'s chosen pair to ``handler``; returns the undo, or None
+    when the transport is not connected yet."""
+    pair = _nominated(dtls)
+    srtp = getattr(dtls, "_rx_srtp", None)
+    if pair is None or srtp is None:
+        return None
+    protocol = pair.protocol
+    original = protocol.datagram_received
+    unprotect = srtp.unprotect
+    if getattr(protocol, "transport", None) is not None:
+        _enlarge(protocol.transport)
+
+    def datagram_received(data: bytes, addr: Any) -> None:
+        if len(data) > 12 and 127 < data[0] < 192 and not 191 < data[1] < 224:
+            arrived = clock_ns()
+            try:
+                plain = unprotect(data)
+            except pylibsrtp.Error:
+                return  # replayed, forged or not for this session: libsrtp says no
+            try:
+                handler(plain, arrived)
+            except Exception:
+                log.exception("dropping an RTP packet that could not be forwarded")
+            return
+        original(data, addr)
+
+    protocol.datagram_received = datagram_received
+
+    def undo() -> None:
+        if protocol.datagram_received is datagram_received:
+            protocol.datagram_received = original
+
+    return undo
