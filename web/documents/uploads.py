@@ -47,7 +47,9 @@ def _walk(obj: object, seen: set[int], depth: int = 0) -> None:
 
 def _check_pdf(data: bytes) -> int:
     try:
-        reader = PdfFileReader(io.BytesIO(data), strict=True)
+        # Not strict: real scanners write harmless quirks (Pillow, for one, an odd generation
+        # number for object 0); every object is still resolved and every stream decoded.
+        reader = PdfFileReader(io.BytesIO(data), strict=False)
         pages = reader.root["/Pages"]
         count = int(pages["/Count"])
         if count < 1:
