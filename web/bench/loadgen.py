@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import random
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -72,6 +73,12 @@ class MediaEndpoint:
         pair = dtls.transport._connection._nominated[1]
         protocol = pair.protocol
         self.transport = protocol.transport
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            # Bursts (a key frame to three slots) must not overflow the generator's own socket.
+            for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, option, 4 * 1024 * 1024)
         self.remote_addr = pair.remote_addr
         original = protocol.datagram_received
 

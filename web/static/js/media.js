@@ -21,7 +21,13 @@
   let slots = {};          // mid -> {seat, kind}
   let streams = {};        // seat -> MediaStream
   let restartTimer = null;
+  let restartForced = false;  // the server said our connection failed: restart even if it looks up
   let statsTimer = null;
+  // The server sends RTCP on every slot about once a second, even to a participant on hold or
+  // in the lobby: a connection that receives nothing for this long is dead although the
+  // browser may still call it connected, and the page asks for a new one (docs/protocol.md).
+  const SILENCE_MS = 5000;
+  let heard = { count: -1, at: 0, asked: 0 };
 
   function tile(seat) { return document.querySelector(`.seat-tile[data-seat="${seat}"]`); }
 
@@ -123,6 +129,7 @@
     if (offer.ice_transport_policy) config.iceTransportPolicy = offer.ice_transport_policy;
     const peer = new RTCPeerConnection(config);
     pc = peer;
+    heard = { count: -1, at: Date.now(), asked: heard.asked };
     room.dataset.peer = "connecting";
     peer.ontrack = (event) => {
       const slot = slots[event.transceiver.mid];
@@ -132,7 +139,7 @@
       if (peer !== pc) return;
       room.dataset.peer = peer.connectionState;
       if (peer.connectionState === "failed" || peer.connectionState === "disconnected") scheduleRestart();
-      else if (peer.connectionState === "connected" && restartTimer) { clearTimeout(restartTimer); restartTimer = null; }
+      else if (peer.connectionState === "connected" && restartTimer && !restartForced) { clearTimeout(restartTimer); restartTimer = null; }
     };
     await peer.setRemoteDescription({ type: "offer", sdp: offer.sdp });
     for (const transceiver of peer.getTransceivers()) {
@@ -151,13 +158,16 @@
     startStats();
   }
 
-  function scheduleRestart() {
+  function scheduleRestart(force) {
+    if (force) restartForced = true;
     if (restartTimer) return;
     // Give the network a moment; aiortc has no ICE restart, so the server builds a new
     // connection for the same seat and slots.
     restartTimer = setTimeout(() => {
       restartTimer = null;
-      if (pc && (pc.connectionState === "connected")) return;
+      const forced = restartForced;
+      restartForced = false;
+      if (!forced && pc && (pc.connectionState === "connected")) return;
       if (socket && socket.connected) socket.emit("media.restart", {}, () => {});
     }, 2000);
   }
@@ -166,9 +176,12 @@
     if (statsTimer) return;
     statsTimer = setInterval(async () => {
       if (!pc) return;
-      const report = await pc.getStats();
+      const peer = pc;
+      const report = await peer.getStats();
       const bySeat = {};
+      let received = 0;
       report.forEach((stat) => {
+        if (stat.type === "transport") received += stat.packetsReceived || 0;
         if (stat.type !== "inbound-rtp" || stat.kind !== "video") return;
         const slot = slots[stat.mid];
         if (slot) bySeat[slot.seat] = stat;
@@ -177,7 +190,17 @@
         const el = tile(seat);
         if (el) el.dataset.framesDecoded = String(stat.framesDecoded || 0);
       }
+      if (peer === pc) watchSilence(peer, received);
     }, 1000);
+  }
+
+  function watchSilence(peer, received) {
+    const now = Date.now();
+    if (received !== heard.count) { heard.count = received; heard.at = now; return; }
+    if (peer.connectionState !== "connected" || now - heard.at < SILENCE_MS) return;
+    if (now - heard.asked < 2 * SILENCE_MS || !socket || !socket.connected) return;
+    heard.asked = now;
+    socket.emit("media.restart", {}, () => {});
   }
 
   function onQuality(message) {
@@ -228,10 +251,16 @@
       socket = sock;
       sock.on("media.offer", (offer) => { onOffer(offer).catch((err) => { console.error(err); room.dataset.peer = "error"; }); });
       sock.on("media.quality", onQuality);
+      // The server gave up on our connection (ICE did not complete in time, or it dropped): ask
+      // for a new one, as docs/protocol.md says; the browser's own view may not have noticed.
+      sock.on("media.state", (message) => { if (message && message.state === "failed" && pc) scheduleRestart(true); });
     },
     stop() {
       if (pc) pc.close();
       pc = null;
+      if (restartTimer) clearTimeout(restartTimer);
+      restartTimer = null;
+      restartForced = false;
       if (statsTimer) clearInterval(statsTimer);
       statsTimer = null;
     },
