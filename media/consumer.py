@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import struct
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +13,7 @@ from aiortc.utils import random32
 
 from media import wire
 from media.fastpath import Egress
-from media.rtp import EXT_ABS_SEND_TIME, EXT_AUDIO_LEVEL, EXT_MID, RtpHeader
+from media.rtp import EXT_ABS_SEND_TIME, EXT_AUDIO_LEVEL, EXT_MID, RtpHeader, parse_header
 
 if TYPE_CHECKING:
     from media.producer import Producer
@@ -26,15 +25,13 @@ __all__ = ["Consumer", "abs_send_time"]
 MAX_GAP = 128
 
 _HEADER = struct.Struct("!BBHII")
+HISTORY_SIZE = 1024  # packets kept for retransmission (about 20 s of 500 kbit/s video)
+HISTORY_MASK = HISTORY_SIZE - 1
 
 
 def abs_send_time() -> int:
     """Now as abs-send-time: seconds in 6.18 fixed point, modulo 64 s (receivers use deltas)."""
     return int(time.time() * 262144) & 0xFFFFFF
-
-
-def _seq_newer(a: int, b: int) -> bool:
-    return a != b and ((a - b) & 0xFFFF) < 0x8000
 
 
 def _extension_prefix(mid: bytes, element: int, length: int) -> tuple[bytes, bytes]:
@@ -62,11 +59,11 @@ class Consumer:
         kind: str,
         transceiver: RTCRtpTransceiver,
         *,
-        history: int = 600,
         clock_fn: Callable[[], float] = time.monotonic,
     ) -> None:
         self.seat = seat
         self.kind = kind
+        self.video = kind == "video"
         self.transceiver = transceiver
         self.sender = transceiver.sender
         self.clock_rate = 48000 if kind == "audio" else 90000
@@ -76,13 +73,14 @@ class Consumer:
         self.egress: Egress | None = None
         self.mid = b"0"
         self.pt_map: dict[int, int] = {}
+        self.same_pt = True
         self.rtx_pt: dict[int, int] = {}
-        self.history_size = history
-        self.history: OrderedDict[int, tuple[bool, int, int, bytes]] = OrderedDict()
+        # A ring of the last HISTORY_SIZE video packets sent (plaintext), for NACKs.
+        self.history: list[bytes | None] = [None] * HISTORY_SIZE
         self.next_seq = random_sequence_number()
         self.rtx_seq = random_sequence_number()
         self.seq_offset: int | None = None
-        self.ts_offset: int | None = None
+        self.ts_offset = 0
         self.last_ts: int | None = None
         self.last_sent_at: float | None = None
         self.waiting_keyframe = kind == "video"
@@ -99,6 +97,7 @@ class Consumer:
         # Every peer of a session negotiates the server's own payload types (the server offers),
         # so a payload type maps to itself; mapping keeps a differing answer correct anyway.
         self.pt_map = {c.payloadType: c.payloadType for c in codecs if c.payloadType is not None}
+        self.same_pt = all(k == v for k, v in self.pt_map.items())
         self.rtx_pt = wire.rtx_payload_types(self.transceiver)
         self.mid = (self.transceiver.mid or "0").encode()
         if self.kind == "audio":
@@ -120,36 +119,37 @@ class Consumer:
             producer.consumers.append(self)
         return True
 
-    def forward(self, data: bytes, header: RtpHeader, keyframe: bool, send_time: int) -> int:
-        """Send one packet of the source to the subscriber; 1 when sent, else 0."""
+    def forward(self, header: RtpHeader, payload: bytes, value: bytes, keyframe: bool) -> int:
+        """Send one packet of the source to the subscriber; 1 when sent, else 0.
+
+        The hot path: every forwarded packet passes here. The producer slices the payload and
+        makes the per-packet extension ``value`` (abs-send-time, or the audio level) once for
+        all its consumers; here only the header is new."""
         egress = self.egress
-        if egress is None or not self.ready:
+        if egress is None:
             return 0
-        if self.kind == "video" and self.seq_offset is not None:
-            gap = (header.sequence_number + self.seq_offset - self.next_seq) & 0xFFFF
-            if MAX_GAP < gap < 0x8000:
-                # The publisher's network dropped and came back: what was lost can not be
-                # retransmitted, and a subscriber would wait for it (aiortc's jitter buffer for
-                # hundreds of packets). Start again on a key frame, continuing the sequence, as
-                # after a switch.
-                self.seq_offset = None
-                self.waiting_keyframe = True
-        if self.waiting_keyframe:
-            if not keyframe:
-                if self.source is not None:
-                    self.source.want_keyframe()
-                return 0
-            self.waiting_keyframe = False
-        if self.seq_offset is None:
-            self._new_epoch(header)
-        seq = (header.sequence_number + self.seq_offset) & 0xFFFF  # type: ignore[operator]
-        ts = (header.timestamp + self.ts_offset) & 0xFFFFFFFF  # type: ignore[operator]
-        payload = data[header.payload_start : header.payload_end]
-        pt = self.pt_map.get(header.payload_type, header.payload_type)
-        if self.kind == "audio":
-            value = bytes((header.audio_level or 0,))
-        else:
-            value = send_time.to_bytes(3, "big")
+        offset = self.seq_offset
+        if self.video:
+            if offset is not None:
+                gap = (header.sequence_number + offset - self.next_seq) & 0xFFFF
+                if MAX_GAP < gap < 0x8000:
+                    # The publisher's network dropped and came back: what was lost can not be
+                    # retransmitted, and a subscriber would wait for it (aiortc's jitter buffer
+                    # for hundreds of packets). Start again on a key frame, continuing the
+                    # sequence, as after a switch.
+                    offset = self.seq_offset = None
+                    self.waiting_keyframe = True
+            if self.waiting_keyframe:
+                if not keyframe:
+                    if self.source is not None:
+                        self.source.want_keyframe()
+                    return 0
+                self.waiting_keyframe = False
+        if offset is None:
+            offset = self._new_epoch(header)
+        seq = (header.sequence_number + offset) & 0xFFFF
+        ts = (header.timestamp + self.ts_offset) & 0xFFFFFFFF
+        pt = header.payload_type if self.same_pt else self.pt_map.get(header.payload_type, 0)
         packet = b"".join(
             (
                 _HEADER.pack(0x90, (0x80 if header.marker else 0) | pt, seq, ts, self._ssrc),
@@ -159,20 +159,19 @@ class Consumer:
                 payload,
             )
         )
-        if seq == self.next_seq or _seq_newer(seq, self.next_seq):
+        if self.video:
+            self.history[seq & HISTORY_MASK] = packet
+        if seq == self.next_seq or (seq - self.next_seq) & 0xFFFF < 0x8000:
             self.next_seq = (seq + 1) & 0xFFFF
-            self.last_ts, self.last_sent_at = ts, self.clock()
-        if self.kind == "video":
-            self.history[seq] = (header.marker, pt, ts, payload)
-            if len(self.history) > self.history_size:
-                self.history.popitem(last=False)
+            self.last_ts = ts
+            self.last_sent_at = self.clock()
         if egress.send(packet):
             self.forwarded += 1
             self.octets += len(payload)
             return 1
         return 0
 
-    def _new_epoch(self, header: RtpHeader) -> None:
+    def _new_epoch(self, header: RtpHeader) -> int:
         self.seq_offset = (self.next_seq - header.sequence_number) & 0xFFFF
         if self.last_ts is None or self.last_sent_at is None:
             self.ts_offset = (random32() - header.timestamp) & 0xFFFFFFFF
@@ -180,6 +179,7 @@ class Consumer:
             # Continue the subscriber's timeline across the switch.
             elapsed = max(1, int((self.clock() - self.last_sent_at) * self.clock_rate))
             self.ts_offset = (self.last_ts + elapsed - header.timestamp) & 0xFFFFFFFF
+        return self.seq_offset
 
     def sync_reports(self) -> None:
         """Bring aiortc's sender-report counters up to date (the router calls this about once a
@@ -187,17 +187,20 @@ class Consumer:
         if self.last_ts is not None:
             wire.set_sent(self.sender, self.last_ts, self.forwarded, self.octets)
 
-    def _retransmission(self, seq: int, kept: tuple[bool, int, int, bytes]) -> bytes:
-        marker, pt, ts, payload = kept
-        rtx_pt = self.rtx_pt.get(pt)
-        ssrc, body = self._ssrc, payload
-        if rtx_pt is not None and self.sender._rtx_ssrc is not None:
-            ssrc, pt, body = self.sender._rtx_ssrc, rtx_pt, seq.to_bytes(2, "big") + payload
-            seq = self.rtx_seq
-            self.rtx_seq = (self.rtx_seq + 1) & 0xFFFF
-        value = bytes((0,)) if self.kind == "audio" else abs_send_time().to_bytes(3, "big")
-        head = _HEADER.pack(0x90, (0x80 if marker else 0) | pt, seq, ts, ssrc)
-        return b"".join((head, self._prefix, value, self._pad, body))
+    def _retransmission(self, seq: int, kept: bytes) -> bytes:
+        """A packet from the history again: as RTX when negotiated, else as it was."""
+        header = parse_header(kept, scan=False)
+        rtx_pt = self.rtx_pt.get(header.payload_type)
+        if rtx_pt is None or self.sender._rtx_ssrc is None:
+            return kept
+        payload = seq.to_bytes(2, "big") + kept[header.payload_start : header.payload_end]
+        marker = 0x80 if header.marker else 0
+        head = _HEADER.pack(
+            0x90, marker | rtx_pt, self.rtx_seq, header.timestamp, self.sender._rtx_ssrc
+        )
+        self.rtx_seq = (self.rtx_seq + 1) & 0xFFFF
+        value = abs_send_time().to_bytes(3, "big")
+        return b"".join((head, self._prefix, value, self._pad, payload))
 
     async def on_feedback(self, kind: str, value: Any) -> None:
         """Subscriber feedback on this slot: key frame requests, NACKs, REMB."""
@@ -217,8 +220,8 @@ class Consumer:
         no longer kept is asked of the publisher."""
         missing_upstream = []
         for seq in sequence_numbers:
-            kept = self.history.get(seq)
-            if kept is None:
+            kept = self.history[seq & HISTORY_MASK]
+            if kept is None or (kept[2] << 8 | kept[3]) != seq:
                 if self.seq_offset is not None:
                     missing_upstream.append((seq - self.seq_offset) & 0xFFFF)
                 continue

@@ -9,9 +9,9 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiortc import RTCRtpReceiver
-from aiortc.rtcrtpreceiver import NackGenerator
 
 from media import wire
+from media.nack import Gaps
 from media.rtp import RtpHeader, h264_keyframe, vp8_keyframe
 
 if TYPE_CHECKING:
@@ -48,8 +48,8 @@ class Producer:
         self.clock_rate = 48000 if kind == "audio" else 90000
         self.ssrc: int | None = None
         self.rtx: dict[int, int] = {}  # rtx payload type -> media payload type
-        self.is_keyframe: Callable[[memoryview], bool] = vp8_keyframe
-        self._nacks = NackGenerator() if kind == "video" else None
+        self.is_keyframe: Callable[[bytes], bool] = vp8_keyframe
+        self._nacks = Gaps() if kind == "video" else None
         self._stats: Any = None  # aiortc's StreamStatistics of the media SSRC (receiver reports)
         self._last_pli = -1e9
         self.plis_sent = 0
@@ -99,14 +99,18 @@ class Producer:
         self.bytes += header.payload_end - header.payload_start
         self.last_packet_at = self.clock()
         self._stats.add(header)
-        keyframe = False
+        payload = data[header.payload_start : header.payload_end]
         if self.kind == "video":
-            keyframe = self.is_keyframe(memoryview(data)[header.payload_start : header.payload_end])
+            keyframe = self.is_keyframe(payload)
+            value = send_time.to_bytes(3, "big")
+        else:
+            keyframe = False
+            value = bytes((header.audio_level or 0,))
         sent = 0
         for consumer in self.consumers:
-            sent += consumer.forward(data, header, keyframe, send_time)
+            sent += consumer.forward(header, payload, value, keyframe)
         # Recovered (RTX) packets go in too: that takes them off the missing list.
-        if self._nacks is not None and self._nacks.add(header):  # type: ignore[arg-type]
+        if self._nacks is not None and self._nacks.add(header.sequence_number):
             self._spawn(wire.send_nack(self.receiver, header.ssrc, list(self._nacks.missing)))
         return sent
 

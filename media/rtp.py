@@ -49,8 +49,11 @@ class RtpHeader:
     abs_send_time: int | None = None
 
 
-def parse_header(data: bytes) -> RtpHeader:
-    """Parse the fixed header and the one-byte extensions we use. Raises RtpError."""
+def parse_header(data: bytes, *, scan: bool = True) -> RtpHeader:
+    """Parse the fixed header and the one-byte extensions we use. Raises RtpError.
+
+    ``scan=False`` skips reading the extension elements (their block is still bounded): the
+    forwarding path needs the audio level of audio packets only."""
     size = len(data)
     if size < 12:
         raise RtpError("shorter than an RTP header")
@@ -69,7 +72,7 @@ def parse_header(data: bytes) -> RtpHeader:
         pos = start + 4 * words
         if pos > size:
             raise RtpError("truncated extensions")
-        if profile == _ONE_BYTE_PROFILE:
+        if scan and profile == _ONE_BYTE_PROFILE:
             i = start
             while i < pos:
                 byte = data[i]

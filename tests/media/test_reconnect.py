@@ -410,7 +410,9 @@ async def test_a_gap_beyond_nack_restarts_video_on_a_key_frame() -> None:
             extensions=b"",
             payload=b"\x10\x00",
         )
-        consumer.forward(data, parse_header(data), keyframe, 0)
+        header = parse_header(data)
+        payload = data[header.payload_start : header.payload_end]
+        consumer.forward(header, payload, b"\x00\x00\x00", keyframe)
 
     def out_seqs() -> list[int]:
         return [parse_header(p).sequence_number for p in sent]

@@ -1,0 +1,64 @@
+"""media.nack.Gaps: which packets of a publisher's stream to ask for again."""
+
+from __future__ import annotations
+
+import pytest
+
+from media.nack import MAX_TRACKED, Gaps
+
+
+def feed(gaps: Gaps, *seqs: int) -> list[bool]:
+    return [gaps.add(seq) for seq in seqs]
+
+
+def test_in_order_stream_opens_no_gap() -> None:
+    gaps = Gaps()
+    assert feed(gaps, *range(100, 200)) == [False] * 100
+    assert gaps.missing == set()
+    assert gaps.max_seq == 199
+
+
+def test_a_jump_opens_a_gap_and_late_arrivals_close_it() -> None:
+    gaps = Gaps()
+    assert feed(gaps, 10, 11, 15) == [False, False, True]
+    assert gaps.missing == {12, 13, 14}
+    assert feed(gaps, 13) == [False]  # a late (or retransmitted) packet
+    assert gaps.missing == {12, 14}
+    assert feed(gaps, 16, 12, 14) == [False, False, False]
+    assert gaps.missing == set()
+
+
+def test_gap_across_the_sequence_wrap() -> None:
+    gaps = Gaps()
+    assert feed(gaps, 65533, 65534, 2) == [False, False, True]
+    assert gaps.missing == {65535, 0, 1}
+    assert gaps.max_seq == 2
+
+
+def test_a_long_outage_asks_only_for_the_newest_packets() -> None:
+    gaps = Gaps()
+    feed(gaps, 1000)
+    assert gaps.add(1000 + 1000)
+    # The sender keeps about MAX_TRACKED packets; asking for older ones is wasted.
+    assert gaps.missing == {2000 - k for k in range(1, MAX_TRACKED + 1)}
+
+
+def test_old_gaps_are_forgotten_when_a_new_one_opens() -> None:
+    gaps = Gaps()
+    feed(gaps, 0, 2)  # 1 is missing
+    for seq in range(3, 3 + MAX_TRACKED + 10):
+        gaps.add(seq)
+    assert 1 in gaps.missing  # in order packets do no bookkeeping...
+    gaps.add(3 + MAX_TRACKED + 11)  # ...the next gap drops what is too old to ask for
+    assert 1 not in gaps.missing
+    assert gaps.missing == {3 + MAX_TRACKED + 10}
+
+
+@pytest.mark.parametrize("behind", [1, 100, 0x7FFF])
+def test_old_and_duplicate_packets_do_not_move_the_top(behind: int) -> None:
+    gaps = Gaps()
+    feed(gaps, 5000, 5001)
+    assert gaps.add((5001 - behind) & 0xFFFF) is False
+    assert gaps.add(5001) is False  # a duplicate
+    assert gaps.max_seq == 5001
+    assert gaps.missing == set()
