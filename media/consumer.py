@@ -27,6 +27,10 @@ MAX_GAP = 128
 _HEADER = struct.Struct("!BBHII")
 HISTORY_SIZE = 1024  # packets kept for retransmission (about 20 s of 500 kbit/s video)
 HISTORY_MASK = HISTORY_SIZE - 1
+# aiortc's video receiver (our headless participant) holds every frame behind a missing packet
+# until a packet this far ahead of it arrives (its jitter buffer's capacity in aiortc 1.16: at
+# 15 to 45 packets a second, 10 to 30 s); browsers decode a key frame whatever came before.
+RECEIVER_WINDOW = 512
 
 
 def abs_send_time() -> int:
@@ -80,6 +84,7 @@ class Consumer:
         self.next_seq = random_sequence_number()
         self.rtx_seq = random_sequence_number()
         self.seq_offset: int | None = None
+        self.first_seq: int | None = None
         self.ts_offset = 0
         self.last_ts: int | None = None
         self.last_sent_at: float | None = None
@@ -172,6 +177,10 @@ class Consumer:
         return 0
 
     def _new_epoch(self, header: RtpHeader) -> int:
+        if self.video:
+            self._skip_past_holes()
+        if self.first_seq is None:
+            self.first_seq = self.next_seq
         self.seq_offset = (self.next_seq - header.sequence_number) & 0xFFFF
         if self.last_ts is None or self.last_sent_at is None:
             self.ts_offset = (random32() - header.timestamp) & 0xFFFFFFFF
@@ -180,6 +189,28 @@ class Consumer:
             elapsed = max(1, int((self.clock() - self.last_sent_at) * self.clock_rate))
             self.ts_offset = (self.last_ts + elapsed - header.timestamp) & 0xFFFFFFFF
         return self.seq_offset
+
+    def _skip_past_holes(self) -> None:
+        """Before a new video epoch (which starts on a key frame): when packets of the last
+        RECEIVER_WINDOW sequence numbers were never sent (lost upstream, never recovered; a
+        publisher whose network dropped), start the new epoch a window past the oldest one.
+
+        An aiortc subscriber would otherwise hold the new key frame behind that hole until
+        RECEIVER_WINDOW more packets arrived, seconds of frozen video; the jump makes it drop
+        the stale packets at once. A browser NACKs the skipped numbers a few times (this slot
+        answers none) and decodes the key frame meanwhile. Runs once per epoch, never per
+        packet."""
+        if self.first_seq is None:
+            return
+        span = (self.next_seq - self.first_seq) & 0xFFFF
+        if self.forwarded >= RECEIVER_WINDOW:
+            span = RECEIVER_WINDOW
+        for back in range(min(span, RECEIVER_WINDOW), 0, -1):
+            seq = (self.next_seq - back) & 0xFFFF
+            kept = self.history[seq & HISTORY_MASK]
+            if kept is None or (kept[2] << 8 | kept[3]) != seq:
+                self.next_seq = (seq + RECEIVER_WINDOW) & 0xFFFF
+                return
 
     def sync_reports(self) -> None:
         """Bring aiortc's sender-report counters up to date (the router calls this about once a
