@@ -481,8 +481,15 @@ def bench_sfu(
         return await measure_path(path, rooms, seconds, curve=curve, log=log)
 
     outcome = run(go())
-    if compare and not as_json:
-        click.echo(outcome["table"])
+    if compare:
+        if as_json:
+            paths = {
+                name: {key: data.get(key) for key in SFU_KEYS} | {"levels": data.get("levels")}
+                for name, data in outcome["paths"].items()
+            }
+            click.echo(json.dumps({"paths": paths}, ensure_ascii=False))
+        else:
+            click.echo(outcome["table"])
         return
     summary = {key: outcome.get(key) for key in SFU_KEYS}
     summary["path"] = outcome.get("path")

@@ -48,7 +48,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import candidate_from_sdp
 
 from media import wire
-from web.bench.loadgen import MAX_GENERATOR_LOAD, MediaEndpoint, answer_quietly, connected, new_pc
+from web.bench.loadgen import MediaEndpoint, answer_quietly, connected, new_pc
 from web.bench.procs import pin, sample
 from web.bench.sfu import (
     CONSUMERS_PER_ROOM,
@@ -56,6 +56,7 @@ from web.bench.sfu import (
     BenchError,
     BenchResult,
     free_port,
+    generator_load,
     run_generator,
 )
 
@@ -731,11 +732,7 @@ async def run_janus_level(
     wall = t1 - t0
     cores = (s1.cpu_seconds - s0.cpu_seconds) / wall
     consumers = rooms * CONSUMERS_PER_ROOM
-    generator = float(result["generator_cpu"])
-    if generator > MAX_GENERATOR_LOAD:
-        raise BenchError(
-            f"the load generator used {generator:.0%} of its core: the figure would measure it"
-        )
+    generator = generator_load(result)
     return BenchResult(
         path="janus",
         rooms=rooms,

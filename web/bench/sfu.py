@@ -28,10 +28,19 @@ from typing import Any
 
 import aiohttp
 
+from rooms.errors import CourtlinkError
 from web.bench.loadgen import MAX_GENERATOR_LOAD
 from web.bench.procs import pin, sample
 
-__all__ = ["BenchError", "BenchResult", "curve", "run_level"]
+__all__ = [
+    "BenchError",
+    "BenchResult",
+    "curve",
+    "generator_load",
+    "latency_percentiles",
+    "run_level",
+    "slope",
+]
 
 CONSUMERS_PER_ROOM = 4 * 3 * 2  # four participants, each receives three seats' audio and video
 SEATS = ("judge", "officer", "debtor", "creditor")
@@ -39,8 +48,11 @@ SEATS = ("judge", "officer", "debtor", "creditor")
 PASSWORD = secrets.token_urlsafe(12)
 
 
-class BenchError(Exception):
-    """A run that cannot give a trustworthy figure (the generator saturated, a join failed)."""
+class BenchError(CourtlinkError):
+    """A run that cannot give a trustworthy figure (the generator saturated, a join failed);
+    the CLI prints its message as one line."""
+
+    code = "bench_refused"
 
 
 @dataclass
@@ -201,6 +213,17 @@ async def prepare_rooms(server: ServerProcess, rooms: int) -> list[dict[str, Any
     return participants
 
 
+def generator_load(result: dict[str, Any]) -> float:
+    """The share of its core the load generator used over the window; BenchError when it was
+    above MAX_GENERATOR_LOAD, because the figure would then measure the generator."""
+    generator = float(result["generator_cpu"])
+    if generator > MAX_GENERATOR_LOAD:
+        raise BenchError(
+            f"the load generator used {generator:.0%} of its core: the figure would measure it"
+        )
+    return generator
+
+
 def latency_percentiles(
     metrics: dict[str, float], before: dict[str, float]
 ) -> tuple[float | None, float | None]:
@@ -316,11 +339,7 @@ async def run_level(
         delivered = min(1.0, frames / (rooms * 12 * 30)) if rooms else 0.0
         served = consumers * delivered
         loss = round(1 - delivered, 5)
-    generator = float(result["generator_cpu"])
-    if generator > MAX_GENERATOR_LOAD:
-        raise BenchError(
-            f"the load generator used {generator:.0%} of its core: the figure would measure it"
-        )
+    generator = generator_load(result)
     return BenchResult(
         path=mode,
         rooms=rooms,
