@@ -20,6 +20,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,12 +37,13 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
-from aiortc.contrib.media import MediaPlayer, MediaRecorder
+from aiortc.contrib.media import MediaPlayer
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcconfiguration import RTCBundlePolicy
 
 from rooms.errors import CourtlinkError, InvalidInput, NotAuthenticated
 from rooms.seats import SEATS, Seat
+from web.recorder import SeatRecorder
 
 __all__ = ["SEAT_SIGNATURES", "Participant", "PatternTrack", "Signature", "ToneTrack"]
 
@@ -242,7 +244,10 @@ class Participant:
         self.connected_at: float | None = None
         self._pc: RTCPeerConnection | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._recorder: MediaRecorder | None = None
+        # --record: one SeatRecorder per remote seat, written by one thread (in arrival order,
+        # and encoding never holds up the event loop).
+        self._recorders: dict[str, SeatRecorder] = {}
+        self._record_pool: ThreadPoolExecutor | None = None
         self._player: MediaPlayer | None = None
         self._sio = socketio.AsyncClient(
             reconnection=True, reconnection_delay=0.5, reconnection_delay_max=2
@@ -354,8 +359,6 @@ class Participant:
         )
         self._pc = pc
         slots = {s["mid"]: s for s in offer["slots"]}
-        if self.record is not None:
-            self.record.mkdir(parents=True, exist_ok=True)
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
@@ -400,11 +403,21 @@ class Participant:
 
     async def _consume(self, seat: str, track: MediaStreamTrack) -> None:
         slot = self.slots.setdefault(seat, SlotReport(seat))
+        recorder = None
+        if self.record is not None and self._record_pool is not None:
+            recorder = self._recorders.get(seat)
+            if recorder is None:
+                recorder = self._recorders[seat] = SeatRecorder(self.record, seat)
         while True:
             try:
                 frame = await track.recv()
             except MediaStreamError:
                 return
+            if recorder is not None and self._record_pool is not None:
+                if isinstance(frame, av.VideoFrame):
+                    self._record_pool.submit(recorder.video, frame)
+                elif isinstance(frame, av.AudioFrame):
+                    self._record_pool.submit(recorder.audio, frame)
             if track.kind == "video":
                 now = time.monotonic()
                 slot.video_frames += 1
@@ -484,6 +497,12 @@ class Participant:
         self._http = aiohttp.ClientSession(cookie_jar=jar, connector=connector)
         sio = self._sio
         try:
+            if self.record is not None:
+                try:
+                    self.record.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise InvalidInput(f"--record: cannot create {self.record}: {exc}") from None
+                self._record_pool = ThreadPoolExecutor(1, thread_name_prefix="courtlink-record")
             await self._open_invite()
 
             async def on_connect() -> None:
@@ -537,6 +556,11 @@ class Participant:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self._record_pool is not None:
+            pool, self._record_pool = self._record_pool, None
+            for recorder in self._recorders.values():
+                pool.submit(recorder.close)
+            await asyncio.get_running_loop().run_in_executor(None, pool.shutdown)
         if self._http is not None:
             await self._http.close()
 
