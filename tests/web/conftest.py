@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, missing
 from tests.helpers import World, build_world
+from tests.web.browser_support import PAGE_WAIT, chromium_args, launch
 from tests.web.support import new_client, services_of
 from web.services import Services
 
@@ -38,3 +40,35 @@ async def clients(
     yield make
     for client in made:
         await client.close()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """Chromium with a fake camera. Ask for it after ``server`` so that it closes first."""
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError as exc:
+        missing("Chromium", f"the playwright package is not installed ({exc})")
+    async with async_playwright() as playwright:
+        chromium = await launch(playwright, chromium_args())
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@pytest.fixture
+async def new_context(browser: Any) -> AsyncIterator[Callable[..., Awaitable[Any]]]:
+    """``await new_context(**options)``: a browser context with the tests' timeout, closed
+    after the test."""
+    made: list[Any] = []
+
+    async def make(**options: Any) -> Any:
+        context = await browser.new_context(**options)
+        context.set_default_timeout(PAGE_WAIT)
+        made.append(context)
+        return context
+
+    yield make
+    for context in made:
+        await context.close()

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -21,65 +20,13 @@ from PIL import Image
 
 from rooms.documents import DocKind
 from rooms.policy import AccountPrincipal, InvitePrincipal
-from tests.conftest import LiveServer, missing
+from tests.conftest import LiveServer
 from tests.helpers import PASSWORD, PIN, World
+from tests.web.browser_support import PHONE
 from tests.web.documents_support import CENTER
 from web.services import Services
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-]
-WAIT = 20_000  # ms
-PHONE: dict[str, Any] = {
-    "viewport": {"width": 390, "height": 844},
-    "is_mobile": True,
-    "has_touch": True,
-    "device_scale_factor": 3,
-    "user_agent": (
-        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
-        "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
-    ),
-}
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError as exc:
-        missing("Chromium", f"the playwright package is not installed ({exc})")
-    if not os.access(CHROMIUM, os.X_OK):
-        missing("Chromium", f"{CHROMIUM} not found (tools/setup test installs it)")
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
-
-
-@pytest.fixture
-async def new_context(browser: Any) -> AsyncIterator[Callable[..., Awaitable[Any]]]:
-    made: list[Any] = []
-
-    async def make(**options: Any) -> Any:
-        context = await browser.new_context(**options)
-        context.set_default_timeout(WAIT)
-        made.append(context)
-        return context
-
-    yield make
-    for context in made:
-        await context.close()
 
 
 async def _log_in(page: Any, base: str, username: str) -> None:
