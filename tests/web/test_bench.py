@@ -134,6 +134,28 @@ def test_bench_sfu_janus_one_room() -> None:
     assert data["path"] == "janus"
 
 
+def test_bench_sfu_transcoding_baseline_one_room() -> None:
+    done = bench("sfu", "--baseline", "transcode", "--rooms", "1", "--seconds", "3", "--json")
+    assert done.returncode == 0, done.stderr
+    data = last_json(done.stdout)
+    assert set(SFU_KEYS) <= set(data)
+    assert data["path"] == "transcode"
+    assert data["consumers"] == 24
+    # Decoding and re-encoding 12 video tracks fills the core; what it serves is counted by
+    # the frames it delivered, so the figure is far below the forwarding path's.
+    cpu, per_core, loss = (
+        data["server_cpu_cores"],
+        data["consumers_per_core"],
+        data["frame_loss_ratio"],
+    )
+    assert isinstance(cpu, float)
+    assert cpu > 0.5
+    assert isinstance(per_core, float)
+    assert 0 < per_core < 100
+    assert isinstance(loss, float)
+    assert 0 <= loss < 1
+
+
 def test_bench_join_one_group() -> None:
     done = bench("join", "--groups", "1", "--json")
     assert done.returncode == 0, done.stderr
