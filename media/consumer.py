@@ -84,7 +84,8 @@ class Consumer:
         self.next_seq = random_sequence_number()
         self.rtx_seq = random_sequence_number()
         self.seq_offset: int | None = None
-        self.first_seq: int | None = None
+        self.fresh_seq: int | None = None  # see _skip_past_holes
+        self._fresh_forwarded = 0
         self.ts_offset = 0
         self.last_ts: int | None = None
         self.last_sent_at: float | None = None
@@ -179,8 +180,8 @@ class Consumer:
     def _new_epoch(self, header: RtpHeader) -> int:
         if self.video:
             self._skip_past_holes()
-        if self.first_seq is None:
-            self.first_seq = self.next_seq
+        if self.fresh_seq is None:
+            self._fresh_start()
         self.seq_offset = (self.next_seq - header.sequence_number) & 0xFFFF
         if self.last_ts is None or self.last_sent_at is None:
             self.ts_offset = (random32() - header.timestamp) & 0xFFFFFFFF
@@ -190,26 +191,36 @@ class Consumer:
             self.ts_offset = (self.last_ts + elapsed - header.timestamp) & 0xFFFFFFFF
         return self.seq_offset
 
+    def _fresh_start(self) -> None:
+        """The subscriber's receiver starts afresh at ``next_seq``: nothing before it counts."""
+        self.fresh_seq = self.next_seq
+        self._fresh_forwarded = self.forwarded
+
     def _skip_past_holes(self) -> None:
-        """Before a new video epoch (which starts on a key frame): when packets of the last
-        RECEIVER_WINDOW sequence numbers were never sent (lost upstream, never recovered; a
-        publisher whose network dropped), start the new epoch a window past the oldest one.
+        """Before a new video epoch (which starts on a key frame): when any of the last
+        RECEIVER_WINDOW sequence numbers since the receiver last started afresh was never sent
+        (lost upstream for good: a publisher whose network dropped), start the new epoch a whole
+        window ahead of the newest one sent.
 
         An aiortc subscriber would otherwise hold the new key frame behind that hole until
-        RECEIVER_WINDOW more packets arrived, seconds of frozen video; the jump makes it drop
-        the stale packets at once. A browser NACKs the skipped numbers a few times (this slot
-        answers none) and decodes the key frame meanwhile. Runs once per epoch, never per
-        packet."""
-        if self.first_seq is None:
+        RECEIVER_WINDOW more packets arrived, seconds of frozen video; a jump of a whole window
+        makes its jitter buffer drop everything older at once and start at the key frame. A
+        browser NACKs the skipped numbers a few times (this slot answers none) and decodes the
+        key frame meanwhile. Runs once per epoch, never per packet."""
+        if self.fresh_seq is None:
             return
-        span = (self.next_seq - self.first_seq) & 0xFFFF
-        if self.forwarded >= RECEIVER_WINDOW:
+        if self.forwarded - self._fresh_forwarded >= RECEIVER_WINDOW:
             span = RECEIVER_WINDOW
-        for back in range(min(span, RECEIVER_WINDOW), 0, -1):
+        else:
+            # Fewer packets than a window since the fresh start: the sequence cannot have
+            # wrapped, and numbers before the fresh start are not holes to the receiver.
+            span = min((self.next_seq - self.fresh_seq) & 0xFFFF, RECEIVER_WINDOW)
+        for back in range(span, 0, -1):
             seq = (self.next_seq - back) & 0xFFFF
             kept = self.history[seq & HISTORY_MASK]
             if kept is None or (kept[2] << 8 | kept[3]) != seq:
-                self.next_seq = (seq + RECEIVER_WINDOW) & 0xFFFF
+                self.next_seq = (self.next_seq + RECEIVER_WINDOW) & 0xFFFF
+                self._fresh_start()
                 return
 
     def sync_reports(self) -> None:

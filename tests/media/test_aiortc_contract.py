@@ -35,6 +35,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.codecs import CODECS, HEADER_EXTENSIONS, get_decoder, get_encoder
+from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamTrack
 from aiortc.rate import RemoteBitrateEstimator
 from aiortc.rtcconfiguration import RTCBundlePolicy
@@ -60,6 +61,7 @@ from aiortc.rtp import (
     RtcpRrPacket,
     RtcpRtpfbPacket,
     RtcpSrPacket,
+    RtpPacket,
     pack_remb_fci,
     unpack_remb_fci,
 )
@@ -67,7 +69,7 @@ from aiortc.utils import random32
 from av import VideoFrame
 
 from media import Sfu, fastpath, wire
-from media.consumer import Consumer
+from media.consumer import RECEIVER_WINDOW, Consumer
 from media.network import NetworkPolicy
 from media.peer import Peer
 from media.producer import Producer
@@ -611,6 +613,32 @@ def test_stream_statistics_accepts_rtp_header() -> None:
     assert stats.cycles == 1 << 16
     assert stats.packets_expected == 5
     assert stats.packets_lost == 1
+
+
+def test_video_receivers_hold_frames_behind_a_hole_for_a_receiver_window() -> None:
+    """media.consumer.RECEIVER_WINDOW is the capacity of an aiortc video receiver's jitter
+    buffer (our headless participant's), and a jump of a whole window past the newest packet
+    makes it drop everything older at once."""
+    assert "JitterBuffer(capacity=512, is_video=True)" in source(RTCRtpReceiver.__init__)
+    jitter = JitterBuffer(capacity=RECEIVER_WINDOW, is_video=True)
+
+    def packet(seq: int, ts: int) -> RtpPacket:
+        made = RtpPacket(payload_type=96, sequence_number=seq, timestamp=ts, payload=b"\x10")
+        made._data = b"\x10"  # type: ignore[attr-defined]  # what the receiver sets: the depacketized payload
+        return made
+
+    for seq in range(100, 110):
+        jitter.add(packet(seq, seq))
+    # 110 and 111 never come: frames after the hole are held back ...
+    for seq in range(112, 140):
+        assert jitter.add(packet(seq, seq))[1] is None
+    # ... until a packet a whole window ahead of the newest sent arrives: then the next
+    # complete frame is the one that starts there.
+    start = 139 + 1 + RECEIVER_WINDOW
+    jitter.add(packet(start, 5000))
+    _pli, frame = jitter.add(packet(start + 1, 5001))
+    assert frame is not None
+    assert frame.timestamp == 5000
 
 
 def test_nack_generator_accepts_rtp_header() -> None:
