@@ -1,43 +1,31 @@
-"""A Peer: one participant's single RTCPeerConnection to the server, with fixed slots.
-
-The server makes the only offer. It holds, in this order: the participant's own audio and video
-(the server receives them), then an audio and a video slot for every seat the participant does not
-hold (the server sends them). Joins, leaves, mute, caucus and removal only change what feeds the
-slots; the connection is never renegotiated. A participant whose network dropped gets a new Peer
-with the same slots (aiortc has no ICE restart).
-"""
+"""A Peer: the SFU's connection to one participant (media/connection.py), whose own tracks feed
+Producers and whose slots are fed by Consumers, all on the fast path (media/fastpath.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.exceptions import OperationError
-from aiortc.rtcconfiguration import RTCBundlePolicy
+from aiortc import MediaStreamTrack, RTCRtpTransceiver
 
 from media import fastpath, wire
+from media.connection import SlotConnection
 from media.consumer import Consumer, abs_send_time
 from media.producer import Producer
 from media.rtp import RtpError, parse_header
-from media.sdp import announce
-from rooms.errors import InvalidInput
-from rooms.seats import SEATS, Seat
+from rooms.seats import Seat
 
 __all__ = ["Peer", "PeerState"]
 
 log = logging.getLogger("courtlink.media")
 
-KINDS = ("audio", "video")
 PeerState = str  # "new" | "connecting" | "connected" | "failed" | "closed"
 StateListener = Callable[["Peer", PeerState], Awaitable[None]]
 
 
-class Peer:
+class Peer(SlotConnection):
     def __init__(
         self,
         participant_id: str,
@@ -49,101 +37,38 @@ class Peer:
         on_state: StateListener | None = None,
         observe_latency: Callable[[float], None] | None = None,
     ) -> None:
-        self.participant_id = participant_id
-        self.seats = seats
-        self.video_codec = video_codec
-        self.ice_timeout = ice_timeout
-        self.announced_address = announced_address
-        self.on_state = on_state
         self.observe_latency = observe_latency
         self._undo_ingress: Callable[[], None] | None = None
         self._received = 0
-        self.state: PeerState = "new"
-        self.pc = RTCPeerConnection(
-            RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
-        )
         self.producers: dict[str, Producer] = {}
         self.consumers: dict[tuple[Seat, str], Consumer] = {}
         self._by_pt: dict[int, Producer] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._closed = False
-
-        own = {kind: self.pc.addTransceiver(kind, direction="recvonly") for kind in KINDS}
-        for kind, transceiver in own.items():
-            wire.quiet_receiver(transceiver.receiver)
-            self.producers[kind] = Producer(participant_id, kind, transceiver.receiver)
-        self._own = own
-        for seat in SEATS:
-            if seat in seats:
-                continue
-            for kind in KINDS:
-                transceiver = self.pc.addTransceiver(wire.SilentTrack(kind), direction="sendonly")
-                # One stream per seat, so the browser groups a seat's audio and video.
-                transceiver.sender._stream_id = f"seat-{seat}"
-                wire.quiet_receiver(transceiver.receiver)
-                consumer = Consumer(str(seat), kind, transceiver)
-                wire.hook_sender_feedback(transceiver.sender, consumer.on_feedback)
-                self.consumers[(seat, kind)] = consumer
-        for transceiver in self.pc.getTransceivers():
-            transceiver.setCodecPreferences(wire.codec_preferences(transceiver.kind, video_codec))
-        wire.hook_rtp(own["audio"], self._on_rtp)
-        self.pc.on("connectionstatechange", self._on_connection_state)
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def _spawn(self, coro: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def offer(self) -> dict[str, Any]:
-        """The server's offer with the map of slots (mid -> seat and kind)."""
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        self.state = "connecting"
-        self._spawn(self._watch_ice())
-        description = self.pc.localDescription
-        slots = [
-            {"mid": c.transceiver.mid, "seat": str(seat), "kind": kind}
-            for (seat, kind), c in self.consumers.items()
-        ]
-        own = {kind: t.mid for kind, t in self._own.items()}
-        sdp = (
-            announce(description.sdp, self.announced_address)
-            if self.announced_address
-            else description.sdp
+        super().__init__(
+            participant_id,
+            seats,
+            video_codec=video_codec,
+            ice_timeout=ice_timeout,
+            announced_address=announced_address,
+            on_state=on_state,
         )
-        return {"type": "offer", "sdp": sdp, "slots": slots, "own": own}
+        wire.hook_rtp(self._own["audio"], self._on_rtp)
 
-    async def accept(self, sdp: str) -> None:
-        """The participant's answer."""
-        if self.pc.signalingState != "have-local-offer":
-            raise InvalidInput("no offer is waiting for an answer")
-        try:
-            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
-        except OperationError as exc:
-            # aiortc's only OperationError here: no codec in common for an m-line (say, an
-            # answer that lists H.264 where the server offered VP8).
-            raise InvalidInput(
-                f"the answer accepts none of the offered codecs: {exc}", code="unsupported_codec"
-            ) from None
-        except (ValueError, AssertionError, KeyError, IndexError) as exc:
-            raise InvalidInput(f"the answer is not usable SDP: {exc}") from None
+    def _sending_track(self, kind: str) -> MediaStreamTrack:
+        # aiortc's sender waits on it forever and so never creates an encoder.
+        return wire.SilentTrack(kind)
+
+    def _own_added(self, kind: str, transceiver: RTCRtpTransceiver) -> None:
+        wire.quiet_receiver(transceiver.receiver)
+        self.producers[kind] = Producer(self.participant_id, kind, transceiver.receiver)
+
+    def _slot_added(self, seat: Seat, kind: str, transceiver: RTCRtpTransceiver) -> None:
+        wire.quiet_receiver(transceiver.receiver)
+        consumer = Consumer(str(seat), kind, transceiver)
+        wire.hook_sender_feedback(transceiver.sender, consumer.on_feedback)
+        self.consumers[(seat, kind)] = consumer
+
+    def _negotiated(self) -> None:
         video = self._own["video"]
-        codecs = wire.negotiated_codecs(video)
-        if not any(
-            c.mimeType.lower() == ("video/h264" if self.video_codec == "h264" else "video/vp8")
-            for c in codecs
-        ):
-            raise InvalidInput(
-                f"the answer does not accept {self.video_codec.upper()} video",
-                code="unsupported_codec",
-            )
-        if not any(
-            c.mimeType.lower() == "audio/opus" for c in wire.negotiated_codecs(self._own["audio"])
-        ):
-            raise InvalidInput("the answer does not accept Opus audio", code="unsupported_codec")
         rtx = {v: k for k, v in wire.rtx_payload_types(video).items()}  # rtx pt -> media pt
         self.producers["video"].configure(self.video_codec, rtx)
         for kind, transceiver in self._own.items():
@@ -152,22 +77,6 @@ class Peer:
                     self._by_pt[codec.payloadType] = self.producers[kind]
         for consumer in self.consumers.values():
             consumer.configure()
-
-    async def add_candidate(self, candidate: dict[str, Any]) -> None:
-        from aiortc.sdp import candidate_from_sdp
-
-        raw = candidate.get("candidate")
-        if not raw:
-            return  # end of candidates
-        if not isinstance(raw, str) or len(raw) > 1024:
-            raise InvalidInput("candidate must be an SDP candidate line")
-        try:
-            parsed = candidate_from_sdp(raw.removeprefix("candidate:"))
-        except (ValueError, IndexError) as exc:
-            raise InvalidInput(f"candidate is not valid: {exc}") from None
-        parsed.sdpMid = candidate.get("sdpMid")
-        parsed.sdpMLineIndex = candidate.get("sdpMLineIndex")
-        await self.pc.addIceCandidate(parsed)
 
     async def _on_rtp(self, data: bytes, arrival_ms: int) -> None:
         """RTP that still came aiortc's way (before the fast path took the socket over)."""
@@ -210,33 +119,10 @@ class Peer:
             "loss": round(max(losses), 3) if losses else None,
         }
 
-    async def _watch_ice(self) -> None:
-        """Close a peer that never connects (ICE or DTLS never completes)."""
-        await asyncio.sleep(self.ice_timeout)
-        if self.state not in ("connected", "closed"):
-            log.info("peer %s did not connect within %.0fs", self.participant_id, self.ice_timeout)
-            await self._set_state("failed")
-            await self.close()
-
-    async def _on_connection_state(self) -> None:
-        state = self.pc.connectionState
-        if state == "connected":
-            self._take_socket()
-            await self._set_state("connected")
-            for producer in self.producers.values():
-                producer.want_keyframe()
-        elif state in ("failed", "closed") and not self._closed:
-            await self._set_state("failed")
-
-    async def _set_state(self, state: PeerState) -> None:
-        if self.state == state or self.state == "closed":
-            return
-        self.state = state
-        if self.on_state is not None:
-            try:
-                await self.on_state(self, state)
-            except Exception:
-                log.exception("peer state listener failed")
+    def _connected(self) -> None:
+        self._take_socket()
+        for producer in self.producers.values():
+            producer.want_keyframe()
 
     async def close(self) -> None:
         """Close the connection, its producers, consumers and tasks; idempotent."""
@@ -251,17 +137,4 @@ class Peer:
         if self._undo_ingress is not None:
             self._undo_ingress()
             self._undo_ingress = None
-        current = asyncio.current_task()
-        for task in list(self._tasks):
-            if task is not current:
-                task.cancel()
-        for task in list(self._tasks):
-            if task is not current:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-        with contextlib.suppress(Exception):
-            await self.pc.close()
-        # A peer closed because it failed stays "failed": that is what presence must show
-        # until the participant asks for a new connection.
-        if self.state != "failed":
-            await self._set_state("closed")
+        await self._close_connection()

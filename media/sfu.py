@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+from media.connection import PeerState, SlotConnection
 from media.guard import CodecGuard
 from media.network import NetworkPolicy
-from media.peer import Peer, PeerState
-from media.router import Router
+from media.peer import Peer
+from media.router import Router, SessionRouter
 from rooms.errors import Conflict, NotFound
 from rooms.media_port import MediaListener
 from rooms.routing import Moderation
 from rooms.seats import Seat
 
-__all__ = ["MediaSettings", "Sfu"]
+__all__ = ["MediaServer", "MediaSettings", "Sfu"]
 
 log = logging.getLogger("courtlink.media")
 
@@ -34,17 +35,18 @@ class MediaSettings:
     guard_codecs: bool = True
 
 
-class Sfu:
-    def __init__(
-        self,
-        settings: MediaSettings | None = None,
-        *,
-        observe_latency: Callable[[float], None] | None = None,
-    ) -> None:
+R = TypeVar("R", bound=SessionRouter[Any])
+P = TypeVar("P", bound=SlotConnection)
+
+
+class MediaServer(Generic[R, P]):
+    """rooms.media_port.MediaPort over one router per live session and one connection per
+    participant. ``Sfu`` is the product's; media/transcode.py has the benchmark baseline's.
+    Subclasses make the routers and connections and count what they did."""
+
+    def __init__(self, settings: MediaSettings | None = None) -> None:
         self.settings = settings or MediaSettings()
-        # Called with the server-added latency (seconds, receive to last send) of sampled packets.
-        self.observe_latency = observe_latency
-        self.routers: dict[str, Router] = {}
+        self.routers: dict[str, R] = {}
         self.network = NetworkPolicy(
             host_address=self.settings.host_address,
             port_min=self.settings.port_min,
@@ -52,8 +54,37 @@ class Sfu:
         )
         self._listener: MediaListener | None = None
         self._started = False
-        self.guard = CodecGuard()
-        self.forwarded = 0  # by peers already closed (live ones are summed in ``counts``)
+
+    # What subclasses fill in --------------------------------------------------------------
+
+    def _make_router(self, session_id: str, video_codec: str) -> R:
+        raise NotImplementedError
+
+    def _make_peer(
+        self,
+        router: R,
+        participant_id: str,
+        seats: tuple[Seat, ...],
+        on_state: Callable[[Any, PeerState], Awaitable[None]],
+    ) -> P:
+        raise NotImplementedError
+
+    def _starting(self) -> None:
+        """Once, when the first session's media starts."""
+
+    def _stopping(self) -> None:
+        """When the server closes, after every session ended."""
+
+    def _peer_state(self, router: R, peer: P, state: PeerState) -> None:
+        """A connection's state changed (before the listener hears of it)."""
+
+    def _retiring(self, peer: P) -> None:
+        """A participant leaves: count what its connection did."""
+
+    def counts(self) -> dict[str, int]:
+        raise NotImplementedError
+
+    # The port ---------------------------------------------------------------------------
 
     def listen(self, listener: MediaListener) -> None:
         self._listener = listener
@@ -62,18 +93,13 @@ class Sfu:
         """Install the network policy (bind address, port range) in the running loop."""
         if not self._started:
             self.network.install()
-            if self.settings.guard_codecs:
-                self.guard.install()
+            self._starting()
             self._started = True
 
-    def _router(self, session_id: str, video_codec: str = "vp8") -> Router:
+    def _router(self, session_id: str, video_codec: str = "vp8") -> R:
         router = self.routers.get(session_id)
         if router is None:
-            router = Router(
-                session_id,
-                video_codec=video_codec,
-                feedback_interval=self.settings.feedback_interval,
-            )
+            router = self._make_router(session_id, video_codec)
 
             async def on_quality(report: dict[str, dict[str, Any]], sid: str = session_id) -> None:
                 if self._listener is not None:
@@ -84,9 +110,9 @@ class Sfu:
             self.routers[session_id] = router
         return router
 
-    def _peer_for(self, session_id: str, participant_id: str) -> Peer:
+    def _peer_for(self, session_id: str, participant_id: str) -> P:
         router = self.routers.get(session_id)
-        peer = router.peers.get(participant_id) if router is not None else None
+        peer: P | None = router.peers.get(participant_id) if router is not None else None
         if peer is None:
             raise Conflict(
                 "no media connection for this participant; join first", code="media_not_attached"
@@ -94,23 +120,16 @@ class Sfu:
         return peer
 
     async def _new_peer(
-        self, router: Router, participant_id: str, seats: tuple[Seat, ...]
+        self, router: R, participant_id: str, seats: tuple[Seat, ...]
     ) -> dict[str, Any]:
         session_id = router.session_id
 
-        async def on_state(peer: Peer, state: PeerState) -> None:
+        async def on_state(peer: P, state: PeerState) -> None:
+            self._peer_state(router, peer, state)
             if self._listener is not None and router.peers.get(peer.participant_id) is peer:
                 await self._listener(session_id, peer.participant_id, "state", {"state": state})
 
-        peer = Peer(
-            participant_id,
-            seats,
-            video_codec=router.video_codec,
-            ice_timeout=self.settings.ice_timeout,
-            announced_address=self.settings.announced_address,
-            on_state=on_state,
-            observe_latency=self.observe_latency,
-        )
+        peer = self._make_peer(router, participant_id, seats, on_state)
         try:
             offer = await peer.offer()
         except Exception:
@@ -150,7 +169,7 @@ class Sfu:
             return
         peer = router.peers.get(participant_id)
         if peer is not None:
-            self.forwarded += sum(c.forwarded for c in peer.consumers.values())
+            self._retiring(peer)
         await router.remove(participant_id)
         if not router.peers:
             await router.close()
@@ -173,8 +192,62 @@ class Sfu:
             await self.end(session_id)
         if self._started:
             self.network.uninstall()
-            self.guard.uninstall()
+            self._stopping()
             self._started = False
+
+    def router(self, session_id: str) -> R:
+        router = self.routers.get(session_id)
+        if router is None:
+            raise NotFound("no media for this session")
+        return router
+
+
+class Sfu(MediaServer[Router, Peer]):
+    """The product's media path: RTP forwarded without decoding (docs/architecture.md)."""
+
+    def __init__(
+        self,
+        settings: MediaSettings | None = None,
+        *,
+        observe_latency: Callable[[float], None] | None = None,
+    ) -> None:
+        super().__init__(settings)
+        # Called with the server-added latency (seconds, receive to last send) of sampled packets.
+        self.observe_latency = observe_latency
+        self.guard = CodecGuard()
+        self.forwarded = 0  # by peers already closed (live ones are summed in ``counts``)
+
+    def _make_router(self, session_id: str, video_codec: str) -> Router:
+        return Router(
+            session_id, video_codec=video_codec, feedback_interval=self.settings.feedback_interval
+        )
+
+    def _make_peer(
+        self,
+        router: Router,
+        participant_id: str,
+        seats: tuple[Seat, ...],
+        on_state: Callable[[Any, PeerState], Awaitable[None]],
+    ) -> Peer:
+        return Peer(
+            participant_id,
+            seats,
+            video_codec=router.video_codec,
+            ice_timeout=self.settings.ice_timeout,
+            announced_address=self.settings.announced_address,
+            on_state=on_state,
+            observe_latency=self.observe_latency,
+        )
+
+    def _starting(self) -> None:
+        if self.settings.guard_codecs:
+            self.guard.install()
+
+    def _stopping(self) -> None:
+        self.guard.uninstall()
+
+    def _retiring(self, peer: Peer) -> None:
+        self.forwarded += sum(c.forwarded for c in peer.consumers.values())
 
     def counts(self) -> dict[str, int]:
         """For metrics: routers, peers, producers and consumers fed, codec attempts."""
@@ -188,9 +261,3 @@ class Sfu:
             ),
             "codec_attempts": self.guard.attempts,
         }
-
-    def router(self, session_id: str) -> Router:
-        router = self.routers.get(session_id)
-        if router is None:
-            raise NotFound("no media for this session")
-        return router
