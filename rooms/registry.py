@@ -399,25 +399,13 @@ class Registry:
         state = check_step(document.kind, document.state, DocAction.ISSUE, who.actor)
         assert detention is not None
         now = self.clock()
-        pdf, kid = await self.printer.print(
+        issued = await self._seal(
+            replace(document, state=state, updated_at=now),
             str(document.kind),
             self._order_context(document, case, detention, now),
-            document_id=document.id,
-        )
-        await self.files.put(document.id, pdf)
-        issued = replace(
-            document,
-            state=state,
-            updated_at=now,
-            sha256=_sha256(pdf),
-            size=len(pdf),
-            file_name=f"{document.number}.pdf",
-            signed_by=kid,
         )
         async with self.store.write() as tx:
-            current = await tx.document(document.id, for_update=True)
-            if current.state is not document.state:
-                raise Conflict("the document changed meanwhile; reload")
+            await self._unchanged(tx, document)
             await tx.save_document(issued)
             await tx.add_step(
                 document.id,
@@ -427,13 +415,35 @@ class Registry:
                 at=now,
                 data={"sha256": issued.sha256},
             )
-            await self._audit(tx, who, "issued", issued, sha256=issued.sha256, key=kid)
+            await self._audit(tx, who, "issued", issued, sha256=issued.sha256, key=issued.signed_by)
             recipients = [
                 *await self._terminals_at(tx, detention.center),
                 f"seat:{case.id}:{Seat.OFFICER}",
             ]
             items = await self._deliver_to(tx, issued, recipients, now)
         return await self._push(issued, items)
+
+    async def _seal(self, document: Document, template: str, context: dict[str, Any]) -> Document:
+        """Render ``template`` to the sealed PDF of ``document``, store it, and return the
+        document with its file's hash, size, name and signing key."""
+        pdf, kid = await self.printer.print(template, context, document_id=document.id)
+        await self.files.put(document.id, pdf)
+        return replace(
+            document,
+            sha256=_sha256(pdf),
+            size=len(pdf),
+            file_name=f"{document.number}.pdf",
+            signed_by=kid,
+        )
+
+    @staticmethod
+    async def _unchanged(tx: Records, document: Document) -> Document:
+        """The stored document, locked for this transaction; Conflict when its state moved on
+        since ``document`` was read (another step won the race)."""
+        current = await tx.document(document.id, for_update=True)
+        if current.state is not document.state:
+            raise Conflict("the document changed meanwhile; reload")
+        return current
 
     def _order_context(
         self, document: Document, case: Case, detention: Detention, now: datetime
@@ -577,9 +587,7 @@ class Registry:
             document, case, detention, action, now, who_name=who.name, extra=extra
         )
         async with self.store.write() as tx:
-            current = await tx.document(document.id, for_update=True)
-            if current.state is not document.state:
-                raise Conflict("the document changed meanwhile; reload")
+            current = await self._unchanged(tx, document)
             data = {k: v for k, v in extra.items() if k != "signature_png"}
             updated = await self._advance(tx, current, case, action, who, now, receipt, data)
             if action is DocAction.SERVE and signature_png:
@@ -843,7 +851,8 @@ class Registry:
             signatures = await tx.signatures(document.id)
         state = check_step(document.kind, document.state, DocAction.CONFIRM, who.actor)
         now = self.clock()
-        pdf, kid = await self.printer.print(
+        confirmed = await self._seal(
+            replace(document, state=state, updated_at=now),
             "settlement",
             {
                 "document": document,
@@ -852,22 +861,9 @@ class Registry:
                 "issued_at": now,
                 "draft": False,
             },
-            document_id=document.id,
-        )
-        await self.files.put(document.id, pdf)
-        confirmed = replace(
-            document,
-            state=state,
-            updated_at=now,
-            sha256=_sha256(pdf),
-            size=len(pdf),
-            file_name=f"{document.number}.pdf",
-            signed_by=kid,
         )
         async with self.store.write() as tx:
-            current = await tx.document(document.id, for_update=True)
-            if current.state is not document.state:
-                raise Conflict("the document changed meanwhile; reload")
+            await self._unchanged(tx, document)
             await tx.save_document(confirmed)
             await tx.add_step(
                 document.id,
@@ -877,7 +873,9 @@ class Registry:
                 at=now,
                 data={"sha256": confirmed.sha256},
             )
-            await self._audit(tx, who, "confirmed", confirmed, sha256=confirmed.sha256, key=kid)
+            await self._audit(
+                tx, who, "confirmed", confirmed, sha256=confirmed.sha256, key=confirmed.signed_by
+            )
             recipients = [
                 f"seat:{case.id}:{seat}" for seat in (Seat.OFFICER, Seat.DEBTOR, Seat.CREDITOR)
             ]
@@ -918,18 +916,8 @@ class Registry:
         )
         async with self.store.read() as tx:
             document = replace(document, number=await self._number(tx, case))
-        pdf, kid = await self.printer.print(
-            "payment",
-            {"document": document, "case": case, "issued_at": now},
-            document_id=document.id,
-        )
-        await self.files.put(document.id, pdf)
-        document = replace(
-            document,
-            sha256=_sha256(pdf),
-            size=len(pdf),
-            file_name=f"{document.number}.pdf",
-            signed_by=kid,
+        document = await self._seal(
+            document, "payment", {"document": document, "case": case, "issued_at": now}
         )
         async with self.store.write() as tx:
             fresh = await tx.case(case.id)
