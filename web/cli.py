@@ -470,6 +470,15 @@ def bench_sfu(
     """The media path under load: the server pinned to core 0, the load generator on core 1."""
     from web.bench.report import compare_paths, measure_path
 
+    if baseline and peer:
+        raise click.UsageError("choose one of --baseline and --peer")
+    if compare and (baseline or peer or curve):
+        raise click.UsageError(
+            "--compare runs every path as a curve: drop --baseline, --peer, --curve"
+        )
+    if plot is not None and not compare:
+        raise click.UsageError("--plot needs --compare")
+
     def log(line: str) -> None:
         if not as_json:
             click.echo(line, err=True)

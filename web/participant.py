@@ -41,7 +41,7 @@ from aiortc.contrib.media import MediaPlayer
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcconfiguration import RTCBundlePolicy
 
-from rooms.errors import CourtlinkError, InvalidInput, NotAuthenticated
+from rooms.errors import CourtlinkError, InvalidInput, NotAuthenticated, Unavailable
 from rooms.seats import SEATS, Seat
 from web.recorder import SeatRecorder
 
@@ -281,10 +281,15 @@ class Participant:
 
     async def _open_invite(self) -> None:
         assert self._http is not None
-        async with self._http.get(f"{self.base}/i/{self.token}", allow_redirects=False) as response:
-            if response.status != 303:
-                raise NotAuthenticated(f"the invite link was refused (HTTP {response.status})")
-            location = response.headers.get("Location", "")
+        try:
+            async with self._http.get(
+                f"{self.base}/i/{self.token}", allow_redirects=False
+            ) as response:
+                if response.status != 303:
+                    raise NotAuthenticated(f"the invite link was refused (HTTP {response.status})")
+                location = response.headers.get("Location", "")
+        except aiohttp.ClientError as exc:
+            raise Unavailable(f"cannot reach {self.base}: {exc}") from None
         self.session_id = location.split("?")[0].rsplit("/", 1)[-1]
 
     async def _give_consent(self) -> None:

@@ -181,3 +181,18 @@ def test_bench_refusals_are_one_line() -> None:
     assert done.returncode == 2
     assert "--rooms" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--peer", "janus", "--baseline", "transcode"], "choose one of --baseline and --peer"),
+        (["--compare", "--curve"], "--compare runs every path"),
+        (["--plot", "cpu.png"], "--plot needs --compare"),
+    ],
+)
+def test_bench_refuses_options_that_contradict_each_other(args: list[str], reason: str) -> None:
+    done = bench("sfu", *args)
+    assert done.returncode == 2
+    assert f"Error: {reason}" in done.stderr
+    assert "Traceback" not in done.stderr

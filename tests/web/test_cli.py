@@ -217,6 +217,27 @@ async def test_account_add_refusals_are_one_line(tmp_path: Path) -> None:
         assert reason in result.one_error_line(), args
 
 
+async def test_participant_refusals_are_one_line(tmp_path: Path) -> None:
+    """A headless participant pointed at nothing, at a bad link, or told to record where it
+    cannot write: one line naming the cause."""
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    unwritable = tmp_path / "file"
+    unwritable.write_text("not a directory")
+    cases = [
+        ([f"http://127.0.0.1:{port}/i/abc"], "cannot reach"),
+        (["ftp://example/i/abc"], "--invite must be an invite link"),
+        ([f"http://127.0.0.1:{port}/i/abc", "--record", str(unwritable / "out")], "--record"),
+    ]
+    for args, reason in cases:
+        result = await courtlink(
+            "participant", "--invite", *args, "--seconds", "2", env=cli_env(tmp_path), cwd=tmp_path
+        )
+        assert result.status == 1, (args, result)
+        assert reason in result.one_error_line(), args
+
+
 async def test_terminal_add_prints_a_working_credential(
     settings: Settings, server: LiveServer, clients: Clients, tmp_path: Path
 ) -> None:
