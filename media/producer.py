@@ -127,10 +127,6 @@ class Producer:
         self._spawn(wire.send_pli(self.receiver, self.ssrc))
         return True
 
-    async def request_keyframe(self) -> bool:
-        """``want_keyframe`` for async callers."""
-        return self.want_keyframe()
-
     def relay_nack(self, sequence_numbers: list[int]) -> None:
         """A subscriber misses packets the consumer no longer holds: ask the publisher for those
         still missing here too (one that came back has been forwarded already)."""

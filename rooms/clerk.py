@@ -23,7 +23,7 @@ from rooms.policy import AccountPrincipal, Action, InvitePrincipal, Principal, a
 from rooms.routing import MODERATED_SEATS, Caucus
 from rooms.seats import AccountRole, Seat
 from rooms.sessions import Session, SessionState, check_video_codec
-from rooms.storage import Records, Store
+from rooms.storage import Store
 
 __all__ = ["Clerk", "ClerkRules", "IssuedInvite"]
 
@@ -558,7 +558,3 @@ class Clerk:
         await self.auditor.log(
             kind, actor, session_id=session_id, case_id=case_id, data=dict(data or {})
         )
-
-    async def session_case(self, tx: Records, session_id: str) -> tuple[Session, Case]:
-        session = await tx.session(session_id)
-        return session, await tx.case(session.case_id)

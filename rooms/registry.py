@@ -1097,10 +1097,6 @@ class Registry:
                 )
         return problems
 
-    async def recipients_for(self, principal: Principal) -> list[str]:
-        async with self.store.read() as tx:
-            return await self._recipients_of(tx, principal)
-
     async def find(self, document_id: str) -> Document:
         """A document's record without access checks (the public /verify page shows only the
         fields that prove authenticity)."""

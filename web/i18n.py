@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 from importlib import resources
-from typing import Any
 
 from aiohttp import web
 from babel.messages.mofile import write_mo
@@ -72,7 +71,3 @@ def pick_lang(request: web.Request) -> str:
     """``?lang=`` wins (and is remembered in a cookie by the page handler), then the cookie."""
     asked = request.query.get("lang") or request.cookies.get(LANG_COOKIE) or DEFAULT_LANG
     return asked if asked in LANGS else DEFAULT_LANG
-
-
-def lang_context(request: web.Request) -> dict[str, Any]:
-    return {"lang": pick_lang(request)}

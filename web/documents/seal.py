@@ -39,7 +39,7 @@ from pyhanko.sign import fields, signers
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
-from rooms.errors import ConfigError, InvalidInput
+from rooms.errors import ConfigError
 
 __all__ = ["CourtSeal", "SealReport", "load_certificates"]
 
@@ -242,8 +242,3 @@ class CourtSeal:
         if not report.trusted:
             report.problems.append("not sealed with a certificate of this court")
         return report
-
-
-def check_pdf_bytes(data: bytes) -> None:
-    if not data.startswith(b"%PDF-"):
-        raise InvalidInput("not a PDF file")
