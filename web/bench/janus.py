@@ -33,7 +33,6 @@ import contextlib
 import os
 import random
 import secrets
-import signal
 import socket
 import subprocess
 import tempfile
@@ -50,6 +49,7 @@ from aiortc.sdp import candidate_from_sdp
 from media import wire
 from web.bench.loadgen import MediaEndpoint, answer_quietly, connected, new_pc
 from web.bench.procs import pin, sample
+from web.bench.procs import stop as stop_process
 from web.bench.sfu import (
     CONSUMERS_PER_ROOM,
     SEATS,
@@ -277,13 +277,7 @@ class JanusServer:
         return "\n".join(texts) or "(no log)"
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 # ---------------------------------------------------------------------------------------------

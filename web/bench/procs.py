@@ -1,13 +1,15 @@
-"""Reading a process's CPU time and memory from /proc (Linux), and starting processes pinned to
-a core with taskset."""
+"""Reading a process's CPU time and memory from /proc (Linux), starting processes pinned to a
+core with taskset, and stopping them."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
 from dataclasses import dataclass
 
-__all__ = ["ProcSample", "pin", "sample"]
+__all__ = ["ProcSample", "pin", "sample", "stop"]
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -55,3 +57,14 @@ def pin(command: list[str], core: int | None) -> list[str]:
     if core is None or (os.cpu_count() or 1) < 2 or shutil.which("taskset") is None:
         return command
     return ["taskset", "-c", str(core), *command]
+
+
+def stop(proc: subprocess.Popen[bytes] | None, wait: float = 15) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``wait`` seconds."""
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(wait)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -16,7 +16,6 @@ import json
 import os
 import re
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -31,6 +30,7 @@ import aiohttp
 from rooms.errors import CourtlinkError
 from web.bench.loadgen import MAX_GENERATOR_LOAD
 from web.bench.procs import pin, sample
+from web.bench.procs import stop as stop_process
 
 __all__ = [
     "BenchError",
@@ -152,13 +152,7 @@ class ServerProcess:
         return values
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 async def prepare_rooms(server: ServerProcess, rooms: int) -> list[dict[str, Any]]:
