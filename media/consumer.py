@@ -11,8 +11,8 @@ from aiortc import RTCRtpTransceiver
 from aiortc.rtcrtpsender import random_sequence_number
 from aiortc.utils import random32
 
-from media import wire
-from media.fastpath import Egress
+from media import _forward, wire
+from media.fastpath import Egress, Sender
 from media.rtp import EXT_ABS_SEND_TIME, EXT_AUDIO_LEVEL, EXT_MID, RtpHeader, parse_header
 
 if TYPE_CHECKING:
@@ -21,11 +21,11 @@ if TYPE_CHECKING:
 __all__ = ["Consumer", "abs_send_time"]
 
 # More packets missing in a row than NACK can bring back: aiortc's senders keep 128 packets for
-# retransmission and its receivers ask for at most as many.
-MAX_GAP = 128
+# retransmission and its receivers ask for at most as many. (The forwarding core in C uses it.)
+MAX_GAP = _forward.MAX_GAP
 
 _HEADER = struct.Struct("!BBHII")
-HISTORY_SIZE = 1024  # packets kept for retransmission (about 20 s of 500 kbit/s video)
+HISTORY_SIZE = _forward.HISTORY_SIZE  # packets kept for retransmission (~20 s at 500 kbit/s)
 HISTORY_MASK = HISTORY_SIZE - 1
 # aiortc's video receiver (our headless participant) holds every frame behind a missing packet
 # until a packet this far ahead of it arrives (its jitter buffer's capacity in aiortc 1.16: at
@@ -47,7 +47,7 @@ def _extension_prefix(mid: bytes, element: int, length: int) -> tuple[bytes, byt
     return struct.pack("!HH", 0xBEDE, words) + body, b"\x00" * pad
 
 
-class Consumer:
+class Consumer(_forward.Slot):
     """Forwards the packets of its current source Producer to one subscriber: SSRC, sequence
     number, timestamp, payload type and header extensions rewritten, payload untouched.
 
@@ -55,6 +55,12 @@ class Consumer:
     continues the same sequence and timeline, and video waits for a key frame, which it asks for.
     Forwarding is synchronous: the packet is encrypted and written to the subscriber's socket
     before ``forward`` returns (media/fastpath.py).
+
+    ``forward``, the per-packet work, is the C base's (media/_forward.c: ``Slot.forward``); it
+    keeps its state in the base's fields (``next_seq``, ``seq_offset``, ``ts_offset``,
+    ``history``, ...), which this class reads and sets like any attributes, and calls
+    ``_new_epoch`` here when an epoch starts and ``Producer.want_keyframe`` while video waits
+    for a key frame.
     """
 
     def __init__(
@@ -74,7 +80,7 @@ class Consumer:
         self.clock = clock_fn
         self.source: Producer | None = None
         self.ready = False
-        self.egress: Egress | None = None
+        self.egress: Sender | Egress | None = None
         self.mid = b"0"
         self.pt_map: dict[int, int] = {}
         self.same_pt = True
@@ -125,59 +131,9 @@ class Consumer:
             producer.consumers.append(self)
         return True
 
-    def forward(self, header: RtpHeader, payload: bytes, value: bytes, keyframe: bool) -> int:
-        """Send one packet of the source to the subscriber; 1 when sent, else 0.
-
-        The hot path: every forwarded packet passes here. The producer slices the payload and
-        makes the per-packet extension ``value`` (abs-send-time, or the audio level) once for
-        all its consumers; here only the header is new."""
-        egress = self.egress
-        if egress is None:
-            return 0
-        offset = self.seq_offset
-        if self.video:
-            if offset is not None:
-                gap = (header.sequence_number + offset - self.next_seq) & 0xFFFF
-                if MAX_GAP < gap < 0x8000:
-                    # The publisher's network dropped and came back: what was lost can not be
-                    # retransmitted, and a subscriber would wait for it (aiortc's jitter buffer
-                    # for hundreds of packets). Start again on a key frame, continuing the
-                    # sequence, as after a switch.
-                    offset = self.seq_offset = None
-                    self.waiting_keyframe = True
-            if self.waiting_keyframe:
-                if not keyframe:
-                    if self.source is not None:
-                        self.source.want_keyframe()
-                    return 0
-                self.waiting_keyframe = False
-        if offset is None:
-            offset = self._new_epoch(header)
-        seq = (header.sequence_number + offset) & 0xFFFF
-        ts = (header.timestamp + self.ts_offset) & 0xFFFFFFFF
-        pt = header.payload_type if self.same_pt else self.pt_map.get(header.payload_type, 0)
-        packet = b"".join(
-            (
-                _HEADER.pack(0x90, (0x80 if header.marker else 0) | pt, seq, ts, self._ssrc),
-                self._prefix,
-                value,
-                self._pad,
-                payload,
-            )
-        )
-        if self.video:
-            self.history[seq & HISTORY_MASK] = packet
-        if seq == self.next_seq or (seq - self.next_seq) & 0xFFFF < 0x8000:
-            self.next_seq = (seq + 1) & 0xFFFF
-            self.last_ts = ts
-            self.last_sent_at = self.clock()
-        if egress.send(packet):
-            self.forwarded += 1
-            self.octets += len(payload)
-            return 1
-        return 0
-
     def _new_epoch(self, header: RtpHeader) -> int:
+        """The first packet of an epoch (a new source, or after a hole): where the subscriber's
+        sequence and timeline continue from. Called by ``forward``."""
         if self.video:
             self._skip_past_holes()
         if self.fresh_seq is None:

@@ -10,8 +10,11 @@ socket callback over:
 * **Ingress**: a datagram whose first byte says RTP (128-191) and whose second byte is not an
   RTCP packet type is decrypted (libsrtp, via pylibsrtp) and handed to the peer's handler right
   in ``datagram_received``. STUN (consent checks), DTLS and RTCP still go to aiortc unchanged.
-* **Egress**: a packet is encrypted with the subscriber's SRTP session and written with the
-  socket's ``sendto``, synchronously.
+* **Egress**: a packet is rewritten, encrypted with the subscriber's SRTP session and written
+  to the socket, synchronously, by the forwarding core in C (media/_forward.c: ``Slot`` is the
+  base of every Consumer, ``Sender`` the egress of a peer on a plain UDP pair). A pair relayed
+  through TURN has no socket of its own; it gets the Python ``Egress`` (libsrtp through
+  ``srtp_call``, then the TURN transport's ``sendto``).
 
 uvloop (``courtlink serve`` uses it) reads up to 32 datagrams per wake-up, and the socket
 buffers are enlarged so bursts (a key frame to several subscribers) are not dropped. The
@@ -29,7 +32,9 @@ from typing import Any
 import pylibsrtp
 from pylibsrtp._binding import ffi, lib
 
-__all__ = ["Egress", "egress_for", "install_ingress", "srtp_call"]
+from media._forward import Sender
+
+__all__ = ["Egress", "Sender", "egress_for", "install_ingress", "sender_for", "srtp_call"]
 
 log = logging.getLogger("courtlink.media")
 
@@ -108,13 +113,39 @@ class Egress:
         return True
 
 
-def egress_for(dtls: Any) -> Egress | None:
-    """The egress of a connected DTLS transport; None before it is connected."""
+def sender_for(srtp: pylibsrtp.Session, transport: Any, addr: tuple[str, int]) -> Sender | None:
+    """The C egress on ``transport``'s own UDP socket, or None when it has none (a TURN
+    allocation) or ``addr`` is not a plain numeric address.
+
+    The Sender calls pylibsrtp's own ``srtp_protect`` on the session's own libsrtp context
+    (their addresses come from cffi) and keeps ``srtp`` alive, which owns that context."""
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return None
+    try:
+        return Sender(
+            srtp,
+            int(ffi.cast("uintptr_t", srtp._srtp[0])),
+            int(ffi.cast("uintptr_t", ffi.addressof(lib, "srtp_protect"))),
+            sock.fileno(),
+            (str(addr[0]), int(addr[1])),
+        )
+    except (ValueError, OSError) as exc:
+        log.debug("no C egress for %s: %s", addr, exc)
+        return None
+
+
+def egress_for(dtls: Any) -> Sender | Egress | None:
+    """The egress of a connected DTLS transport (the C Sender when the pair is plain UDP);
+    None before it is connected."""
     pair = _nominated(dtls)
     srtp = getattr(dtls, "_tx_srtp", None)
-    if pair is None or srtp is None or getattr(pair.protocol, "transport", None) is None:
+    transport = getattr(pair.protocol, "transport", None) if pair is not None else None
+    if pair is None or srtp is None or transport is None:
         return None
-    return Egress(srtp, pair.protocol.transport, pair.remote_addr)
+    return sender_for(srtp, transport, pair.remote_addr) or Egress(
+        srtp, transport, pair.remote_addr
+    )
 
 
 def install_ingress(

@@ -1,0 +1,797 @@
+/*
+ * media._forward: the forwarding core of the SFU, in C.
+ *
+ * Profiling the pure-Python fast path (docs/benchmarks.md) put about half of the server's CPU
+ * in the interpreter: per forwarded packet, Consumer.forward's arithmetic, the header packing,
+ * the join, pylibsrtp's cffi call and the transport's sendto each cost a microsecond or so.
+ * This module does exactly that steady-state work in C and nothing else:
+ *
+ *   Sender  one subscriber's SRTP egress: protect with the subscriber's libsrtp session and
+ *           sendto() on a duplicate of the chosen ICE pair's UDP socket, in the caller's frame.
+ *   Slot    the base of media.consumer.Consumer: the per-slot rewrite state (sequence and
+ *           timestamp offsets, SSRC, payload type map, extension prefix, history ring) and
+ *           ``forward``, which rewrites one packet and hands it to the egress.
+ *
+ * Everything that is not per packet stays in Python and is called from here when it happens:
+ * a new epoch (Consumer._new_epoch), a key frame request (Producer.want_keyframe), and egresses
+ * that are not a Sender (a TURN-relayed pair, or a test's fake) get their ``send`` method called.
+ *
+ * libsrtp is pylibsrtp's own copy: the Python side passes the address of ``srtp_protect`` and
+ * of the session's context (media/fastpath.py), and the Sender keeps the pylibsrtp Session
+ * object alive, which owns the context. So there is one libsrtp in the process, whatever
+ * version pylibsrtp bundles, and no build dependency on libsrtp's headers. The signature is
+ * pinned by tests/media/test_forward.py.
+ *
+ * The module holds no mutable global state; the interned attribute names are constants.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* srtp_err_status_t srtp_protect(srtp_t ctx, void *rtp_hdr, int *len_ptr) */
+typedef int (*srtp_protect_fn)(void *ctx, void *rtp_hdr, int *len_ptr);
+
+/* The largest plaintext RTP packet accepted, and room for libsrtp's trailer after it
+ * (SRTP_MAX_TRAILER_LEN is 144 in libsrtp 2). */
+#define MAX_PACKET 1500
+#define MAX_TRAILER 144
+
+#define MAX_GAP 128 /* see MAX_GAP in media/consumer.py */
+#define HISTORY_MASK 1023
+
+/* ------------------------------------------------------------------------------------------ */
+/* Sender                                                                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct {
+    PyObject_HEAD
+    void *context;
+    srtp_protect_fn protect;
+    int fd;
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+    PyObject *session; /* the pylibsrtp.Session that owns ``context`` */
+    PyObject *addr;    /* (host, port), as given */
+    unsigned long long sent;
+    unsigned long long refused; /* libsrtp said no, or the packet was too long */
+    unsigned long long dropped; /* the socket did not take it (buffer full, closed) */
+    unsigned char buffer[MAX_PACKET + MAX_TRAILER];
+} Sender;
+
+static PyTypeObject SenderType;
+
+static int
+Sender_init(Sender *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"session", "context", "protect", "fd", "addr", NULL};
+    PyObject *session, *addr;
+    unsigned long long context, protect;
+    int fd;
+    const char *host;
+    int port;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OKKiO!:Sender", kwlist, &session, &context,
+                                     &protect, &fd, &PyTuple_Type, &addr))
+        return -1;
+    if (!PyArg_ParseTuple(addr, "si:Sender addr", &host, &port))
+        return -1;
+    if (context == 0 || protect == 0) {
+        PyErr_SetString(PyExc_ValueError, "a null libsrtp context or function");
+        return -1;
+    }
+    if (port <= 0 || port > 65535) {
+        PyErr_SetString(PyExc_ValueError, "port out of range");
+        return -1;
+    }
+
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+    memset(&peer, 0, sizeof(peer));
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&peer;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&peer;
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        peer_len = sizeof(*v4);
+    }
+    else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        peer_len = sizeof(*v6);
+    }
+    else {
+        /* A scoped IPv6 address, say: the Python egress handles those. */
+        PyErr_Format(PyExc_ValueError, "not a numeric IPv4 or IPv6 address: %s", host);
+        return -1;
+    }
+
+    /* Our own descriptor of the same socket: it stays valid (and never names another file)
+     * until this Sender is closed, whatever happens to the transport meanwhile. */
+    int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (own < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    if (self->fd >= 0)
+        close(self->fd);
+    self->fd = own;
+    self->context = (void *)(uintptr_t)context;
+    self->protect = (srtp_protect_fn)(uintptr_t)protect;
+    self->peer = peer;
+    self->peer_len = peer_len;
+    Py_INCREF(session);
+    Py_XSETREF(self->session, session);
+    Py_INCREF(addr);
+    Py_XSETREF(self->addr, addr);
+    return 0;
+}
+
+static PyObject *
+Sender_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    Sender *self = (Sender *)type->tp_alloc(type, 0);
+    if (self != NULL)
+        self->fd = -1;
+    return (PyObject *)self;
+}
+
+static void
+Sender_close_fd(Sender *self)
+{
+    if (self->fd >= 0) {
+        close(self->fd);
+        self->fd = -1;
+    }
+}
+
+static void
+Sender_dealloc(Sender *self)
+{
+    Sender_close_fd(self);
+    Py_CLEAR(self->session);
+    Py_CLEAR(self->addr);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Encrypt and send the packet now in self->buffer[0:size]. 1 when sent, else 0. */
+static int
+Sender_emit(Sender *self, int size)
+{
+    if (self->fd < 0) {
+        self->dropped++;
+        return 0;
+    }
+    int length = size;
+    if (self->protect(self->context, self->buffer, &length) != 0) {
+        self->refused++;
+        return 0;
+    }
+    ssize_t written;
+    do {
+        written = sendto(self->fd, self->buffer, (size_t)length, 0,
+                         (struct sockaddr *)&self->peer, self->peer_len);
+    } while (written < 0 && errno == EINTR);
+    if (written < 0) {
+        /* EAGAIN (the send buffer is full) and the rest: UDP may drop, and NACK repairs. */
+        self->dropped++;
+        return 0;
+    }
+    self->sent++;
+    return 1;
+}
+
+/* Copy ``parts`` into the buffer and send; 1 when sent. */
+static int
+Sender_send_parts(Sender *self, const char *const *parts, const Py_ssize_t *sizes, int count)
+{
+    Py_ssize_t total = 0;
+    for (int i = 0; i < count; i++)
+        total += sizes[i];
+    if (total > MAX_PACKET) {
+        self->refused++;
+        return 0;
+    }
+    unsigned char *out = self->buffer;
+    for (int i = 0; i < count; i++) {
+        memcpy(out, parts[i], (size_t)sizes[i]);
+        out += sizes[i];
+    }
+    return Sender_emit(self, (int)total);
+}
+
+static PyObject *
+Sender_send(Sender *self, PyObject *packet)
+{
+    char *data;
+    Py_ssize_t size;
+    if (PyBytes_AsStringAndSize(packet, &data, &size) < 0)
+        return NULL;
+    const char *parts[1] = {data};
+    return PyBool_FromLong(Sender_send_parts(self, parts, &size, 1));
+}
+
+static PyObject *
+Sender_close(Sender *self, PyObject *Py_UNUSED(ignored))
+{
+    Sender_close_fd(self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Sender_get_closed(Sender *self, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(self->fd < 0);
+}
+
+static PyMethodDef Sender_methods[] = {
+    {"send", (PyCFunction)Sender_send, METH_O,
+     "send(packet) -> bool: SRTP-protect a plaintext RTP packet and send it now."},
+    {"close", (PyCFunction)Sender_close, METH_NOARGS,
+     "close(): release the socket descriptor; later sends return False."},
+    {NULL},
+};
+
+static PyMemberDef Sender_members[] = {
+    {"addr", T_OBJECT, offsetof(Sender, addr), READONLY, "the subscriber's (host, port)"},
+    {"sent", T_ULONGLONG, offsetof(Sender, sent), READONLY, "packets sent"},
+    {"refused", T_ULONGLONG, offsetof(Sender, refused), READONLY,
+     "packets libsrtp refused or too long to send"},
+    {"dropped", T_ULONGLONG, offsetof(Sender, dropped), READONLY,
+     "packets the socket did not take"},
+    {NULL},
+};
+
+static PyGetSetDef Sender_getset[] = {
+    {"closed", (getter)Sender_get_closed, NULL, "whether close() was called", NULL},
+    {NULL},
+};
+
+static PyTypeObject SenderType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "media._forward.Sender",
+    .tp_doc = PyDoc_STR("Sender(session, context, protect, fd, addr): one subscriber's SRTP "
+                        "egress on a duplicate of ``fd``, sending to ``addr``."),
+    .tp_basicsize = sizeof(Sender),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = Sender_new,
+    .tp_init = (initproc)Sender_init,
+    .tp_dealloc = (destructor)Sender_dealloc,
+    .tp_methods = Sender_methods,
+    .tp_members = Sender_members,
+    .tp_getset = Sender_getset,
+};
+
+/* ------------------------------------------------------------------------------------------ */
+/* Slot                                                                                        */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *egress;       /* a Sender, any object with send(bytes) -> bool, or None */
+    PyObject *source;       /* the Producer feeding this slot, or None */
+    PyObject *clock;        /* () -> float, monotonic seconds */
+    PyObject *pt_map;       /* dict: source payload type -> subscriber payload type */
+    PyObject *prefix;       /* bytes: the extension block up to the per-packet value */
+    PyObject *pad;          /* bytes: padding after the value */
+    PyObject *history;      /* list of HISTORY_MASK + 1: the packets sent, by sequence */
+    PyObject *last_sent_at; /* float or None */
+    char video;
+    char same_pt;
+    char waiting_keyframe;
+    char has_offset;
+    char has_last_ts;
+    int next_seq;
+    int seq_offset;
+    unsigned int ssrc;
+    unsigned int ts_offset;
+    unsigned int last_ts;
+    long long forwarded;
+    long long octets;
+} Slot;
+
+/* Interned attribute and method names (constants). */
+static PyObject *str_sequence_number, *str_timestamp, *str_marker, *str_payload_type,
+    *str_new_epoch, *str_want_keyframe, *str_send;
+
+static int
+Slot_traverse(Slot *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->egress);
+    Py_VISIT(self->source);
+    Py_VISIT(self->clock);
+    Py_VISIT(self->pt_map);
+    Py_VISIT(self->prefix);
+    Py_VISIT(self->pad);
+    Py_VISIT(self->history);
+    Py_VISIT(self->last_sent_at);
+    return 0;
+}
+
+static int
+Slot_clear(Slot *self)
+{
+    Py_CLEAR(self->egress);
+    Py_CLEAR(self->source);
+    Py_CLEAR(self->clock);
+    Py_CLEAR(self->pt_map);
+    Py_CLEAR(self->prefix);
+    Py_CLEAR(self->pad);
+    Py_CLEAR(self->history);
+    Py_CLEAR(self->last_sent_at);
+    return 0;
+}
+
+static void
+Slot_dealloc(Slot *self)
+{
+    /* A Python subclass's instance comes here through subtype_dealloc, which drops its
+     * reference to the (heap) subclass itself. */
+    PyObject_GC_UnTrack(self);
+    Slot_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+Slot_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    Slot *self = (Slot *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->egress = Py_NewRef(Py_None);
+    self->source = Py_NewRef(Py_None);
+    self->clock = Py_NewRef(Py_None);
+    self->last_sent_at = Py_NewRef(Py_None);
+    self->same_pt = 1;
+    return (PyObject *)self;
+}
+
+/* An int attribute of ``header`` as a C long; -1 with an exception set on failure. */
+static long
+header_field(PyObject *header, PyObject *name)
+{
+    PyObject *value = PyObject_GetAttr(header, name);
+    if (value == NULL)
+        return -1;
+    long result = PyLong_AsLong(value);
+    Py_DECREF(value);
+    return result;
+}
+
+static int
+bytes_part(PyObject *object, const char *what, const char **data, Py_ssize_t *size)
+{
+    if (object == NULL || !PyBytes_Check(object)) {
+        PyErr_Format(PyExc_TypeError, "%s must be bytes", what);
+        return -1;
+    }
+    *data = PyBytes_AS_STRING(object);
+    *size = PyBytes_GET_SIZE(object);
+    return 0;
+}
+
+static PyObject *
+join_parts(const char *const *parts, const Py_ssize_t *sizes, int count)
+{
+    Py_ssize_t total = 0;
+    for (int i = 0; i < count; i++)
+        total += sizes[i];
+    PyObject *joined = PyBytes_FromStringAndSize(NULL, total);
+    if (joined == NULL)
+        return NULL;
+    char *out = PyBytes_AS_STRING(joined);
+    for (int i = 0; i < count; i++) {
+        memcpy(out, parts[i], (size_t)sizes[i]);
+        out += sizes[i];
+    }
+    return joined;
+}
+
+static PyObject *
+Slot_forward(Slot *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "forward(header, payload, value, keyframe)");
+        return NULL;
+    }
+    PyObject *header = args[0], *payload = args[1], *value = args[2];
+    int keyframe = PyObject_IsTrue(args[3]);
+    if (keyframe < 0)
+        return NULL;
+    if (self->egress == Py_None)
+        return PyLong_FromLong(0);
+
+    long seq_in = header_field(header, str_sequence_number);
+    if (seq_in == -1 && PyErr_Occurred())
+        return NULL;
+    long ts_in = header_field(header, str_timestamp);
+    if (ts_in == -1 && PyErr_Occurred())
+        return NULL;
+    long pt_in = header_field(header, str_payload_type);
+    if (pt_in == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *marker_object = PyObject_GetAttr(header, str_marker);
+    if (marker_object == NULL)
+        return NULL;
+    int marker = PyObject_IsTrue(marker_object);
+    Py_DECREF(marker_object);
+    if (marker < 0)
+        return NULL;
+
+    if (self->video) {
+        if (self->has_offset) {
+            int gap = (int)((seq_in + self->seq_offset - self->next_seq) & 0xFFFF);
+            if (MAX_GAP < gap && gap < 0x8000) {
+                /* The publisher's network dropped and came back: what was lost cannot be
+                 * retransmitted. Start again on a key frame, continuing the sequence. */
+                self->has_offset = 0;
+                self->waiting_keyframe = 1;
+            }
+        }
+        if (self->waiting_keyframe) {
+            if (!keyframe) {
+                if (self->source != Py_None) {
+                    PyObject *r = PyObject_CallMethodNoArgs(self->source, str_want_keyframe);
+                    if (r == NULL)
+                        return NULL;
+                    Py_DECREF(r);
+                }
+                return PyLong_FromLong(0);
+            }
+            self->waiting_keyframe = 0;
+        }
+    }
+    if (!self->has_offset) {
+        /* Consumer._new_epoch sets seq_offset and ts_offset (and may move next_seq). */
+        PyObject *r = PyObject_CallMethodOneArg((PyObject *)self, str_new_epoch, header);
+        if (r == NULL)
+            return NULL;
+        Py_DECREF(r);
+        if (!self->has_offset) {
+            PyErr_SetString(PyExc_RuntimeError, "_new_epoch did not set seq_offset");
+            return NULL;
+        }
+    }
+
+    int seq = (int)((seq_in + self->seq_offset) & 0xFFFF);
+    unsigned int ts = (unsigned int)(((unsigned long)ts_in + self->ts_offset) & 0xFFFFFFFFul);
+    long pt = pt_in;
+    if (!self->same_pt) {
+        pt = 0;
+        if (self->pt_map != NULL && PyDict_Check(self->pt_map)) {
+            PyObject *key = PyLong_FromLong(pt_in);
+            if (key == NULL)
+                return NULL;
+            PyObject *mapped = PyDict_GetItemWithError(self->pt_map, key);
+            Py_DECREF(key);
+            if (mapped == NULL && PyErr_Occurred())
+                return NULL;
+            if (mapped != NULL) {
+                pt = PyLong_AsLong(mapped);
+                if (pt == -1 && PyErr_Occurred())
+                    return NULL;
+            }
+        }
+    }
+
+    const char *parts[5];
+    Py_ssize_t sizes[5];
+    unsigned char head[12];
+    head[0] = 0x90; /* version 2, extension present */
+    head[1] = (unsigned char)((marker ? 0x80 : 0) | (pt & 0x7F));
+    head[2] = (unsigned char)(seq >> 8);
+    head[3] = (unsigned char)seq;
+    head[4] = (unsigned char)(ts >> 24);
+    head[5] = (unsigned char)(ts >> 16);
+    head[6] = (unsigned char)(ts >> 8);
+    head[7] = (unsigned char)ts;
+    head[8] = (unsigned char)(self->ssrc >> 24);
+    head[9] = (unsigned char)(self->ssrc >> 16);
+    head[10] = (unsigned char)(self->ssrc >> 8);
+    head[11] = (unsigned char)self->ssrc;
+    parts[0] = (const char *)head;
+    sizes[0] = 12;
+    if (bytes_part(self->prefix, "_prefix", &parts[1], &sizes[1]) < 0 ||
+        bytes_part(value, "value", &parts[2], &sizes[2]) < 0 ||
+        bytes_part(self->pad, "_pad", &parts[3], &sizes[3]) < 0 ||
+        bytes_part(payload, "payload", &parts[4], &sizes[4]) < 0)
+        return NULL;
+
+    /* Video is kept for retransmission, so it becomes a bytes object; audio to a Sender goes
+     * straight from the parts into the sender's buffer. */
+    PyObject *packet = NULL;
+    if (self->video || !Py_IS_TYPE(self->egress, &SenderType)) {
+        packet = join_parts(parts, sizes, 5);
+        if (packet == NULL)
+            return NULL;
+    }
+    if (self->video) {
+        if (self->history == NULL || !PyList_Check(self->history) ||
+            PyList_GET_SIZE(self->history) != HISTORY_MASK + 1) {
+            Py_DECREF(packet);
+            PyErr_SetString(PyExc_TypeError, "history must be a list of 1024");
+            return NULL;
+        }
+        PyObject *old = PyList_GET_ITEM(self->history, seq & HISTORY_MASK);
+        PyList_SET_ITEM(self->history, seq & HISTORY_MASK, Py_NewRef(packet));
+        Py_DECREF(old);
+    }
+    if (seq == self->next_seq || ((seq - self->next_seq) & 0xFFFF) < 0x8000) {
+        self->next_seq = (seq + 1) & 0xFFFF;
+        self->last_ts = ts;
+        self->has_last_ts = 1;
+        if (self->clock != Py_None) {
+            PyObject *now = PyObject_CallNoArgs(self->clock);
+            if (now == NULL) {
+                Py_XDECREF(packet);
+                return NULL;
+            }
+            Py_SETREF(self->last_sent_at, now);
+        }
+    }
+
+    /* The egress is read again here: the Python calls above could have replaced it. */
+    PyObject *egress = Py_NewRef(self->egress);
+    int sent = 0;
+    if (Py_IS_TYPE(egress, &SenderType)) {
+        if (packet != NULL) {
+            const char *whole[1] = {PyBytes_AS_STRING(packet)};
+            Py_ssize_t whole_size = PyBytes_GET_SIZE(packet);
+            sent = Sender_send_parts((Sender *)egress, whole, &whole_size, 1);
+        }
+        else {
+            sent = Sender_send_parts((Sender *)egress, parts, sizes, 5);
+        }
+    }
+    else if (egress != Py_None) {
+        if (packet == NULL)
+            packet = join_parts(parts, sizes, 5);
+        PyObject *r = packet == NULL ? NULL : PyObject_CallMethodOneArg(egress, str_send, packet);
+        sent = r == NULL ? -1 : PyObject_IsTrue(r);
+        Py_XDECREF(r);
+    }
+    Py_DECREF(egress);
+    if (sent < 0) {
+        Py_XDECREF(packet);
+        return NULL;
+    }
+    Py_XDECREF(packet);
+    if (sent) {
+        self->forwarded++;
+        self->octets += sizes[4];
+    }
+    return PyLong_FromLong(sent ? 1 : 0);
+}
+
+/* seq_offset and last_ts: None or an int, as the Python side expects. */
+static PyObject *
+Slot_get_seq_offset(Slot *self, void *Py_UNUSED(closure))
+{
+    if (!self->has_offset)
+        Py_RETURN_NONE;
+    return PyLong_FromLong(self->seq_offset);
+}
+
+static int
+Slot_set_seq_offset(Slot *self, PyObject *value, void *Py_UNUSED(closure))
+{
+    if (value == NULL || value == Py_None) {
+        self->has_offset = 0;
+        return 0;
+    }
+    long v = PyLong_AsLong(value);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (v < 0 || v > 0xFFFF) {
+        PyErr_SetString(PyExc_ValueError, "seq_offset must be in 0..65535");
+        return -1;
+    }
+    self->seq_offset = (int)v;
+    self->has_offset = 1;
+    return 0;
+}
+
+static PyObject *
+Slot_get_last_ts(Slot *self, void *Py_UNUSED(closure))
+{
+    if (!self->has_last_ts)
+        Py_RETURN_NONE;
+    return PyLong_FromUnsignedLong(self->last_ts);
+}
+
+static int
+Slot_set_last_ts(Slot *self, PyObject *value, void *Py_UNUSED(closure))
+{
+    if (value == NULL || value == Py_None) {
+        self->has_last_ts = 0;
+        return 0;
+    }
+    unsigned long v = PyLong_AsUnsignedLong(value);
+    if (v == (unsigned long)-1 && PyErr_Occurred())
+        return -1;
+    if (v > 0xFFFFFFFFul) {
+        PyErr_SetString(PyExc_ValueError, "last_ts must be a 32-bit timestamp");
+        return -1;
+    }
+    self->last_ts = (unsigned int)v;
+    self->has_last_ts = 1;
+    return 0;
+}
+
+static PyObject *
+Slot_get_next_seq(Slot *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromLong(self->next_seq);
+}
+
+static int
+Slot_set_next_seq(Slot *self, PyObject *value, void *Py_UNUSED(closure))
+{
+    long v = value == NULL ? -1 : PyLong_AsLong(value);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (v < 0 || v > 0xFFFF) {
+        PyErr_SetString(PyExc_ValueError, "next_seq must be in 0..65535");
+        return -1;
+    }
+    self->next_seq = (int)v;
+    return 0;
+}
+
+static PyObject *
+Slot_get_ts_offset(Slot *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromUnsignedLong(self->ts_offset);
+}
+
+static int
+Slot_set_ts_offset(Slot *self, PyObject *value, void *Py_UNUSED(closure))
+{
+    unsigned long v = value == NULL ? (unsigned long)-1 : PyLong_AsUnsignedLong(value);
+    if (v == (unsigned long)-1 && (value == NULL || PyErr_Occurred())) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_AttributeError, "ts_offset cannot be deleted");
+        return -1;
+    }
+    if (v > 0xFFFFFFFFul) {
+        PyErr_SetString(PyExc_ValueError, "ts_offset must be a 32-bit value");
+        return -1;
+    }
+    self->ts_offset = (unsigned int)v;
+    return 0;
+}
+
+static PyObject *
+Slot_get_ssrc(Slot *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromUnsignedLong(self->ssrc);
+}
+
+static int
+Slot_set_ssrc(Slot *self, PyObject *value, void *Py_UNUSED(closure))
+{
+    unsigned long v = value == NULL ? (unsigned long)-1 : PyLong_AsUnsignedLong(value);
+    if (v == (unsigned long)-1 && (value == NULL || PyErr_Occurred())) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_AttributeError, "_ssrc cannot be deleted");
+        return -1;
+    }
+    if (v > 0xFFFFFFFFul) {
+        PyErr_SetString(PyExc_ValueError, "_ssrc must be a 32-bit value");
+        return -1;
+    }
+    self->ssrc = (unsigned int)v;
+    return 0;
+}
+
+static PyMethodDef Slot_methods[] = {
+    {"forward", (PyCFunction)(void (*)(void))Slot_forward, METH_FASTCALL,
+     "forward(header, payload, value, keyframe) -> int: send one packet of the source to the "
+     "subscriber, rewritten; 1 when sent, else 0."},
+    {NULL},
+};
+
+static PyMemberDef Slot_members[] = {
+    {"egress", T_OBJECT, offsetof(Slot, egress), 0, "where packets go (None: nowhere)"},
+    {"source", T_OBJECT, offsetof(Slot, source), 0, "the Producer feeding this slot"},
+    {"clock", T_OBJECT, offsetof(Slot, clock), 0, "monotonic clock, seconds"},
+    {"pt_map", T_OBJECT, offsetof(Slot, pt_map), 0, "payload type map"},
+    {"_prefix", T_OBJECT, offsetof(Slot, prefix), 0, "extension block before the value"},
+    {"_pad", T_OBJECT, offsetof(Slot, pad), 0, "padding after the value"},
+    {"history", T_OBJECT, offsetof(Slot, history), 0, "ring of sent video packets"},
+    {"last_sent_at", T_OBJECT, offsetof(Slot, last_sent_at), 0, "when the newest was sent"},
+    {"video", T_BOOL, offsetof(Slot, video), 0, "a video slot"},
+    {"same_pt", T_BOOL, offsetof(Slot, same_pt), 0, "payload types map to themselves"},
+    {"waiting_keyframe", T_BOOL, offsetof(Slot, waiting_keyframe), 0,
+     "video waits for a key frame"},
+    {"forwarded", T_LONGLONG, offsetof(Slot, forwarded), 0, "packets forwarded"},
+    {"octets", T_LONGLONG, offsetof(Slot, octets), 0, "payload octets forwarded"},
+    {NULL},
+};
+
+static PyGetSetDef Slot_getset[] = {
+    {"seq_offset", (getter)Slot_get_seq_offset, (setter)Slot_set_seq_offset,
+     "added to the source's sequence numbers; None until an epoch starts", NULL},
+    {"last_ts", (getter)Slot_get_last_ts, (setter)Slot_set_last_ts,
+     "the newest timestamp sent, or None", NULL},
+    {"next_seq", (getter)Slot_get_next_seq, (setter)Slot_set_next_seq,
+     "the sequence number the next new packet gets", NULL},
+    {"ts_offset", (getter)Slot_get_ts_offset, (setter)Slot_set_ts_offset,
+     "added to the source's timestamps", NULL},
+    {"_ssrc", (getter)Slot_get_ssrc, (setter)Slot_set_ssrc, "the subscriber-side SSRC", NULL},
+    {NULL},
+};
+
+static PyTypeObject SlotType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "media._forward.Slot",
+    .tp_doc = PyDoc_STR("The per-packet state and rewrite of one outgoing slot; "
+                        "media.consumer.Consumer is its subclass."),
+    .tp_basicsize = sizeof(Slot),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_new = Slot_new,
+    .tp_dealloc = (destructor)Slot_dealloc,
+    .tp_traverse = (traverseproc)Slot_traverse,
+    .tp_clear = (inquiry)Slot_clear,
+    .tp_methods = Slot_methods,
+    .tp_members = Slot_members,
+    .tp_getset = Slot_getset,
+};
+
+/* ------------------------------------------------------------------------------------------ */
+
+static int
+intern(PyObject **slot, const char *name)
+{
+    if (*slot == NULL)
+        *slot = PyUnicode_InternFromString(name);
+    return *slot == NULL ? -1 : 0;
+}
+
+static int
+forward_exec(PyObject *module)
+{
+    if (intern(&str_sequence_number, "sequence_number") < 0 ||
+        intern(&str_timestamp, "timestamp") < 0 || intern(&str_marker, "marker") < 0 ||
+        intern(&str_payload_type, "payload_type") < 0 ||
+        intern(&str_new_epoch, "_new_epoch") < 0 ||
+        intern(&str_want_keyframe, "want_keyframe") < 0 || intern(&str_send, "send") < 0)
+        return -1;
+    if (PyType_Ready(&SenderType) < 0 || PyType_Ready(&SlotType) < 0)
+        return -1;
+    if (PyModule_AddObjectRef(module, "Sender", (PyObject *)&SenderType) < 0 ||
+        PyModule_AddObjectRef(module, "Slot", (PyObject *)&SlotType) < 0)
+        return -1;
+    if (PyModule_AddIntConstant(module, "MAX_PACKET", MAX_PACKET) < 0 ||
+        PyModule_AddIntConstant(module, "MAX_TRAILER", MAX_TRAILER) < 0 ||
+        PyModule_AddIntConstant(module, "MAX_GAP", MAX_GAP) < 0 ||
+        PyModule_AddIntConstant(module, "HISTORY_SIZE", HISTORY_MASK + 1) < 0)
+        return -1;
+    return 0;
+}
+
+static PyModuleDef_Slot forward_slots[] = {
+    {Py_mod_exec, forward_exec},
+    {0, NULL},
+};
+
+static struct PyModuleDef forward_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "media._forward",
+    .m_doc = "The SFU's forwarding core: per-packet rewrite, SRTP protect and send, in C.",
+    .m_size = 0,
+    .m_slots = forward_slots,
+};
+
+PyMODINIT_FUNC
+PyInit__forward(void)
+{
+    return PyModuleDef_Init(&forward_module);
+}

@@ -1,0 +1,300 @@
+"""media._forward, the forwarding core in C: the Sender against pylibsrtp and a real loopback
+socket, and Slot.forward (Consumer's per-packet path) against the same consumer sending through
+a Python egress, packet for packet."""
+
+from __future__ import annotations
+
+import gc
+import os
+import socket
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+import pylibsrtp
+import pytest
+
+from media import _forward, fastpath
+from media.consumer import HISTORY_MASK, Consumer, _extension_prefix
+from media.rtp import EXT_ABS_SEND_TIME, EXT_AUDIO_LEVEL, parse_header, write_packet
+from tests.media.test_fastpath import KEY, session_pair
+from tests.media.test_reconnect import FakeEgress, FakeProducer, FakeTransceiver
+
+
+class Transport:
+    """What fastpath.sender_for reads of an asyncio datagram transport."""
+
+    def __init__(self, sock: socket.socket | None) -> None:
+        self.sock = sock
+
+    def get_extra_info(self, name: str) -> Any:
+        return self.sock if name == "socket" else None
+
+
+@pytest.fixture
+def link() -> Iterator[tuple[socket.socket, socket.socket]]:
+    """(the server's socket, the subscriber's socket), both UDP on loopback."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 0))
+    server.setblocking(False)
+    subscriber = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    subscriber.bind(("127.0.0.1", 0))
+    subscriber.settimeout(2)
+    yield server, subscriber
+    server.close()
+    subscriber.close()
+
+
+def sender_to(
+    session: pylibsrtp.Session, server: socket.socket, subscriber: socket.socket
+) -> _forward.Sender:
+    sender = fastpath.sender_for(session, Transport(server), subscriber.getsockname())
+    assert sender is not None
+    return sender
+
+
+def rtp(seq: int, payload: bytes, *, pt: int = 96, marker: bool = False) -> bytes:
+    return write_packet(
+        marker=marker,
+        payload_type=pt,
+        sequence_number=seq & 0xFFFF,
+        timestamp=(seq * 3000) & 0xFFFFFFFF,
+        ssrc=0x1234,
+        extensions=b"",
+        payload=payload,
+    )
+
+
+def test_the_sender_protects_like_pylibsrtp_and_sends(link: Any) -> None:
+    server, subscriber = link
+    ours, twin = session_pair()[0], session_pair()[0]
+    _, receiver = session_pair()
+    sender = sender_to(ours, server, subscriber)
+    assert sender.addr == subscriber.getsockname()
+    for seq in range(50):
+        packet = rtp(seq, os.urandom(200 + 20 * seq))
+        assert sender.send(packet) is True
+        sealed, source = subscriber.recvfrom(2048)
+        assert source == server.getsockname()  # from the pair's own socket
+        assert sealed == twin.protect(packet)  # same keys, same stream: the same bytes
+        assert receiver.unprotect(sealed) == packet
+    assert (sender.sent, sender.refused, sender.dropped) == (50, 0, 0)
+
+
+def test_the_sender_refuses_what_it_cannot_send(link: Any) -> None:
+    server, subscriber = link
+    sender = sender_to(session_pair()[0], server, subscriber)
+    assert sender.send(rtp(1, b"x" * _forward.MAX_PACKET)) is False  # over the limit
+    assert sender.send(b"\x80") is False  # libsrtp refuses a runt
+    assert (sender.sent, sender.refused) == (0, 2)
+    with pytest.raises(TypeError):
+        sender.send("not bytes")  # type: ignore[arg-type]
+    subscriber.settimeout(0.2)
+    with pytest.raises(TimeoutError):
+        subscriber.recvfrom(2048)
+
+
+def test_the_sender_keeps_its_own_descriptor(link: Any) -> None:
+    server, subscriber = link
+    _, receiver = session_pair()
+    sender = sender_to(session_pair()[0], server, subscriber)
+    server.close()  # the transport closes first: the Sender's duplicate still names the socket
+    assert sender.send(rtp(7, b"after")) is True
+    assert receiver.unprotect(subscriber.recvfrom(2048)[0]) == rtp(7, b"after")
+    sender.close()
+    assert sender.closed
+    assert sender.send(rtp(8, b"closed")) is False
+    assert sender.dropped == 1
+
+
+@pytest.mark.parametrize(
+    "addr",
+    [("fe80::1%lo", 5000), ("localhost", 5000), ("127.0.0.1", 0), ("127.0.0.1", 70000)],
+)
+def test_addresses_the_sender_cannot_take_fall_back_to_python(link: Any, addr: Any) -> None:
+    server, _ = link
+    assert fastpath.sender_for(session_pair()[0], Transport(server), addr) is None
+    with pytest.raises(ValueError, match=r"address|port"):
+        _forward.Sender(session_pair()[0], 1, 1, server.fileno(), addr)
+
+
+def test_a_transport_without_a_socket_gets_no_sender() -> None:
+    # A TURN allocation: aioice's TurnTransport has no socket of its own.
+    assert fastpath.sender_for(session_pair()[0], Transport(None), ("127.0.0.1", 1)) is None
+
+
+def test_the_sender_keeps_its_session_alive(link: Any) -> None:
+    server, subscriber = link
+    session = session_pair()[0]
+    gone = weakref.ref(session)
+    sender = sender_to(session, server, subscriber)
+    del session
+    gc.collect()
+    assert gone() is not None  # the Sender owns a reference: its libsrtp context is valid
+    assert sender.send(rtp(1, b"alive"))
+    del sender
+    gc.collect()
+    assert gone() is None
+
+
+# Slot.forward ----------------------------------------------------------------------------------
+
+
+def consumer(kind: str, egress: Any, producer: FakeProducer) -> Consumer:
+    made = Consumer("judge", kind, FakeTransceiver())  # type: ignore[arg-type]
+    made.ready = True
+    made.egress = egress
+    made.switch(producer)  # type: ignore[arg-type]
+    return made
+
+
+def feed(made: Consumer, data: bytes, value: bytes, keyframe: bool) -> int:
+    header = parse_header(data)
+    return made.forward(header, data[header.payload_start : header.payload_end], value, keyframe)
+
+
+def stream(count: int) -> list[tuple[bytes, bool]]:
+    """A key frame, then packets with a reordering, a duplicate, a marker every fifth and a
+    second payload type (which the consumer under test maps)."""
+    seqs = list(range(40000, 40000 + count))
+    seqs[10], seqs[11] = seqs[11], seqs[10]
+    seqs.insert(20, seqs[19])
+    return [
+        (
+            rtp(
+                seq, os.urandom(50 + seq % 700), pt=97 if seq % 7 == 0 else 96, marker=seq % 5 == 0
+            ),
+            i == 0,
+        )
+        for i, seq in enumerate(seqs)
+    ]
+
+
+class SocketTransport:
+    """A transport whose sendto is a plain socket's (for the Python Egress)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sendto = sock.sendto
+
+
+@pytest.mark.parametrize("kind", ["video", "audio"])
+def test_c_sender_and_python_egress_carry_the_same_packets(link: Any, kind: str) -> None:
+    server, subscriber = link
+    twin_subscriber = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    twin_subscriber.bind(("127.0.0.1", 0))
+    twin_subscriber.settimeout(2)
+    _, receiver = session_pair()
+    _, twin_receiver = session_pair()
+    c_egress = sender_to(session_pair()[0], server, subscriber)
+    python_egress = fastpath.Egress(
+        session_pair()[0], SocketTransport(server), twin_subscriber.getsockname()
+    )
+    through_c = consumer(kind, c_egress, FakeProducer())
+    through_python = consumer(kind, python_egress, FakeProducer())
+    for made in (through_c, through_python):
+        made.next_seq = 100
+        made.pt_map, made.same_pt = {96: 96, 97: 111}, False
+        element, size = (EXT_ABS_SEND_TIME, 3) if kind == "video" else (EXT_AUDIO_LEVEL, 1)
+        made._prefix, made._pad = _extension_prefix(b"2", element, size)
+    value = b"\x01\x02\x03" if kind == "video" else b"\x7f"
+    packets = stream(120)
+    results = [
+        (feed(through_c, data, value, key), feed(through_python, data, value, key))
+        for data, key in packets
+    ]
+    assert all(c == py for c, py in results), results
+    # libsrtp refuses to encrypt the same sequence number twice: the duplicate is not sent.
+    assert sum(c for c, _ in results) == len(packets) - 1 == through_c.forwarded
+    assert c_egress.refused == 1
+    received = [receiver.unprotect(subscriber.recvfrom(2048)[0]) for _ in range(len(packets) - 1)]
+    twins = [twin_receiver.unprotect(twin_subscriber.recvfrom(2048)[0]) for _ in received]
+    twin_subscriber.close()
+    # The timestamp offset is random per epoch: shift the twin's before comparing.
+    shift = (through_c.ts_offset - through_python.ts_offset) & 0xFFFFFFFF
+    for got, want in zip(received, twins, strict=True):
+        ts = (int.from_bytes(want[4:8], "big") + shift) & 0xFFFFFFFF
+        assert got == want[:4] + ts.to_bytes(4, "big") + want[8:]
+    first = parse_header(received[0])
+    assert (first.sequence_number, first.ssrc) == (100, 4242)
+    if kind == "video":
+        assert first.abs_send_time == 0x010203
+    else:
+        assert first.audio_level == 0x7F
+    assert through_c.octets == through_python.octets
+    assert through_c.next_seq == through_python.next_seq
+    assert through_c.last_ts == ((through_python.last_ts or 0) + shift) & 0xFFFFFFFF
+    assert any(parse_header(p).payload_type == 111 for p in received)  # 97 mapped
+    assert not any(parse_header(p).payload_type == 97 for p in received)
+    assert any(parse_header(p).marker for p in received)
+    kept = [p for p in through_c.history if p is not None]
+    # Video keeps every sequence number it sent, plaintext; audio keeps nothing.
+    assert len(kept) == (len(packets) - 1 if kind == "video" else 0)
+    if kind == "video":
+        newest = parse_header(received[-1]).sequence_number
+        assert through_c.history[newest & HISTORY_MASK] == received[-1]
+
+
+def test_video_waits_for_a_key_frame_and_asks_for_one() -> None:
+    egress, producer = FakeEgress(), FakeProducer()
+    made = consumer("video", egress, producer)
+    for seq in range(5):
+        assert feed(made, rtp(seq, b"delta"), b"\x00\x00\x00", False) == 0
+    assert producer.keyframe_requests == 5
+    assert not egress.sent
+    assert made.seq_offset is None
+    assert made.waiting_keyframe
+    assert feed(made, rtp(5, b"key"), b"\x00\x00\x00", True) == 1
+    assert feed(made, rtp(6, b"delta"), b"\x00\x00\x00", False) == 1
+    assert not made.waiting_keyframe
+    assert made.seq_offset is not None
+    assert [parse_header(p).sequence_number for p in egress.sent] == [
+        made.next_seq - 2 & 0xFFFF,
+        made.next_seq - 1 & 0xFFFF,
+    ]
+
+
+def test_no_egress_sends_nothing_and_changes_nothing() -> None:
+    made = consumer("audio", None, FakeProducer())
+    before = (made.next_seq, made.seq_offset, made.forwarded)
+    assert feed(made, rtp(1, b"x"), b"\x00", False) == 0
+    assert (made.next_seq, made.seq_offset, made.forwarded) == before
+
+
+def test_bad_calls_are_refused_without_a_change() -> None:
+    egress = FakeEgress()
+    made = consumer("audio", egress, FakeProducer())
+    header = parse_header(rtp(1, b"x"))
+    with pytest.raises(TypeError):
+        made.forward(header, b"x", b"\x00")  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        made.forward(header, "x", b"\x00", False)  # type: ignore[arg-type]
+    with pytest.raises(AttributeError):
+        made.forward(object(), b"x", b"\x00", False)
+    with pytest.raises(ValueError, match="next_seq"):
+        made.next_seq = 70000
+    with pytest.raises(ValueError, match="seq_offset"):
+        made.seq_offset = -1
+    assert not egress.sent
+    assert made.forwarded == 0
+
+
+def test_a_consumer_and_its_producer_are_collected_together() -> None:
+    made = consumer("video", FakeEgress(), FakeProducer())
+    producer = made.source
+    assert producer is not None
+    assert made in producer.consumers
+    gone = weakref.ref(made)
+    del made, producer
+    gc.collect()
+    assert gone() is None
+
+
+def test_the_signature_the_sender_calls_is_pylibsrtps() -> None:
+    # The Sender calls srtp_protect through a pointer of this type (media/_forward.c).
+    from pylibsrtp._binding import ffi, lib
+
+    assert ffi.typeof(ffi.addressof(lib, "srtp_protect")).cname == (
+        "srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)"
+    )
+    assert pylibsrtp.SRTP_MAX_TRAILER_LEN <= _forward.MAX_TRAILER
+    assert len(KEY) == 30
