@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiortc import RTCRtpTransceiver
 from aiortc.rtcrtpsender import random_sequence_number
+from aiortc.rtp import RtcpSrPacket
 from aiortc.utils import random32
 
 from media import _forward, wire
@@ -179,11 +180,15 @@ class Consumer(_forward.Slot):
                 self._fresh_start()
                 return
 
-    def sync_reports(self) -> None:
-        """Bring aiortc's sender-report counters up to date (the router calls this about once a
-        second, not every packet: sender reports go out every 0.5-1.5 s anyway)."""
-        if self.last_ts is not None:
-            wire.set_sent(self.sender, self.last_ts, self.forwarded, self.octets)
+    def sender_report(self) -> RtcpSrPacket | None:
+        """This slot's sender report (the Peer sends all of a connection's at once), or None
+        before anything was sent. The RTP timestamp is the subscriber's timeline now: the
+        newest sent plus the time since, so the report pairs wall clock and media clock."""
+        if self.last_ts is None or self.last_sent_at is None:
+            return None
+        since = max(0.0, self.clock() - self.last_sent_at)
+        now_ts = self.last_ts + int(since * self.clock_rate)
+        return wire.sender_report(self.sender, now_ts, self.forwarded, self.octets)
 
     def _retransmission(self, seq: int, kept: bytes) -> bytes:
         """A packet from the history again: as RTX when negotiated, else as it was."""

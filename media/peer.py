@@ -3,7 +3,9 @@ Producers and whose slots are fed by Consumers, all on the fast path (media/fast
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -39,6 +41,7 @@ class Peer(SlotConnection):
     ) -> None:
         self.observe_latency = observe_latency
         self._undo_ingress: Callable[[], None] | None = None
+        self._reporting = False
         self._received = 0
         self.producers: dict[str, Producer] = {}
         self.consumers: dict[tuple[Seat, str], Consumer] = {}
@@ -65,6 +68,7 @@ class Peer(SlotConnection):
         wire.quiet_receiver(transceiver.receiver)
         consumer = Consumer(str(seat), kind, transceiver)
         wire.hook_sender_feedback(transceiver.sender, consumer.on_feedback)
+        wire.quiet_sender_reports(transceiver.sender)
         self.consumers[(seat, kind)] = consumer
 
     def _negotiated(self) -> None:
@@ -121,8 +125,43 @@ class Peer(SlotConnection):
 
     def _connected(self) -> None:
         self._take_socket()
+        if not self._reporting:
+            self._reporting = True
+            self._spawn(self._send_reports())
         for producer in self.producers.values():
             producer.want_keyframe()
+
+    def reports(self) -> bytes:
+        """This connection's RTCP reports as one compound packet: a sender report per slot that
+        has sent media, a receiver report per own track that has received some, and one SDES
+        naming the senders; empty when there is nothing to report.
+
+        aiortc would send each sender's and each receiver's report in a datagram and a task of
+        its own, eight a second per participant; together they are one."""
+        packets: list[Any] = []
+        senders = []
+        for consumer in self.consumers.values():
+            if wire.sender_ready(consumer.sender) and (sr := consumer.sender_report()):
+                packets.append(sr)
+                senders.append(consumer.sender)
+        for transceiver in self._own.values():
+            if (rr := wire.receiver_report(transceiver.receiver)) is not None:
+                packets.append(rr)
+        if not packets:
+            return b""
+        cname = wire.sender_cname(senders[0]) if senders else None
+        if cname is not None:
+            packets.append(wire.source_description(cname, [s._ssrc for s in senders]))
+        return b"".join(bytes(packet) for packet in packets)
+
+    async def _send_reports(self) -> None:
+        """Every 0.5 to 1.5 s (RFC 3550's randomised interval, as aiortc does), the reports."""
+        transport = self._own["audio"].receiver.transport
+        while True:
+            await asyncio.sleep(0.5 + random.random())
+            payload = self.reports()
+            if payload:
+                await wire.send_rtcp(transport, payload)
 
     async def close(self) -> None:
         """Close the connection, its producers, consumers and tasks; idempotent."""

@@ -108,8 +108,8 @@ class SessionRouter(Generic[P]):
 
 
 class Router(SessionRouter[Peer]):
-    """The SFU's: wires Consumers to Producers, and once a second sends REMB, brings the sender
-    reports up to date and reports each connection's quality."""
+    """The SFU's: wires Consumers to Producers, and once a second sends REMB and reports each
+    connection's quality (each Peer sends its own RTCP reports)."""
 
     def _feed(self, subscriber: Peer, seat: Seat, kind: str, publisher: Peer | None) -> None:
         source = publisher.producers[kind] if publisher is not None else None
@@ -130,8 +130,6 @@ class Router(SessionRouter[Peer]):
                 report: dict[str, dict[str, Any]] = {}
                 for peer in list(self.peers.values()):
                     await peer.producers["video"].send_remb()
-                    for consumer in peer.consumers.values():
-                        consumer.sync_reports()
                     report[peer.participant_id] = peer.quality()
                 if self.on_quality is not None and report:
                     await self.on_quality(report)

@@ -17,6 +17,12 @@ fails loudly when an aiortc upgrade moves one (aiortc is pinned to 1.16.*):
    ``__rtp_timestamp``, ``__octet_count``, ``__packet_count`` (so sender reports stay
    truthful for lip sync).
 6. ``RTCRtpTransceiver._codecs``: the negotiated codecs and payload types.
+7. RTCP reports: ``RTCRtpSender._run_rtcp`` and the receiver's RTCP task are replaced by a
+   stand-in that only keeps aiortc's ``__rtcp_started``/``__rtcp_exited`` events (``stop``
+   waits on them); the Peer sends one compound report for the whole connection instead
+   (media/peer.py), built from ``__cname``, the receiver's ``__remote_streams``, ``__lsr``,
+   ``__lsr_time`` and ``__rtcp_ssrc``, and setting the sender's ``__lsr``/``__lsr_time`` so
+   aiortc still derives the round-trip time from the subscriber's receiver reports.
 
 A sender is given a ``SilentTrack`` whose ``recv`` never returns: aiortc's sending task then waits
 forever before it would create an encoder, and no codec context is ever made.
@@ -26,7 +32,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver, clock
@@ -39,7 +46,13 @@ from aiortc.rtp import (
     RTCP_PSFB_PLI,
     RTCP_RTPFB_NACK,
     RtcpPsfbPacket,
+    RtcpReceiverInfo,
+    RtcpRrPacket,
     RtcpRtpfbPacket,
+    RtcpSdesPacket,
+    RtcpSenderInfo,
+    RtcpSourceInfo,
+    RtcpSrPacket,
     pack_remb_fci,
     unpack_remb_fci,
 )
@@ -51,15 +64,19 @@ __all__ = [
     "hook_rtp",
     "hook_sender_feedback",
     "negotiated_codecs",
-    "note_sent",
     "quiet_receiver",
+    "quiet_sender_reports",
+    "receiver_report",
     "receiver_stats",
     "send_nack",
     "send_pli",
     "send_remb",
+    "send_rtcp",
     "send_rtp",
+    "sender_cname",
+    "sender_report",
     "sender_rtt",
-    "set_sent",
+    "source_description",
 ]
 
 log = logging.getLogger("courtlink.media")
@@ -95,8 +112,21 @@ def codec_preferences(kind: str, video_codec: str) -> list[RTCRtpCodecCapability
     return main + [c for c in caps if c.mimeType.lower() == "video/rtx"]
 
 
+async def _reports_elsewhere(started: asyncio.Event, exited: asyncio.Event) -> None:
+    """Stands in for aiortc's RTCP task of one sender or receiver: the connection's reports go
+    out together (media/peer.py). It keeps the two events aiortc's ``stop`` waits on."""
+    started.set()
+    try:
+        await asyncio.Future()
+    except asyncio.CancelledError:
+        pass
+    finally:
+        exited.set()
+
+
 def quiet_receiver(receiver: RTCRtpReceiver) -> None:
-    """Stop ``receiver`` from ever starting its decoder thread; keep its RTCP reports."""
+    """Stop ``receiver`` from ever starting its decoder thread or its own RTCP task; its
+    receiver reports go out in the connection's compound report (``receiver_report``)."""
 
     async def receive(parameters: Any) -> None:
         if receiver._RTCRtpReceiver__started:  # type: ignore[attr-defined]
@@ -104,10 +134,104 @@ def quiet_receiver(receiver: RTCRtpReceiver) -> None:
         for codec in parameters.codecs:
             receiver._RTCRtpReceiver__codecs[codec.payloadType] = codec  # type: ignore[attr-defined]
         receiver.transport._register_rtp_receiver(receiver, parameters)
-        receiver._RTCRtpReceiver__rtcp_task = asyncio.ensure_future(receiver._run_rtcp())  # type: ignore[attr-defined]
+        receiver._RTCRtpReceiver__rtcp_task = asyncio.ensure_future(  # type: ignore[attr-defined]
+            _reports_elsewhere(
+                receiver._RTCRtpReceiver__rtcp_started,  # type: ignore[attr-defined]
+                receiver._RTCRtpReceiver__rtcp_exited,  # type: ignore[attr-defined]
+            )
+        )
         receiver._RTCRtpReceiver__started = True  # type: ignore[attr-defined]
 
     receiver.receive = receive  # type: ignore[method-assign]
+
+
+def quiet_sender_reports(sender: RTCRtpSender) -> None:
+    """Stop ``sender`` from sending its own sender reports (one task and one datagram each a
+    second, per sender); the connection's compound report carries them (``sender_report``)."""
+
+    def run_rtcp() -> Coroutine[Any, Any, None]:
+        return _reports_elsewhere(
+            sender._RTCRtpSender__rtcp_started,  # type: ignore[attr-defined]
+            sender._RTCRtpSender__rtcp_exited,  # type: ignore[attr-defined]
+        )
+
+    sender._run_rtcp = run_rtcp  # type: ignore[method-assign]
+
+
+def sender_report(
+    sender: RTCRtpSender, rtp_timestamp: int, packets: int, octets: int
+) -> RtcpSrPacket:
+    """A sender report for ``sender``: now in NTP time and ``rtp_timestamp`` (the same instant
+    on the media clock, for lip sync), and the packet and payload octet counts. Notes when it
+    was sent, so aiortc derives the round-trip time from the receiver's report of it."""
+    ntp = clock.current_ntp_time()
+    sender._RTCRtpSender__lsr = (ntp >> 16) & 0xFFFFFFFF  # type: ignore[attr-defined]
+    sender._RTCRtpSender__lsr_time = time.time()  # type: ignore[attr-defined]
+    return RtcpSrPacket(
+        ssrc=sender._ssrc,
+        sender_info=RtcpSenderInfo(
+            ntp_timestamp=ntp,
+            rtp_timestamp=rtp_timestamp & 0xFFFFFFFF,
+            packet_count=packets & 0xFFFFFFFF,
+            octet_count=octets & 0xFFFFFFFF,
+        ),
+    )
+
+
+def sender_cname(sender: RTCRtpSender) -> str | None:
+    """The connection's CNAME (set when the sender starts)."""
+    cname: str | None = sender._RTCRtpSender__cname  # type: ignore[attr-defined]
+    return cname
+
+
+def source_description(cname: str, ssrcs: list[int]) -> RtcpSdesPacket:
+    """One SDES packet naming ``ssrcs`` with the connection's CNAME."""
+    item = [(1, cname.encode("utf8"))]
+    return RtcpSdesPacket(chunks=[RtcpSourceInfo(ssrc=ssrc, items=item) for ssrc in ssrcs])
+
+
+def receiver_report(receiver: RTCRtpReceiver) -> RtcpRrPacket | None:
+    """What aiortc's receiver would report now (one block per source SSRC it receives), or
+    None before anything was received."""
+    rtcp_ssrc = receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
+    streams: dict[int, StreamStatistics] = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
+    lsrs: dict[int, int] = receiver._RTCRtpReceiver__lsr  # type: ignore[attr-defined]
+    lsr_times: dict[int, float] = receiver._RTCRtpReceiver__lsr_time  # type: ignore[attr-defined]
+    if rtcp_ssrc is None or not streams:
+        return None
+    now = time.time()
+    reports = []
+    for ssrc, stream in streams.items():
+        if stream.max_seq is None:
+            continue
+        lsr = dlsr = 0
+        if ssrc in lsrs:
+            lsr = lsrs[ssrc]
+            delay = now - lsr_times[ssrc]
+            if 0 < delay < 65536:
+                dlsr = int(delay * 65536)
+        reports.append(
+            RtcpReceiverInfo(
+                ssrc=ssrc,
+                fraction_lost=stream.fraction_lost,
+                packets_lost=stream.packets_lost,
+                highest_sequence=stream.max_seq,
+                jitter=stream.jitter,
+                lsr=lsr,
+                dlsr=dlsr,
+            )
+        )
+    return RtcpRrPacket(ssrc=rtcp_ssrc, reports=reports) if reports else None
+
+
+async def send_rtcp(transport: Any, payload: bytes) -> bool:
+    """Send a (compound) RTCP packet on the connection's DTLS transport (SRTCP-protected
+    there)."""
+    try:
+        await transport._send_rtp(payload)
+    except ConnectionError:
+        return False
+    return True
 
 
 def receiver_stats(receiver: RTCRtpReceiver, ssrc: int, clock_rate: int) -> StreamStatistics:
@@ -195,22 +319,6 @@ def sender_rtt(sender: RTCRtpSender) -> float | None:
     """Round-trip time in seconds that aiortc derived from the subscriber's receiver reports."""
     rtt = sender._RTCRtpSender__rtt  # type: ignore[attr-defined]
     return None if rtt is None else float(rtt)
-
-
-def set_sent(sender: RTCRtpSender, rtp_timestamp: int, packets: int, octets: int) -> None:
-    """Set the counters aiortc's sender reports are built from (totals, not increments)."""
-    sender._RTCRtpSender__ntp_timestamp = clock.current_ntp_time()  # type: ignore[attr-defined]
-    sender._RTCRtpSender__rtp_timestamp = rtp_timestamp  # type: ignore[attr-defined]
-    sender._RTCRtpSender__octet_count = octets  # type: ignore[attr-defined]
-    sender._RTCRtpSender__packet_count = packets  # type: ignore[attr-defined]
-
-
-def note_sent(sender: RTCRtpSender, rtp_timestamp: int, payload_bytes: int) -> None:
-    """Keep the counters aiortc's sender reports are built from in step with what we sent."""
-    sender._RTCRtpSender__ntp_timestamp = clock.current_ntp_time()  # type: ignore[attr-defined]
-    sender._RTCRtpSender__rtp_timestamp = rtp_timestamp  # type: ignore[attr-defined]
-    sender._RTCRtpSender__octet_count += payload_bytes  # type: ignore[attr-defined]
-    sender._RTCRtpSender__packet_count += 1  # type: ignore[attr-defined]
 
 
 async def send_pli(receiver: RTCRtpReceiver, media_ssrc: int) -> None:

@@ -54,12 +54,12 @@ from aiortc.rtp import (
     RTCP_PSFB_FIR,
     RTCP_PSFB_PLI,
     RTCP_RTPFB_NACK,
-    RtcpByePacket,
     RtcpPacket,
     RtcpPsfbPacket,
     RtcpReceiverInfo,
     RtcpRrPacket,
     RtcpRtpfbPacket,
+    RtcpSenderInfo,
     RtcpSrPacket,
     RtpPacket,
     pack_remb_fci,
@@ -97,6 +97,7 @@ class FakeDtls:
         self.receivers: list[tuple[Any, Any]] = []
         self.senders: list[Any] = []
         self.fail = False
+        self._stats_id = "fake-dtls"  # aiortc's receiver reads it when a sender report comes
 
     async def _send_rtp(self, data: bytes) -> None:
         if self.fail:
@@ -328,7 +329,7 @@ async def test_send_nack_tolerates_duplicate_sequence_numbers() -> None:
 
 
 @pytest.mark.timeout(30)
-async def test_quiet_receiver_starts_no_decoder_and_still_sends_receiver_reports() -> None:
+async def test_quiet_receiver_starts_no_decoder_and_reports_through_the_connection() -> None:
     transport = FakeDtls()
     receiver = RTCRtpReceiver("video", transport)  # type: ignore[arg-type]
     receiver._set_rtcp_ssrc(0x1111)
@@ -343,20 +344,26 @@ async def test_quiet_receiver_starts_no_decoder_and_still_sends_receiver_reports
         assert receiver._RTCRtpReceiver__codecs == {97: VP8, 98: RTX}  # type: ignore[attr-defined]
         assert transport.receivers == [(receiver, parameters)]
         assert sum(t.name.endswith("-decoder") for t in threading.enumerate()) == decoders_before
+        assert wire.receiver_report(receiver) is None  # nothing received yet
 
         stats = wire.receiver_stats(receiver, 0x2222, 90000)
         assert wire.receiver_stats(receiver, 0x2222, 90000) is stats
         for seq in (100, 101, 103):
             stats.add(header(seq, ts=seq * 3000, ssrc=0x2222))  # type: ignore[arg-type]
+        # The publisher's sender report, as aiortc's receiver notes it (LSR for the report).
+        sr = RtcpSrPacket(
+            ssrc=0x2222,
+            sender_info=RtcpSenderInfo(
+                ntp_timestamp=0x0123456789ABCDEF,
+                rtp_timestamp=1,
+                packet_count=3,
+                octet_count=300,
+            ),
+        )
+        await receiver._handle_rtcp_packet(sr)
+        await asyncio.sleep(0.05)
 
-        def receiver_report() -> RtcpRrPacket | None:
-            for packet in transport.rtcp():
-                if isinstance(packet, RtcpRrPacket):
-                    return packet
-            return None
-
-        await wait_for(lambda: receiver_report() is not None, "a receiver report", 3.0)
-        report = receiver_report()
+        report = wire.receiver_report(receiver)
         assert report is not None
         assert report.ssrc == 0x1111
         (block,) = report.reports
@@ -364,8 +371,17 @@ async def test_quiet_receiver_starts_no_decoder_and_still_sends_receiver_reports
         assert block.ssrc == 0x2222
         assert block.highest_sequence == 103
         assert block.packets_lost == 1
+        assert block.lsr == 0x456789AB  # the middle 32 bits of the NTP time
+        assert 0 < block.dlsr < 65536  # held for a fraction of a second
+        # It round-trips through aiortc's parser, the form it goes out in.
+        (parsed,) = RtcpPacket.parse(bytes(report))
+        assert isinstance(parsed, RtcpRrPacket)
+        assert parsed.reports[0].highest_sequence == 103
+        # The receiver sends nothing of its own: the connection's compound report carries it.
+        await asyncio.sleep(1.6)  # aiortc's own loop would have sent within 0.5-1.5 s
+        assert transport.rtcp() == []
     finally:
-        await receiver.stop()
+        await asyncio.wait_for(receiver.stop(), 2)
     assert transport.receivers == []
 
 
@@ -423,22 +439,29 @@ def test_sender_waits_for_a_frame_before_making_an_encoder() -> None:
     assert makers == ["_next_encoded_frame"]
 
 
-def test_sender_reports_read_the_counters_every_cycle() -> None:
-    run_rtcp = source(RTCRtpSender._run_rtcp)
-    loop_body = run_rtcp[run_rtcp.index("while True:") :]
-    for counter in ("__ntp_timestamp", "__rtp_timestamp", "__packet_count", "__octet_count"):
-        assert f"self.{counter}" in loop_body, counter
+def test_sender_starts_its_report_task_through_the_instance() -> None:
+    """wire.quiet_sender_reports replaces _run_rtcp on the instance: send() must call it
+    through self, and stop() waits on the two events the stand-in keeps."""
     send = source(RTCRtpSender.send)
     assert "self.__transport._register_rtp_sender(self, parameters)" in send
     assert "self._run_rtp(parameters.codecs[0])" in send
     assert "self._run_rtcp()" in send
+    assert "self.__cname = parameters.rtcp.cname" in send
+    stop = source(RTCRtpSender.stop)
+    assert "self.__rtcp_started.wait()" in stop
+    assert "self.__rtcp_exited.wait()" in stop
+    # The round-trip time comes from the LSR we note in wire.sender_report.
+    handle = source(RTCRtpSender._handle_rtcp_packet)
+    assert "self.__lsr == report.lsr" in handle
+    assert "self.__lsr_time" in handle
 
 
 @pytest.mark.timeout(30)
-async def test_silent_sender_never_encodes_and_reports_our_counters() -> None:
+async def test_silent_sender_never_encodes_and_reports_through_the_connection() -> None:
     transport = FakeDtls()
     track = wire.SilentTrack("video")
     sender = RTCRtpSender(track, transport)  # type: ignore[arg-type]
+    wire.quiet_sender_reports(sender)
     parameters = RTCRtpSendParameters(
         codecs=[VP8, RTX],
         headerExtensions=HEADER_EXTENSIONS["video"],
@@ -449,26 +472,28 @@ async def test_silent_sender_never_encodes_and_reports_our_counters() -> None:
     try:
         assert transport.senders == [sender]
         assert wire.sender_ready(sender)
-        for _ in range(3):
-            wire.note_sent(sender, 0x01020304, 100)
-
-        def sender_reports() -> list[RtcpSrPacket]:
-            return [p for p in transport.rtcp() if isinstance(p, RtcpSrPacket)]
-
-        await wait_for(lambda: bool(sender_reports()), "a sender report", 3.0)
-        report = sender_reports()[0]
+        assert wire.sender_cname(sender) == "courtlink"
+        report = wire.sender_report(sender, 0x01020304, 3, 300)
         assert report.ssrc == sender._ssrc
         assert report.sender_info.packet_count == 3
         assert report.sender_info.octet_count == 300
         assert report.sender_info.rtp_timestamp == 0x01020304
         assert report.sender_info.ntp_timestamp > 0
+        lsr = sender._RTCRtpSender__lsr  # type: ignore[attr-defined]
+        assert lsr == (report.sender_info.ntp_timestamp >> 16) & 0xFFFFFFFF
+        sdes = wire.source_description("courtlink", [sender._ssrc])
+        (parsed_sr, parsed_sdes) = RtcpPacket.parse(bytes(report) + bytes(sdes))
+        assert isinstance(parsed_sr, RtcpSrPacket)
+        assert parsed_sdes.chunks[0].items == [(1, b"courtlink")]
         assert sender._RTCRtpSender__encoder is None  # type: ignore[attr-defined]
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(track.recv(), 0.05)
+        await asyncio.sleep(1.6)  # aiortc's own loop would have sent within 0.5-1.5 s
+        assert transport.rtcp() == []
     finally:
-        await sender.stop()
-    assert any(isinstance(p, RtcpByePacket) for p in transport.rtcp())
+        await asyncio.wait_for(sender.stop(), 2)
     assert sender._RTCRtpSender__encoder is None  # type: ignore[attr-defined]
+    assert transport.senders == []
 
 
 async def test_sender_feedback_hook_and_round_trip_time() -> None:
@@ -1063,12 +1088,20 @@ async def test_e2e_forwarding_without_server_codecs(call: Call) -> None:
     assert call.producer("pa", "video").packets > 0
     assert call.producer("pa", "audio").packets > 0
 
-    # Sender reports carry what we forwarded (synced about once a second by the router, and
-    # here by hand); receiver reports reach aiortc both ways.
+    # The connection's compound report carries a sender report for what we forwarded; the
+    # subscriber's aiortc receiver takes it (it notes the LSR to answer with), and receiver
+    # reports reach aiortc both ways.
     sender = video_to_judge.sender
-    video_to_judge.sync_reports()
-    assert sender._RTCRtpSender__packet_count == video_to_judge.forwarded  # type: ignore[attr-defined]
-    assert sender._RTCRtpSender__octet_count > 0  # type: ignore[attr-defined]
+    compound = RtcpPacket.parse(call.peer("pa").reports())
+    reports = {p.ssrc: p for p in compound if isinstance(p, RtcpSrPacket)}
+    assert reports[sender._ssrc].sender_info.packet_count == video_to_judge.forwarded
+    assert reports[sender._ssrc].sender_info.octet_count == video_to_judge.octets > 0
+    assert any(isinstance(p, RtcpRrPacket) for p in compound)  # its own tracks' reports
+    slot_receiver = judge.transceiver(judge.slot(Seat.CREDITOR, "video")).receiver
+    await wait_for(
+        lambda: sender._ssrc in slot_receiver._RTCRtpReceiver__lsr,  # type: ignore[attr-defined]
+        "the subscriber to take a sender report from the server",
+    )
     await wait_for(
         lambda: call.peer("pa").quality()["rtt_ms"] is not None,
         "a round-trip time from the subscriber's receiver reports",
