@@ -11,6 +11,9 @@
  *   Slot    the base of media.consumer.Consumer: the per-slot rewrite state (sequence and
  *           timestamp offsets, SSRC, payload type map, extension prefix, history ring) and
  *           ``forward``, which rewrites one packet and hands it to the egress.
+ *   Ingress the socket callback of a connected peer: an SRTP datagram is decrypted with the
+ *           peer's libsrtp session and handed to the peer's handler with its arrival time;
+ *           anything else (STUN, DTLS, RTCP) goes to aioice's original callback.
  *
  * Everything that is not per packet stays in Python and is called from here when it happens:
  * a new epoch (Consumer._new_epoch), a key frame request (Producer.want_keyframe), and egresses
@@ -34,6 +37,7 @@
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /* srtp_err_status_t srtp_protect(srtp_t ctx, void *rtp_hdr, int *len_ptr) */
@@ -746,6 +750,192 @@ static PyTypeObject SlotType = {
 };
 
 /* ------------------------------------------------------------------------------------------ */
+/* Ingress                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall; /* uvloop calls datagram_received once per datagram */
+    void *context;
+    srtp_protect_fn unprotect; /* srtp_unprotect has srtp_protect's signature */
+    PyObject *session;         /* the pylibsrtp.Session that owns ``context`` */
+    PyObject *handler;         /* (plain RTP bytes, arrival ns) -> None */
+    PyObject *original;        /* (data, addr) -> None: aioice's datagram_received */
+    PyObject *on_error;        /* (exception) -> None: the handler raised */
+    unsigned long long received;
+    unsigned long long refused; /* libsrtp said no (forged, replayed), or too long */
+    unsigned char buffer[MAX_PACKET + MAX_TRAILER];
+} Ingress;
+
+static int
+Ingress_traverse(Ingress *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->session);
+    Py_VISIT(self->handler);
+    Py_VISIT(self->original);
+    Py_VISIT(self->on_error);
+    return 0;
+}
+
+static int
+Ingress_clear(Ingress *self)
+{
+    Py_CLEAR(self->session);
+    Py_CLEAR(self->handler);
+    Py_CLEAR(self->original);
+    Py_CLEAR(self->on_error);
+    return 0;
+}
+
+static void
+Ingress_dealloc(Ingress *self)
+{
+    PyObject_GC_UnTrack(self);
+    Ingress_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+Ingress_init(Ingress *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"session", "context", "unprotect", "handler", "original",
+                             "on_error", NULL};
+    PyObject *session, *handler, *original, *on_error;
+    unsigned long long context, unprotect;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OKKOOO:Ingress", kwlist, &session, &context,
+                                     &unprotect, &handler, &original, &on_error))
+        return -1;
+    if (context == 0 || unprotect == 0) {
+        PyErr_SetString(PyExc_ValueError, "a null libsrtp context or function");
+        return -1;
+    }
+    if (!PyCallable_Check(handler) || !PyCallable_Check(original) ||
+        !PyCallable_Check(on_error)) {
+        PyErr_SetString(PyExc_TypeError, "handler, original and on_error must be callable");
+        return -1;
+    }
+    self->context = (void *)(uintptr_t)context;
+    self->unprotect = (srtp_protect_fn)(uintptr_t)unprotect;
+    Py_XSETREF(self->session, Py_NewRef(session));
+    Py_XSETREF(self->handler, Py_NewRef(handler));
+    Py_XSETREF(self->original, Py_NewRef(original));
+    Py_XSETREF(self->on_error, Py_NewRef(on_error));
+    return 0;
+}
+
+/* The handler raised: give the exception to on_error (which logs it); never to the caller,
+ * which is the event loop's socket callback. */
+static void
+Ingress_report(Ingress *self)
+{
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    PyErr_NormalizeException(&type, &value, &traceback);
+    if (traceback != NULL && value != NULL)
+        PyException_SetTraceback(value, traceback);
+    PyObject *r = PyObject_CallOneArg(self->on_error, value != NULL ? value : Py_None);
+    if (r == NULL)
+        PyErr_WriteUnraisable(self->on_error);
+    Py_XDECREF(r);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(traceback);
+}
+
+static PyObject *
+Ingress_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Ingress *self = (Ingress *)callable;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs != 2 || kwnames != NULL) {
+        PyErr_SetString(PyExc_TypeError, "datagram_received(data, addr)");
+        return NULL;
+    }
+    PyObject *data = args[0];
+    if (PyBytes_Check(data)) {
+        const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(data);
+        Py_ssize_t size = PyBytes_GET_SIZE(data);
+        /* RTP: version 2 (first byte 128-191) and not an RTCP packet type (200-204 sit in
+         * 192-223 of the second byte, RFC 5761). STUN and DTLS start below 128. */
+        if (size > 12 && p[0] > 127 && p[0] < 192 && !(p[1] > 191 && p[1] < 224)) {
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now); /* time.perf_counter_ns's clock */
+            long long arrived = (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
+            if (size > MAX_PACKET + MAX_TRAILER) {
+                self->refused++;
+                Py_RETURN_NONE;
+            }
+            memcpy(self->buffer, p, (size_t)size);
+            int length = (int)size;
+            if (self->unprotect(self->context, self->buffer, &length) != 0) {
+                self->refused++; /* replayed, forged or not for this session */
+                Py_RETURN_NONE;
+            }
+            self->received++;
+            PyObject *plain = PyBytes_FromStringAndSize((const char *)self->buffer, length);
+            if (plain == NULL)
+                return NULL;
+            PyObject *when = PyLong_FromLongLong(arrived);
+            if (when == NULL) {
+                Py_DECREF(plain);
+                return NULL;
+            }
+            PyObject *handler = Py_NewRef(self->handler);
+            PyObject *call_args[2] = {plain, when};
+            PyObject *r = PyObject_Vectorcall(handler, call_args, 2, NULL);
+            Py_DECREF(handler);
+            Py_DECREF(plain);
+            Py_DECREF(when);
+            if (r == NULL)
+                Ingress_report(self);
+            Py_XDECREF(r);
+            Py_RETURN_NONE;
+        }
+    }
+    PyObject *original = Py_NewRef(self->original);
+    PyObject *r = PyObject_Vectorcall(original, args, 2, NULL);
+    Py_DECREF(original);
+    return r;
+}
+
+static PyObject *
+Ingress_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    Ingress *self = (Ingress *)type->tp_alloc(type, 0);
+    if (self != NULL)
+        self->vectorcall = Ingress_vectorcall;
+    return (PyObject *)self;
+}
+
+static PyMemberDef Ingress_members[] = {
+    {"original", T_OBJECT, offsetof(Ingress, original), READONLY,
+     "the callback this one stands in front of"},
+    {"received", T_ULONGLONG, offsetof(Ingress, received), READONLY,
+     "RTP packets decrypted and handed on"},
+    {"refused", T_ULONGLONG, offsetof(Ingress, refused), READONLY,
+     "RTP packets libsrtp refused or too long to take"},
+    {NULL},
+};
+
+static PyTypeObject IngressType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "media._forward.Ingress",
+    .tp_doc = PyDoc_STR("Ingress(session, context, unprotect, handler, original, on_error): a "
+                        "socket callback (data, addr) that decrypts SRTP and hands RTP to "
+                        "``handler(plain, arrival_ns)``; the rest goes to ``original``."),
+    .tp_basicsize = sizeof(Ingress),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_new = Ingress_new,
+    .tp_init = (initproc)Ingress_init,
+    .tp_dealloc = (destructor)Ingress_dealloc,
+    .tp_traverse = (traverseproc)Ingress_traverse,
+    .tp_clear = (inquiry)Ingress_clear,
+    .tp_vectorcall_offset = offsetof(Ingress, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_members = Ingress_members,
+};
+
+/* ------------------------------------------------------------------------------------------ */
 
 static int
 intern(PyObject **slot, const char *name)
@@ -764,10 +954,12 @@ forward_exec(PyObject *module)
         intern(&str_new_epoch, "_new_epoch") < 0 ||
         intern(&str_want_keyframe, "want_keyframe") < 0 || intern(&str_send, "send") < 0)
         return -1;
-    if (PyType_Ready(&SenderType) < 0 || PyType_Ready(&SlotType) < 0)
+    if (PyType_Ready(&SenderType) < 0 || PyType_Ready(&SlotType) < 0 ||
+        PyType_Ready(&IngressType) < 0)
         return -1;
     if (PyModule_AddObjectRef(module, "Sender", (PyObject *)&SenderType) < 0 ||
-        PyModule_AddObjectRef(module, "Slot", (PyObject *)&SlotType) < 0)
+        PyModule_AddObjectRef(module, "Slot", (PyObject *)&SlotType) < 0 ||
+        PyModule_AddObjectRef(module, "Ingress", (PyObject *)&IngressType) < 0)
         return -1;
     if (PyModule_AddIntConstant(module, "MAX_PACKET", MAX_PACKET) < 0 ||
         PyModule_AddIntConstant(module, "MAX_TRAILER", MAX_TRAILER) < 0 ||

@@ -44,3 +44,20 @@ class Slot:
     ts_offset: int
     _ssrc: int
     def forward(self, header: Any, payload: bytes, value: bytes, keyframe: bool) -> int: ...
+
+class Ingress:
+    """A socket callback that decrypts SRTP and hands RTP on; the rest goes to ``original``."""
+
+    original: Callable[[bytes, Any], None]
+    received: int
+    refused: int
+    def __init__(
+        self,
+        session: object,
+        context: int,
+        unprotect: int,
+        handler: Callable[[bytes, int], None],
+        original: Callable[[bytes, Any], None],
+        on_error: Callable[[BaseException], None],
+    ) -> None: ...
+    def __call__(self, data: bytes, addr: Any) -> None: ...

@@ -8,8 +8,9 @@ pair is chosen and DTLS has derived the SRTP keys, the SFU therefore takes the n
 socket callback over:
 
 * **Ingress**: a datagram whose first byte says RTP (128-191) and whose second byte is not an
-  RTCP packet type is decrypted (libsrtp, via pylibsrtp) and handed to the peer's handler right
-  in ``datagram_received``. STUN (consent checks), DTLS and RTCP still go to aiortc unchanged.
+  RTCP packet type is decrypted (pylibsrtp's libsrtp, called from C: ``Ingress`` in
+  media/_forward.c) and handed to the peer's handler right in ``datagram_received``. STUN
+  (consent checks), DTLS and RTCP still go to aiortc unchanged.
 * **Egress**: a packet is rewritten, encrypted with the subscriber's SRTP session and written
   to the socket, synchronously, by the forwarding core in C (media/_forward.c: ``Slot`` is the
   base of every Consumer, ``Sender`` the egress of a peer on a plain UDP pair). A pair relayed
@@ -32,6 +33,7 @@ from typing import Any
 import pylibsrtp
 from pylibsrtp._binding import ffi, lib
 
+from media._forward import Ingress as IngressCallback
 from media._forward import Sender
 
 __all__ = ["Egress", "Sender", "egress_for", "install_ingress", "sender_for", "srtp_call"]
@@ -148,39 +150,39 @@ def egress_for(dtls: Any) -> Sender | Egress | None:
     )
 
 
-def install_ingress(
-    dtls: Any, handler: Ingress, clock_ns: Callable[[], int]
-) -> Callable[[], None] | None:
-    """Route decrypted RTP of ``dtls``'s chosen pair to ``handler``; returns the undo, or None
-    when the transport is not connected yet."""
+def _dropped(error: BaseException) -> None:
+    log.error("dropping an RTP packet that could not be forwarded", exc_info=error)
+
+
+def install_ingress(dtls: Any, handler: Ingress) -> Callable[[], None] | None:
+    """Route decrypted RTP of ``dtls``'s chosen pair to ``handler(plain, arrival_ns)`` (the
+    arrival time on ``time.perf_counter_ns``'s clock); returns the undo, or None when the
+    transport is not connected yet.
+
+    The socket callback becomes the C ``Ingress`` (media/_forward.c): a datagram whose first
+    byte says RTP (128-191) and whose second is not an RTCP packet type is decrypted with the
+    pair's libsrtp session there; STUN, DTLS and RTCP go to aioice's callback as before. What
+    libsrtp refuses (replayed, forged) is dropped; an exception from ``handler`` is logged."""
     pair = _nominated(dtls)
     srtp = getattr(dtls, "_rx_srtp", None)
     if pair is None or srtp is None:
         return None
     protocol = pair.protocol
     original = protocol.datagram_received
-    unprotect = srtp_call(srtp, unprotect=True)
     if getattr(protocol, "transport", None) is not None:
         _enlarge(protocol.transport)
-
-    def datagram_received(data: bytes, addr: Any) -> None:
-        if len(data) > 12 and 127 < data[0] < 192 and not 191 < data[1] < 224:
-            arrived = clock_ns()
-            try:
-                plain = unprotect(data)
-            except pylibsrtp.Error:
-                return  # replayed, forged or not for this session: libsrtp says no
-            try:
-                handler(plain, arrived)
-            except Exception:
-                log.exception("dropping an RTP packet that could not be forwarded")
-            return
-        original(data, addr)
-
-    protocol.datagram_received = datagram_received
+    ingress = IngressCallback(
+        srtp,
+        int(ffi.cast("uintptr_t", srtp._srtp[0])),
+        int(ffi.cast("uintptr_t", ffi.addressof(lib, "srtp_unprotect"))),
+        handler,
+        original,
+        _dropped,
+    )
+    protocol.datagram_received = ingress
 
     def undo() -> None:
-        if protocol.datagram_received is datagram_received:
+        if protocol.datagram_received is ingress:
             protocol.datagram_received = original
 
     return undo

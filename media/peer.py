@@ -110,7 +110,7 @@ class Peer(SlotConnection):
         for consumer in self.consumers.values():
             consumer.egress = egress if consumer.ready else None
         if self._undo_ingress is None:
-            self._undo_ingress = fastpath.install_ingress(dtls, self._ingress, time.perf_counter_ns)
+            self._undo_ingress = fastpath.install_ingress(dtls, self._ingress)
 
     def quality(self) -> dict[str, Any]:
         """This participant's connection as the server sees it: round-trip time (from the

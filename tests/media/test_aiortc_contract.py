@@ -1224,7 +1224,7 @@ async def test_e2e_publisher_loss_is_recovered_with_nack_and_rtx(
     # Loss on the way in: the fast path's ingress of the publisher's peer, dropping some.
     assert peer._undo_ingress is not None
     peer._undo_ingress()
-    undo = fastpath.install_ingress(dtls, lossy, time.perf_counter_ns)
+    undo = fastpath.install_ingress(dtls, lossy)
     assert undo is not None
     try:
         await wait_for(lambda: len(dropped) == 3, "three packets to be dropped")
@@ -1234,7 +1234,7 @@ async def test_e2e_publisher_loss_is_recovered_with_nack_and_rtx(
         await wait_for(lambda: len(nacks) > more or seen > 60, "traffic after recovery")
     finally:
         undo()
-        peer._undo_ingress = fastpath.install_ingress(dtls, peer._ingress, time.perf_counter_ns)
+        peer._undo_ingress = fastpath.install_ingress(dtls, peer._ingress)
     for seq in dropped:
         assert any(seq in lost for lost in nacks), f"{seq} was never NACKed"
     # A packet that came back is not asked for again.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import os
 import socket
+import time
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -298,3 +299,87 @@ def test_the_signature_the_sender_calls_is_pylibsrtps() -> None:
     )
     assert pylibsrtp.SRTP_MAX_TRAILER_LEN <= _forward.MAX_TRAILER
     assert len(KEY) == 30
+
+
+# Ingress ---------------------------------------------------------------------------------------
+
+
+class Handed:
+    """The peer's handler and aioice's original callback, recording what reaches each."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.plain: list[tuple[bytes, int]] = []
+        self.other: list[tuple[bytes, Any]] = []
+        self.errors: list[BaseException] = []
+        self.fail = fail
+
+    def handler(self, plain: bytes, arrived_ns: int) -> None:
+        self.plain.append((plain, arrived_ns))
+        if self.fail:
+            raise RuntimeError("a broken handler")
+
+    def original(self, data: bytes, addr: Any) -> None:
+        self.other.append((data, addr))
+
+
+def ingress_for(session: pylibsrtp.Session, handed: Handed) -> _forward.Ingress:
+    from pylibsrtp._binding import ffi, lib
+
+    return _forward.Ingress(
+        session,
+        int(ffi.cast("uintptr_t", session._srtp[0])),
+        int(ffi.cast("uintptr_t", ffi.addressof(lib, "srtp_unprotect"))),
+        handed.handler,
+        handed.original,
+        handed.errors.append,
+    )
+
+
+def test_ingress_decrypts_rtp_and_passes_the_rest_on() -> None:
+    sender, receiver = session_pair()
+    handed = Handed()
+    ingress = ingress_for(receiver, handed)
+    addr = ("127.0.0.1", 5000)
+    before = time.perf_counter_ns()
+    packets = [rtp(seq, os.urandom(100 + seq)) for seq in range(20)]
+    for packet in packets:
+        ingress(sender.protect(packet), addr)
+    after = time.perf_counter_ns()
+    assert [plain for plain, _ in handed.plain] == packets
+    assert all(before <= when <= after for _, when in handed.plain)  # perf_counter_ns's clock
+    stun = b"\x00\x01\x00\x00\x21\x12\xa4\x42" + bytes(12)
+    dtls = b"\x16\xfe\xfd" + bytes(20)
+    rtcp = sender.protect_rtcp(bytes([0x80, 201, 0, 1]) + (0x1234).to_bytes(4, "big"))
+    for other in (stun, dtls, rtcp, b"\x80"):
+        ingress(other, addr)
+    assert handed.other == [(stun, addr), (dtls, addr), (rtcp, addr), (b"\x80", addr)]
+    assert (ingress.received, ingress.refused) == (20, 0)
+    assert ingress.original == handed.original
+
+
+def test_ingress_drops_what_libsrtp_refuses() -> None:
+    sender, receiver = session_pair()
+    handed = Handed()
+    ingress = ingress_for(receiver, handed)
+    sealed = sender.protect(rtp(1, b"payload"))
+    ingress(sealed[:-1] + bytes([sealed[-1] ^ 1]), None)  # tampered
+    ingress(sealed, None)
+    ingress(sealed, None)  # a replay
+    ingress(bytes([0x80, 96]) + bytes(2000), None)  # longer than any packet it takes
+    assert [plain for plain, _ in handed.plain] == [rtp(1, b"payload")]
+    assert (ingress.received, ingress.refused) == (1, 3)
+    assert handed.other == []
+
+
+def test_a_failing_handler_is_reported_not_raised() -> None:
+    sender, receiver = session_pair()
+    handed = Handed(fail=True)
+    ingress = ingress_for(receiver, handed)
+    ingress(sender.protect(rtp(1, b"x")), None)  # the event loop's callback must not raise
+    assert len(handed.errors) == 1
+    assert isinstance(handed.errors[0], RuntimeError)
+    assert handed.errors[0].__traceback__ is not None
+    with pytest.raises(TypeError):
+        ingress(b"only one argument")  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        _forward.Ingress(receiver, 1, 1, None, handed.original, handed.errors.append)  # type: ignore[arg-type]
