@@ -49,7 +49,11 @@ typedef int (*srtp_protect_fn)(void *ctx, void *rtp_hdr, int *len_ptr);
 #define MAX_TRAILER 144
 
 #define MAX_GAP 128 /* see MAX_GAP in media/consumer.py */
-#define HISTORY_MASK 1023
+/* The history ring: the last HISTORY_SIZE video packets sent, plaintext, for NACKs. It must
+ * hold RECEIVER_WINDOW (media/consumer.py) packets; at 500 kbit/s that is about 10 s. Slots
+ * are fixed-size and allocated once, so keeping a packet costs a copy, not an allocation. */
+#define HISTORY_SIZE 512
+#define HISTORY_MASK (HISTORY_SIZE - 1)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Sender                                                                                      */
@@ -285,8 +289,10 @@ typedef struct {
     PyObject *pt_map;       /* dict: source payload type -> subscriber payload type */
     PyObject *prefix;       /* bytes: the extension block up to the per-packet value */
     PyObject *pad;          /* bytes: padding after the value */
-    PyObject *history;      /* list of HISTORY_MASK + 1: the packets sent, by sequence */
     PyObject *last_sent_at; /* float or None */
+    unsigned char *ring;    /* HISTORY_SIZE slots of MAX_PACKET bytes (video only, lazily) */
+    int32_t *ring_seq;      /* the sequence number in each slot, or -1 */
+    uint16_t *ring_len;     /* the length of each slot's packet */
     char video;
     char same_pt;
     char waiting_keyframe;
@@ -314,7 +320,6 @@ Slot_traverse(Slot *self, visitproc visit, void *arg)
     Py_VISIT(self->pt_map);
     Py_VISIT(self->prefix);
     Py_VISIT(self->pad);
-    Py_VISIT(self->history);
     Py_VISIT(self->last_sent_at);
     return 0;
 }
@@ -328,7 +333,6 @@ Slot_clear(Slot *self)
     Py_CLEAR(self->pt_map);
     Py_CLEAR(self->prefix);
     Py_CLEAR(self->pad);
-    Py_CLEAR(self->history);
     Py_CLEAR(self->last_sent_at);
     return 0;
 }
@@ -340,7 +344,34 @@ Slot_dealloc(Slot *self)
      * reference to the (heap) subclass itself. */
     PyObject_GC_UnTrack(self);
     Slot_clear(self);
+    PyMem_Free(self->ring);
+    PyMem_Free(self->ring_seq);
+    PyMem_Free(self->ring_len);
     Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* The ring, allocated on first use; -1 with MemoryError set when it cannot be. */
+static int
+Slot_ring(Slot *self)
+{
+    if (self->ring != NULL)
+        return 0;
+    self->ring = PyMem_Malloc((size_t)HISTORY_SIZE * MAX_PACKET);
+    self->ring_seq = PyMem_Malloc(sizeof(int32_t) * HISTORY_SIZE);
+    self->ring_len = PyMem_Calloc(HISTORY_SIZE, sizeof(uint16_t));
+    if (self->ring == NULL || self->ring_seq == NULL || self->ring_len == NULL) {
+        PyMem_Free(self->ring);
+        PyMem_Free(self->ring_seq);
+        PyMem_Free(self->ring_len);
+        self->ring = NULL;
+        self->ring_seq = NULL;
+        self->ring_len = NULL;
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (int i = 0; i < HISTORY_SIZE; i++)
+        self->ring_seq[i] = -1;
+    return 0;
 }
 
 static PyObject *
@@ -508,35 +539,40 @@ Slot_forward(Slot *self, PyObject *const *args, Py_ssize_t nargs)
         bytes_part(payload, "payload", &parts[4], &sizes[4]) < 0)
         return NULL;
 
-    /* Video is kept for retransmission, so it becomes a bytes object; audio to a Sender goes
-     * straight from the parts into the sender's buffer. */
-    PyObject *packet = NULL;
-    if (self->video || !Py_IS_TYPE(self->egress, &SenderType)) {
-        packet = join_parts(parts, sizes, 5);
-        if (packet == NULL)
-            return NULL;
+    Py_ssize_t total = 0;
+    for (int i = 0; i < 5; i++)
+        total += sizes[i];
+    if (total > MAX_PACKET) {
+        /* Longer than any egress sends: nothing is sent or kept. */
+        if (Py_IS_TYPE(self->egress, &SenderType))
+            ((Sender *)self->egress)->refused++;
+        return PyLong_FromLong(0);
     }
+    /* Video is kept for retransmission: written straight into its ring slot, and sent from
+     * there. Audio to a Sender goes from the parts into the sender's buffer. */
     if (self->video) {
-        if (self->history == NULL || !PyList_Check(self->history) ||
-            PyList_GET_SIZE(self->history) != HISTORY_MASK + 1) {
-            Py_DECREF(packet);
-            PyErr_SetString(PyExc_TypeError, "history must be a list of 1024");
+        if (Slot_ring(self) < 0)
             return NULL;
+        int at = seq & HISTORY_MASK;
+        unsigned char *out = self->ring + (size_t)at * MAX_PACKET;
+        for (int i = 0; i < 5; i++) {
+            memcpy(out, parts[i], (size_t)sizes[i]);
+            out += sizes[i];
         }
-        PyObject *old = PyList_GET_ITEM(self->history, seq & HISTORY_MASK);
-        PyList_SET_ITEM(self->history, seq & HISTORY_MASK, Py_NewRef(packet));
-        Py_DECREF(old);
+        self->ring_seq[at] = seq;
+        self->ring_len[at] = (uint16_t)total;
+        parts[0] = (const char *)self->ring + (size_t)at * MAX_PACKET;
+        sizes[0] = total;
     }
+    int count = self->video ? 1 : 5;
     if (seq == self->next_seq || ((seq - self->next_seq) & 0xFFFF) < 0x8000) {
         self->next_seq = (seq + 1) & 0xFFFF;
         self->last_ts = ts;
         self->has_last_ts = 1;
         if (self->clock != Py_None) {
             PyObject *now = PyObject_CallNoArgs(self->clock);
-            if (now == NULL) {
-                Py_XDECREF(packet);
+            if (now == NULL)
                 return NULL;
-            }
             Py_SETREF(self->last_sent_at, now);
         }
     }
@@ -545,28 +581,18 @@ Slot_forward(Slot *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject *egress = Py_NewRef(self->egress);
     int sent = 0;
     if (Py_IS_TYPE(egress, &SenderType)) {
-        if (packet != NULL) {
-            const char *whole[1] = {PyBytes_AS_STRING(packet)};
-            Py_ssize_t whole_size = PyBytes_GET_SIZE(packet);
-            sent = Sender_send_parts((Sender *)egress, whole, &whole_size, 1);
-        }
-        else {
-            sent = Sender_send_parts((Sender *)egress, parts, sizes, 5);
-        }
+        sent = Sender_send_parts((Sender *)egress, parts, sizes, count);
     }
     else if (egress != Py_None) {
-        if (packet == NULL)
-            packet = join_parts(parts, sizes, 5);
+        PyObject *packet = join_parts(parts, sizes, count);
         PyObject *r = packet == NULL ? NULL : PyObject_CallMethodOneArg(egress, str_send, packet);
+        Py_XDECREF(packet);
         sent = r == NULL ? -1 : PyObject_IsTrue(r);
         Py_XDECREF(r);
     }
     Py_DECREF(egress);
-    if (sent < 0) {
-        Py_XDECREF(packet);
+    if (sent < 0)
         return NULL;
-    }
-    Py_XDECREF(packet);
     if (sent) {
         self->forwarded++;
         self->octets += sizes[4];
@@ -695,7 +721,49 @@ Slot_set_ssrc(Slot *self, PyObject *value, void *Py_UNUSED(closure))
     return 0;
 }
 
+static PyObject *
+Slot_kept(Slot *self, PyObject *arg)
+{
+    long seq = PyLong_AsLong(arg);
+    if (seq == -1 && PyErr_Occurred())
+        return NULL;
+    if (seq < 0 || seq > 0xFFFF) {
+        PyErr_SetString(PyExc_ValueError, "a sequence number is in 0..65535");
+        return NULL;
+    }
+    int at = (int)seq & HISTORY_MASK;
+    if (self->ring == NULL || self->ring_seq[at] != seq)
+        Py_RETURN_NONE;
+    return PyBytes_FromStringAndSize((const char *)self->ring + (size_t)at * MAX_PACKET,
+                                     self->ring_len[at]);
+}
+
+static PyObject *
+Slot_forget(Slot *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->ring != NULL)
+        for (int i = 0; i < HISTORY_SIZE; i++)
+            self->ring_seq[i] = -1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Slot_kept_count(Slot *self, PyObject *Py_UNUSED(ignored))
+{
+    long count = 0;
+    if (self->ring != NULL)
+        for (int i = 0; i < HISTORY_SIZE; i++)
+            count += self->ring_seq[i] >= 0;
+    return PyLong_FromLong(count);
+}
+
 static PyMethodDef Slot_methods[] = {
+    {"kept", (PyCFunction)Slot_kept, METH_O,
+     "kept(seq) -> bytes | None: the video packet sent with sequence number ``seq``, as sent "
+     "(plaintext), while the history still holds it."},
+    {"kept_count", (PyCFunction)Slot_kept_count, METH_NOARGS,
+     "kept_count() -> int: how many packets the history holds."},
+    {"forget", (PyCFunction)Slot_forget, METH_NOARGS, "forget(): empty the history."},
     {"forward", (PyCFunction)(void (*)(void))Slot_forward, METH_FASTCALL,
      "forward(header, payload, value, keyframe) -> int: send one packet of the source to the "
      "subscriber, rewritten; 1 when sent, else 0."},
@@ -709,7 +777,6 @@ static PyMemberDef Slot_members[] = {
     {"pt_map", T_OBJECT, offsetof(Slot, pt_map), 0, "payload type map"},
     {"_prefix", T_OBJECT, offsetof(Slot, prefix), 0, "extension block before the value"},
     {"_pad", T_OBJECT, offsetof(Slot, pad), 0, "padding after the value"},
-    {"history", T_OBJECT, offsetof(Slot, history), 0, "ring of sent video packets"},
     {"last_sent_at", T_OBJECT, offsetof(Slot, last_sent_at), 0, "when the newest was sent"},
     {"video", T_BOOL, offsetof(Slot, video), 0, "a video slot"},
     {"same_pt", T_BOOL, offsetof(Slot, same_pt), 0, "payload types map to themselves"},

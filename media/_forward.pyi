@@ -31,7 +31,6 @@ class Slot:
     pt_map: dict[int, int]
     _prefix: bytes
     _pad: bytes
-    history: list[bytes | None]
     last_sent_at: float | None
     video: bool
     same_pt: bool
@@ -44,6 +43,9 @@ class Slot:
     ts_offset: int
     _ssrc: int
     def forward(self, header: Any, payload: bytes, value: bytes, keyframe: bool) -> int: ...
+    def kept(self, seq: int) -> bytes | None: ...
+    def kept_count(self) -> int: ...
+    def forget(self) -> None: ...
 
 class Ingress:
     """A socket callback that decrypts SRTP and hands RTP on; the rest goes to ``original``."""

@@ -26,8 +26,9 @@ __all__ = ["Consumer", "abs_send_time"]
 MAX_GAP = _forward.MAX_GAP
 
 _HEADER = struct.Struct("!BBHII")
-HISTORY_SIZE = _forward.HISTORY_SIZE  # packets kept for retransmission (~20 s at 500 kbit/s)
-HISTORY_MASK = HISTORY_SIZE - 1
+# Video packets kept for retransmission (about 10 s at 500 kbit/s), in the C base's ring of
+# fixed slots: keeping a packet is a copy, never an allocation. It holds RECEIVER_WINDOW.
+HISTORY_SIZE = _forward.HISTORY_SIZE
 # aiortc's video receiver (our headless participant) holds every frame behind a missing packet
 # until a packet this far ahead of it arrives (its jitter buffer's capacity in aiortc 1.16: at
 # 15 to 45 packets a second, 10 to 30 s); browsers decode a key frame whatever came before.
@@ -58,8 +59,9 @@ class Consumer(_forward.Slot):
     before ``forward`` returns (media/fastpath.py).
 
     ``forward``, the per-packet work, is the C base's (media/_forward.c: ``Slot.forward``); it
-    keeps its state in the base's fields (``next_seq``, ``seq_offset``, ``ts_offset``,
-    ``history``, ...), which this class reads and sets like any attributes, and calls
+    keeps its state in the base's fields (``next_seq``, ``seq_offset``, ``ts_offset``, ...),
+    which this class reads and sets like any attributes, and the video it sent in a ring
+    (``kept(seq)``: the packet sent with that sequence number, while held), and calls
     ``_new_epoch`` here when an epoch starts and ``Producer.want_keyframe`` while video waits
     for a key frame.
     """
@@ -86,8 +88,6 @@ class Consumer(_forward.Slot):
         self.pt_map: dict[int, int] = {}
         self.same_pt = True
         self.rtx_pt: dict[int, int] = {}
-        # A ring of the last HISTORY_SIZE video packets sent (plaintext), for NACKs.
-        self.history: list[bytes | None] = [None] * HISTORY_SIZE
         self.next_seq = random_sequence_number()
         self.rtx_seq = random_sequence_number()
         self.seq_offset: int | None = None
@@ -174,8 +174,7 @@ class Consumer(_forward.Slot):
             span = min((self.next_seq - self.fresh_seq) & 0xFFFF, RECEIVER_WINDOW)
         for back in range(span, 0, -1):
             seq = (self.next_seq - back) & 0xFFFF
-            kept = self.history[seq & HISTORY_MASK]
-            if kept is None or (kept[2] << 8 | kept[3]) != seq:
+            if self.kept(seq) is None:
                 self.next_seq = (self.next_seq + RECEIVER_WINDOW) & 0xFFFF
                 self._fresh_start()
                 return
@@ -223,8 +222,8 @@ class Consumer(_forward.Slot):
         no longer kept is asked of the publisher."""
         missing_upstream = []
         for seq in sequence_numbers:
-            kept = self.history[seq & HISTORY_MASK]
-            if kept is None or (kept[2] << 8 | kept[3]) != seq:
+            kept = self.kept(seq)
+            if kept is None:
                 if self.seq_offset is not None:
                     missing_upstream.append((seq - self.seq_offset) & 0xFFFF)
                 continue

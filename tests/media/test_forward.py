@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import os
+import random
 import socket
 import time
 import weakref
@@ -16,7 +17,7 @@ import pylibsrtp
 import pytest
 
 from media import _forward, fastpath
-from media.consumer import HISTORY_MASK, Consumer, _extension_prefix
+from media.consumer import HISTORY_SIZE, Consumer, _extension_prefix
 from media.rtp import EXT_ABS_SEND_TIME, EXT_AUDIO_LEVEL, parse_header, write_packet
 from tests.media.test_fastpath import KEY, session_pair
 from tests.media.test_reconnect import FakeEgress, FakeProducer, FakeTransceiver
@@ -155,15 +156,19 @@ def feed(made: Consumer, data: bytes, value: bytes, keyframe: bool) -> int:
 
 
 def stream(count: int) -> list[tuple[bytes, bool]]:
-    """A key frame, then packets with a reordering, a duplicate, a marker every fifth and a
-    second payload type (which the consumer under test maps)."""
+    """A key frame, then packets with a reordering, a duplicate (the same packet twice, as a
+    retransmission that crossed the original), a marker every fifth and a second payload type
+    (which the consumer under test maps)."""
     seqs = list(range(40000, 40000 + count))
     seqs[10], seqs[11] = seqs[11], seqs[10]
     seqs.insert(20, seqs[19])
     return [
         (
             rtp(
-                seq, os.urandom(50 + seq % 700), pt=97 if seq % 7 == 0 else 96, marker=seq % 5 == 0
+                seq,
+                random.Random(seq).randbytes(50 + seq % 700),
+                pt=97 if seq % 7 == 0 else 96,
+                marker=seq % 5 == 0,
             ),
             i == 0,
         )
@@ -227,12 +232,11 @@ def test_c_sender_and_python_egress_carry_the_same_packets(link: Any, kind: str)
     assert any(parse_header(p).payload_type == 111 for p in received)  # 97 mapped
     assert not any(parse_header(p).payload_type == 97 for p in received)
     assert any(parse_header(p).marker for p in received)
-    kept = [p for p in through_c.history if p is not None]
-    # Video keeps every sequence number it sent, plaintext; audio keeps nothing.
-    assert len(kept) == (len(packets) - 1 if kind == "video" else 0)
-    if kind == "video":
-        newest = parse_header(received[-1]).sequence_number
-        assert through_c.history[newest & HISTORY_MASK] == received[-1]
+    # Video keeps every sequence number it sent, plaintext, as sent; audio keeps nothing.
+    assert through_c.kept_count() == (len(packets) - 1 if kind == "video" else 0)
+    for packet in received:
+        seq = parse_header(packet).sequence_number
+        assert through_c.kept(seq) == (packet if kind == "video" else None)
 
 
 def test_video_waits_for_a_key_frame_and_asks_for_one() -> None:
@@ -383,3 +387,27 @@ def test_a_failing_handler_is_reported_not_raised() -> None:
         ingress(b"only one argument")  # type: ignore[call-arg]
     with pytest.raises(TypeError):
         _forward.Ingress(receiver, 1, 1, None, handed.original, handed.errors.append)  # type: ignore[arg-type]
+
+
+def test_the_history_holds_the_newest_packets_by_sequence_number() -> None:
+    egress = FakeEgress()
+    made = consumer("video", egress, FakeProducer())
+    made.next_seq = 65500  # the sequence wraps in the ring
+    for i in range(HISTORY_SIZE + 100):
+        assert feed(made, rtp(i, bytes([i & 0xFF]) * 100), b"\x00\x00\x00", i == 0) == 1
+    sent = {parse_header(p).sequence_number: p for p in egress.sent}
+    newest = [parse_header(p).sequence_number for p in egress.sent[-HISTORY_SIZE:]]
+    assert made.kept_count() == HISTORY_SIZE
+    assert all(made.kept(seq) == sent[seq] for seq in newest)
+    oldest = parse_header(egress.sent[0]).sequence_number
+    assert made.kept(oldest) is None  # overwritten by the packet HISTORY_SIZE later
+    with pytest.raises(ValueError, match="sequence number"):
+        made.kept(70000)
+    made.forget()
+    assert made.kept_count() == 0
+    assert made.kept(newest[-1]) is None
+    # A packet longer than any egress sends is neither sent nor kept.
+    assert (
+        feed(made, rtp(HISTORY_SIZE + 100, b"x" * _forward.MAX_PACKET), b"\x00\x00\x00", False) == 0
+    )
+    assert made.kept_count() == 0
