@@ -675,49 +675,38 @@ Slot_set_next_seq(Slot *self, PyObject *value, void *Py_UNUSED(closure))
     return 0;
 }
 
+/* ts_offset and _ssrc: unsigned 32-bit fields, one getter and setter for both. */
+typedef struct {
+    size_t offset;
+    const char *name;
+} U32Field;
+
+static const U32Field ts_offset_field = {offsetof(Slot, ts_offset), "ts_offset"};
+static const U32Field ssrc_field = {offsetof(Slot, ssrc), "_ssrc"};
+
 static PyObject *
-Slot_get_ts_offset(Slot *self, void *Py_UNUSED(closure))
+Slot_get_u32(Slot *self, void *closure)
 {
-    return PyLong_FromUnsignedLong(self->ts_offset);
+    const U32Field *field = closure;
+    return PyLong_FromUnsignedLong(*(unsigned int *)((char *)self + field->offset));
 }
 
 static int
-Slot_set_ts_offset(Slot *self, PyObject *value, void *Py_UNUSED(closure))
+Slot_set_u32(Slot *self, PyObject *value, void *closure)
 {
-    unsigned long v = value == NULL ? (unsigned long)-1 : PyLong_AsUnsignedLong(value);
-    if (v == (unsigned long)-1 && (value == NULL || PyErr_Occurred())) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_AttributeError, "ts_offset cannot be deleted");
+    const U32Field *field = closure;
+    if (value == NULL) {
+        PyErr_Format(PyExc_AttributeError, "%s cannot be deleted", field->name);
         return -1;
     }
+    unsigned long v = PyLong_AsUnsignedLong(value);
+    if (v == (unsigned long)-1 && PyErr_Occurred())
+        return -1;
     if (v > 0xFFFFFFFFul) {
-        PyErr_SetString(PyExc_ValueError, "ts_offset must be a 32-bit value");
+        PyErr_Format(PyExc_ValueError, "%s must be a 32-bit value", field->name);
         return -1;
     }
-    self->ts_offset = (unsigned int)v;
-    return 0;
-}
-
-static PyObject *
-Slot_get_ssrc(Slot *self, void *Py_UNUSED(closure))
-{
-    return PyLong_FromUnsignedLong(self->ssrc);
-}
-
-static int
-Slot_set_ssrc(Slot *self, PyObject *value, void *Py_UNUSED(closure))
-{
-    unsigned long v = value == NULL ? (unsigned long)-1 : PyLong_AsUnsignedLong(value);
-    if (v == (unsigned long)-1 && (value == NULL || PyErr_Occurred())) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_AttributeError, "_ssrc cannot be deleted");
-        return -1;
-    }
-    if (v > 0xFFFFFFFFul) {
-        PyErr_SetString(PyExc_ValueError, "_ssrc must be a 32-bit value");
-        return -1;
-    }
-    self->ssrc = (unsigned int)v;
+    *(unsigned int *)((char *)self + field->offset) = (unsigned int)v;
     return 0;
 }
 
@@ -794,9 +783,10 @@ static PyGetSetDef Slot_getset[] = {
      "the newest timestamp sent, or None", NULL},
     {"next_seq", (getter)Slot_get_next_seq, (setter)Slot_set_next_seq,
      "the sequence number the next new packet gets", NULL},
-    {"ts_offset", (getter)Slot_get_ts_offset, (setter)Slot_set_ts_offset,
-     "added to the source's timestamps", NULL},
-    {"_ssrc", (getter)Slot_get_ssrc, (setter)Slot_set_ssrc, "the subscriber-side SSRC", NULL},
+    {"ts_offset", (getter)Slot_get_u32, (setter)Slot_set_u32, "added to the source's timestamps",
+     (void *)&ts_offset_field},
+    {"_ssrc", (getter)Slot_get_u32, (setter)Slot_set_u32, "the subscriber-side SSRC",
+     (void *)&ssrc_field},
     {NULL},
 };
 

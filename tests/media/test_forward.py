@@ -279,6 +279,12 @@ def test_bad_calls_are_refused_without_a_change() -> None:
         made.next_seq = 70000
     with pytest.raises(ValueError, match="seq_offset"):
         made.seq_offset = -1
+    with pytest.raises(ValueError, match="ts_offset"):
+        made.ts_offset = 1 << 32
+    with pytest.raises(OverflowError):
+        made._ssrc = -1
+    with pytest.raises(AttributeError, match="_ssrc"):
+        del made._ssrc
     assert not egress.sent
     assert made.forwarded == 0
 
