@@ -307,6 +307,9 @@ typedef struct {
     long long octets;
 } Slot;
 
+/* An object field that is None, or NULL (deleted from Python, or cleared by the collector). */
+#define ABSENT(field) ((field) == NULL || (field) == Py_None)
+
 /* Interned attribute and method names (constants). */
 static PyObject *str_sequence_number, *str_timestamp, *str_marker, *str_payload_type,
     *str_new_epoch, *str_want_keyframe, *str_send;
@@ -440,7 +443,7 @@ Slot_forward(Slot *self, PyObject *const *args, Py_ssize_t nargs)
     int keyframe = PyObject_IsTrue(args[3]);
     if (keyframe < 0)
         return NULL;
-    if (self->egress == Py_None)
+    if (ABSENT(self->egress))
         return PyLong_FromLong(0);
 
     long seq_in = header_field(header, str_sequence_number);
@@ -462,7 +465,7 @@ Slot_forward(Slot *self, PyObject *const *args, Py_ssize_t nargs)
 
     if (self->video) {
         if (self->has_offset) {
-            int gap = (int)((seq_in + self->seq_offset - self->next_seq) & 0xFFFF);
+            int gap = (int)(((seq_in & 0xFFFF) + self->seq_offset - self->next_seq) & 0xFFFF);
             if (MAX_GAP < gap && gap < 0x8000) {
                 /* The publisher's network dropped and came back: what was lost cannot be
                  * retransmitted. Start again on a key frame, continuing the sequence. */
@@ -472,8 +475,10 @@ Slot_forward(Slot *self, PyObject *const *args, Py_ssize_t nargs)
         }
         if (self->waiting_keyframe) {
             if (!keyframe) {
-                if (self->source != Py_None) {
-                    PyObject *r = PyObject_CallMethodNoArgs(self->source, str_want_keyframe);
+                if (!ABSENT(self->source)) {
+                    PyObject *source = Py_NewRef(self->source);
+                    PyObject *r = PyObject_CallMethodNoArgs(source, str_want_keyframe);
+                    Py_DECREF(source);
                     if (r == NULL)
                         return NULL;
                     Py_DECREF(r);
@@ -495,23 +500,43 @@ Slot_forward(Slot *self, PyObject *const *args, Py_ssize_t nargs)
         }
     }
 
-    int seq = (int)((seq_in + self->seq_offset) & 0xFFFF);
-    unsigned int ts = (unsigned int)(((unsigned long)ts_in + self->ts_offset) & 0xFFFFFFFFul);
+    /* The clock is called here, before the parts are built: no Python may run between
+     * taking pointers into _prefix, _pad and the ring and sending from them. */
+    PyObject *now = NULL;
+    if (!ABSENT(self->clock)) {
+        PyObject *clock = Py_NewRef(self->clock);
+        now = PyObject_CallNoArgs(clock);
+        Py_DECREF(clock);
+        if (now == NULL)
+            return NULL;
+    }
+
+    int seq = (int)(((seq_in & 0xFFFF) + self->seq_offset) & 0xFFFF);
+    unsigned int ts =
+        (unsigned int)((((unsigned long)ts_in & 0xFFFFFFFFul) + self->ts_offset) & 0xFFFFFFFFul);
     long pt = pt_in;
     if (!self->same_pt) {
         pt = 0;
         if (self->pt_map != NULL && PyDict_Check(self->pt_map)) {
             PyObject *key = PyLong_FromLong(pt_in);
-            if (key == NULL)
+            if (key == NULL) {
+                Py_XDECREF(now);
                 return NULL;
+            }
             PyObject *mapped = PyDict_GetItemWithError(self->pt_map, key);
             Py_DECREF(key);
-            if (mapped == NULL && PyErr_Occurred())
+            if (mapped == NULL && PyErr_Occurred()) {
+                Py_XDECREF(now);
                 return NULL;
+            }
             if (mapped != NULL) {
+                Py_INCREF(mapped); /* borrowed from the dict; converting it may run Python */
                 pt = PyLong_AsLong(mapped);
-                if (pt == -1 && PyErr_Occurred())
+                Py_DECREF(mapped);
+                if (pt == -1 && PyErr_Occurred()) {
+                    Py_XDECREF(now);
                     return NULL;
+                }
             }
         }
     }
@@ -536,8 +561,10 @@ Slot_forward(Slot *self, PyObject *const *args, Py_ssize_t nargs)
     if (bytes_part(self->prefix, "_prefix", &parts[1], &sizes[1]) < 0 ||
         bytes_part(value, "value", &parts[2], &sizes[2]) < 0 ||
         bytes_part(self->pad, "_pad", &parts[3], &sizes[3]) < 0 ||
-        bytes_part(payload, "payload", &parts[4], &sizes[4]) < 0)
+        bytes_part(payload, "payload", &parts[4], &sizes[4]) < 0) {
+        Py_XDECREF(now);
         return NULL;
+    }
 
     Py_ssize_t total = 0;
     for (int i = 0; i < 5; i++)
@@ -546,13 +573,16 @@ Slot_forward(Slot *self, PyObject *const *args, Py_ssize_t nargs)
         /* Longer than any egress sends: nothing is sent or kept. */
         if (Py_IS_TYPE(self->egress, &SenderType))
             ((Sender *)self->egress)->refused++;
+        Py_XDECREF(now);
         return PyLong_FromLong(0);
     }
     /* Video is kept for retransmission: written straight into its ring slot, and sent from
      * there. Audio to a Sender goes from the parts into the sender's buffer. */
     if (self->video) {
-        if (Slot_ring(self) < 0)
+        if (Slot_ring(self) < 0) {
+            Py_XDECREF(now);
             return NULL;
+        }
         int at = seq & HISTORY_MASK;
         unsigned char *out = self->ring + (size_t)at * MAX_PACKET;
         for (int i = 0; i < 5; i++) {
@@ -569,16 +599,15 @@ Slot_forward(Slot *self, PyObject *const *args, Py_ssize_t nargs)
         self->next_seq = (seq + 1) & 0xFFFF;
         self->last_ts = ts;
         self->has_last_ts = 1;
-        if (self->clock != Py_None) {
-            PyObject *now = PyObject_CallNoArgs(self->clock);
-            if (now == NULL)
-                return NULL;
-            Py_SETREF(self->last_sent_at, now);
+        if (now != NULL) {
+            Py_XSETREF(self->last_sent_at, now);
+            now = NULL;
         }
     }
+    Py_XDECREF(now);
 
     /* The egress is read again here: the Python calls above could have replaced it. */
-    PyObject *egress = Py_NewRef(self->egress);
+    PyObject *egress = ABSENT(self->egress) ? Py_NewRef(Py_None) : Py_NewRef(self->egress);
     int sent = 0;
     if (Py_IS_TYPE(egress, &SenderType)) {
         sent = Sender_send_parts((Sender *)egress, parts, sizes, count);
@@ -890,10 +919,12 @@ Ingress_report(Ingress *self)
     PyErr_NormalizeException(&type, &value, &traceback);
     if (traceback != NULL && value != NULL)
         PyException_SetTraceback(value, traceback);
-    PyObject *r = PyObject_CallOneArg(self->on_error, value != NULL ? value : Py_None);
+    PyObject *on_error = Py_NewRef(self->on_error);
+    PyObject *r = PyObject_CallOneArg(on_error, value != NULL ? value : Py_None);
     if (r == NULL)
-        PyErr_WriteUnraisable(self->on_error);
+        PyErr_WriteUnraisable(on_error);
     Py_XDECREF(r);
+    Py_DECREF(on_error);
     Py_XDECREF(type);
     Py_XDECREF(value);
     Py_XDECREF(traceback);
@@ -906,6 +937,11 @@ Ingress_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyO
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     if (nargs != 2 || kwnames != NULL) {
         PyErr_SetString(PyExc_TypeError, "datagram_received(data, addr)");
+        return NULL;
+    }
+    if (self->unprotect == NULL || self->original == NULL || self->handler == NULL ||
+        self->on_error == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Ingress is not initialised");
         return NULL;
     }
     PyObject *data = args[0];
@@ -943,8 +979,13 @@ Ingress_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyO
             Py_DECREF(handler);
             Py_DECREF(plain);
             Py_DECREF(when);
-            if (r == NULL)
+            if (r == NULL) {
+                /* Ctrl-C and exit go on up; anything else is the packet's problem. */
+                if (PyErr_ExceptionMatches(PyExc_KeyboardInterrupt) ||
+                    PyErr_ExceptionMatches(PyExc_SystemExit))
+                    return NULL;
                 Ingress_report(self);
+            }
             Py_XDECREF(r);
             Py_RETURN_NONE;
         }

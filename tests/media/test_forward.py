@@ -417,3 +417,55 @@ def test_the_history_holds_the_newest_packets_by_sequence_number() -> None:
         feed(made, rtp(HISTORY_SIZE + 100, b"x" * _forward.MAX_PACKET), b"\x00\x00\x00", False) == 0
     )
     assert made.kept_count() == 0
+
+
+def test_deleted_fields_read_as_none_and_never_crash() -> None:
+    egress = FakeEgress()
+    made = consumer("audio", egress, FakeProducer())
+    del made.last_sent_at
+    assert feed(made, rtp(1, b"x"), b"\x00", False) == 1
+    assert made.last_sent_at is not None  # set again by the packet
+    del made.clock
+    assert feed(made, rtp(2, b"x"), b"\x00", False) == 1
+    del made.egress
+    assert feed(made, rtp(3, b"x"), b"\x00", False) == 0
+    video = consumer("video", FakeEgress(), FakeProducer())
+    del video.source  # waiting for a key frame with no source to ask
+    assert feed(video, rtp(1, b"x"), b"\x00\x00\x00", False) == 0
+
+
+def test_a_clock_that_reconfigures_the_slot_cannot_corrupt_the_packet() -> None:
+    egress = FakeEgress()
+    made = consumer("audio", egress, FakeProducer())
+    before = made._prefix
+
+    def clock() -> float:
+        # As if configure() ran from inside forward: the old prefix's bytes are freed.
+        made._prefix = bytes(made._prefix)[:-1] + b"\x22"
+        return 1.0
+
+    made.clock = clock
+    assert feed(made, rtp(1, b"payload"), b"\x7f", False) == 1
+    sent = egress.sent[0]
+    assert sent[12 : 12 + len(before)] in (before, made._prefix)  # one or the other, whole
+    assert sent.endswith(b"payload")
+
+
+def test_an_uninitialised_ingress_refuses_calls() -> None:
+    bare = _forward.Ingress.__new__(_forward.Ingress)
+    with pytest.raises(RuntimeError, match="not initialised"):
+        bare(b"\x80" * 20, None)
+
+
+def test_ctrl_c_in_the_handler_is_not_swallowed() -> None:
+    sender, receiver = session_pair()
+    handed = Handed()
+
+    def interrupted(plain: bytes, arrived_ns: int) -> None:
+        raise KeyboardInterrupt
+
+    handed.handler = interrupted  # type: ignore[method-assign]
+    ingress = ingress_for(receiver, handed)
+    with pytest.raises(KeyboardInterrupt):
+        ingress(sender.protect(rtp(1, b"x")), None)
+    assert handed.errors == []
