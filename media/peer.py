@@ -159,9 +159,13 @@ class Peer(SlotConnection):
         transport = self._own["audio"].receiver.transport
         while True:
             await asyncio.sleep(0.5 + random.random())
-            payload = self.reports()
-            if payload:
-                await wire.send_rtcp(transport, payload)
+            try:
+                payload = self.reports()
+                if payload:
+                    await wire.send_rtcp(transport, payload)
+            except Exception:
+                # One bad report must not end the connection's reports for good.
+                log.exception("RTCP reports of %s failed", self.participant_id)
 
     async def close(self) -> None:
         """Close the connection, its producers, consumers and tasks; idempotent."""

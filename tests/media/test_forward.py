@@ -4,6 +4,7 @@ a Python egress, packet for packet."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import random
@@ -469,3 +470,37 @@ def test_ctrl_c_in_the_handler_is_not_swallowed() -> None:
     with pytest.raises(KeyboardInterrupt):
         ingress(sender.protect(rtp(1, b"x")), None)
     assert handed.errors == []
+
+
+async def test_a_failing_report_does_not_end_the_connections_reports(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from media import peer as peer_module
+    from rooms.seats import Seat
+
+    peer = peer_module.Peer("p1", (Seat.CREDITOR,))
+    sent: list[bytes] = []
+    calls = 0
+
+    def reports() -> bytes:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("a broken report")
+        return b"\x80\xc9\x00\x01\x00\x00\x00\x01"
+
+    async def send_rtcp(transport: Any, payload: bytes) -> bool:
+        sent.append(payload)
+        return True
+
+    monkeypatch.setattr(peer, "reports", reports)
+    monkeypatch.setattr(peer_module.wire, "send_rtcp", send_rtcp)
+    monkeypatch.setattr(peer_module.random, "random", lambda: 0.0)
+    task = asyncio.create_task(peer._send_reports())
+    try:
+        await asyncio.sleep(1.3)  # two rounds at 0.5 s: the first fails, the second sends
+    finally:
+        task.cancel()
+        await peer.close()
+    assert calls >= 2
+    assert sent
