@@ -6,16 +6,14 @@ fails loudly when an aiortc upgrade moves one (aiortc is pinned to 1.16.*):
 
 1. ``RTCDtlsTransport._handle_rtp_data(data, arrival_time_ms)``: called with each decrypted RTP
    datagram; we replace it on the instance, so aiortc never parses, depacketizes or buffers.
-2. ``RTCRtpReceiver.receive``: replaced so no decoder thread starts; the receiver still registers
-   and runs its RTCP task (receiver reports to the publisher), fed by ``__remote_streams``.
+2. ``RTCRtpReceiver.receive``: replaced so no decoder thread starts; the receiver still registers,
+   and its statistics (``__remote_streams``) still feed the receiver reports (item 7).
 3. ``RTCRtpReceiver._send_rtcp_pli/_send_rtcp_nack/_send_rtcp`` and ``__rtcp_ssrc``: feedback
    to the publisher.
 4. ``RTCRtpSender._handle_rtcp_packet``: wrapped on the instance to take PLI, FIR, NACK and REMB
    from subscribers; receiver reports still reach aiortc (round-trip time).
-5. ``RTCRtpSender.transport._send_rtp``, ``_ssrc``, ``_rtx_ssrc``, ``_stream_id``,
-   ``__rtt``, ``__started`` and the sender report counters ``__ntp_timestamp``,
-   ``__rtp_timestamp``, ``__octet_count``, ``__packet_count`` (so sender reports stay
-   truthful for lip sync).
+5. ``RTCDtlsTransport._send_rtp`` (RTCP out), ``RTCRtpSender._ssrc``, ``_rtx_ssrc``,
+   ``_stream_id``, ``__rtt`` and ``__started``.
 6. ``RTCRtpTransceiver._codecs``: the negotiated codecs and payload types.
 7. RTCP reports: ``RTCRtpSender._run_rtcp`` and the receiver's RTCP task are replaced by a
    stand-in that only keeps aiortc's ``__rtcp_started``/``__rtcp_exited`` events (``stop``
@@ -72,7 +70,6 @@ __all__ = [
     "send_pli",
     "send_remb",
     "send_rtcp",
-    "send_rtp",
     "sender_cname",
     "sender_report",
     "sender_rtt",
@@ -304,15 +301,6 @@ def rtx_payload_types(transceiver: RTCRtpTransceiver) -> dict[int, int]:
 
 def sender_ready(sender: RTCRtpSender) -> bool:
     return bool(sender._RTCRtpSender__started) and sender.transport.state == "connected"  # type: ignore[attr-defined]
-
-
-async def send_rtp(sender: RTCRtpSender, data: bytes) -> bool:
-    """Send one plaintext RTP packet on ``sender``'s transport (SRTP-protected there)."""
-    try:
-        await sender.transport._send_rtp(data)
-    except ConnectionError:
-        return False
-    return True
 
 
 def sender_rtt(sender: RTCRtpSender) -> float | None:

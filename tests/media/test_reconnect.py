@@ -391,28 +391,38 @@ class FakeProducer:
         return True
 
 
-async def test_a_gap_beyond_nack_restarts_video_on_a_key_frame() -> None:
-    consumer = Consumer("creditor", "video", FakeTransceiver())  # type: ignore[arg-type]
+def video_slot(seat: str) -> tuple[Consumer, FakeEgress]:
+    """A video Consumer, ready, sending into a FakeEgress."""
+    consumer = Consumer(seat, "video", FakeTransceiver())  # type: ignore[arg-type]
     consumer.ready = True
     egress = FakeEgress()
     consumer.egress = egress  # type: ignore[assignment]
+    return consumer, egress
+
+
+def forward_seq(consumer: Consumer, seq: int, keyframe: bool = False) -> None:
+    """Forward a small VP8-like packet with sequence number ``seq`` (timestamps follow it)."""
+    data = write_packet(
+        marker=True,
+        payload_type=96,
+        sequence_number=seq & 0xFFFF,
+        timestamp=(seq * 6000) & 0xFFFFFFFF,
+        ssrc=99,
+        extensions=b"",
+        payload=b"\x10\x00",
+    )
+    header = parse_header(data)
+    consumer.forward(header, data[header.payload_start : header.payload_end], b"\0\0\0", keyframe)
+
+
+async def test_a_gap_beyond_nack_restarts_video_on_a_key_frame() -> None:
+    consumer, egress = video_slot("creditor")
     producer = FakeProducer()
     consumer.switch(producer)  # type: ignore[arg-type]
     sent = egress.sent
 
     async def packet(seq: int, keyframe: bool = False) -> None:
-        data = write_packet(
-            marker=True,
-            payload_type=96,
-            sequence_number=seq & 0xFFFF,
-            timestamp=seq * 6000,
-            ssrc=99,
-            extensions=b"",
-            payload=b"\x10\x00",
-        )
-        header = parse_header(data)
-        payload = data[header.payload_start : header.payload_end]
-        consumer.forward(header, payload, b"\x00\x00\x00", keyframe)
+        forward_seq(consumer, seq, keyframe)
 
     def out_seqs() -> list[int]:
         return [parse_header(p).sequence_number for p in sent]
@@ -446,26 +456,11 @@ async def test_a_gap_beyond_nack_restarts_video_on_a_key_frame() -> None:
 
 
 async def test_a_new_epoch_continues_the_sequence_when_nothing_is_missing() -> None:
-    consumer = Consumer("judge", "video", FakeTransceiver())  # type: ignore[arg-type]
-    consumer.ready = True
-    egress = FakeEgress()
-    consumer.egress = egress  # type: ignore[assignment]
+    consumer, egress = video_slot("judge")
     first_source, second_source = FakeProducer(), FakeProducer()
 
     def send(seq: int, keyframe: bool = False) -> None:
-        data = write_packet(
-            marker=True,
-            payload_type=96,
-            sequence_number=seq,
-            timestamp=seq * 6000,
-            ssrc=7,
-            extensions=b"",
-            payload=b"\x10\x00",
-        )
-        header = parse_header(data)
-        consumer.forward(
-            header, data[header.payload_start : header.payload_end], b"\0\0\0", keyframe
-        )
+        forward_seq(consumer, seq, keyframe)
 
     consumer.switch(first_source)  # type: ignore[arg-type]
     send(100, keyframe=True)
@@ -486,25 +481,10 @@ async def test_a_new_epoch_continues_the_sequence_when_nothing_is_missing() -> N
 
 
 async def test_only_holes_since_the_receiver_started_afresh_cause_a_jump() -> None:
-    consumer = Consumer("officer", "video", FakeTransceiver())  # type: ignore[arg-type]
-    consumer.ready = True
-    egress = FakeEgress()
-    consumer.egress = egress  # type: ignore[assignment]
+    consumer, egress = video_slot("officer")
 
     def send(seq: int, keyframe: bool = False) -> int:
-        data = write_packet(
-            marker=True,
-            payload_type=96,
-            sequence_number=seq,
-            timestamp=seq * 6000,
-            ssrc=8,
-            extensions=b"",
-            payload=b"\x10\x00",
-        )
-        header = parse_header(data)
-        consumer.forward(
-            header, data[header.payload_start : header.payload_end], b"\0\0\0", keyframe
-        )
+        forward_seq(consumer, seq, keyframe)
         return parse_header(egress.sent[-1]).sequence_number
 
     consumer.switch(FakeProducer())  # type: ignore[arg-type]
