@@ -27,8 +27,8 @@
  *
  * The module holds no mutable global state; the interned attribute names are constants.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "_forward.h"
+
 #include <structmember.h>
 
 #include <arpa/inet.h>
@@ -42,11 +42,6 @@
 
 /* srtp_err_status_t srtp_protect(srtp_t ctx, void *rtp_hdr, int *len_ptr) */
 typedef int (*srtp_protect_fn)(void *ctx, void *rtp_hdr, int *len_ptr);
-
-/* The largest plaintext RTP packet accepted, and room for libsrtp's trailer after it
- * (SRTP_MAX_TRAILER_LEN is 144 in libsrtp 2). */
-#define MAX_PACKET 1500
-#define MAX_TRAILER 144
 
 #define MAX_GAP 128 /* see MAX_GAP in media/consumer.py */
 /* The history ring: the last HISTORY_SIZE video packets sent, plaintext, for NACKs. It must
@@ -307,9 +302,6 @@ typedef struct {
     long long octets;
 } Slot;
 
-/* An object field that is None, or NULL (deleted from Python, or cleared by the collector). */
-#define ABSENT(field) ((field) == NULL || (field) == Py_None)
-
 /* Interned attribute and method names (constants). */
 static PyObject *str_sequence_number, *str_timestamp, *str_marker, *str_payload_type,
     *str_new_epoch, *str_want_keyframe, *str_send;
@@ -432,36 +424,40 @@ join_parts(const char *const *parts, const Py_ssize_t *sizes, int count)
     return joined;
 }
 
-static PyObject *
-Slot_forward(Slot *self, PyObject *const *args, Py_ssize_t nargs)
+/* Call ``_new_epoch(sequence_number, timestamp)`` (media/consumer.py); 0, or -1 with an
+ * exception set. */
+static int
+Slot_new_epoch(Slot *self, const RtpFields *header)
 {
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "forward(header, payload, value, keyframe)");
-        return NULL;
+    PyObject *args[3] = {(PyObject *)self, PyLong_FromLong(header->sequence_number),
+                         PyLong_FromUnsignedLong(header->timestamp)};
+    PyObject *r = NULL;
+    if (args[1] != NULL && args[2] != NULL)
+        r = PyObject_VectorcallMethod(str_new_epoch, args,
+                                      3 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    Py_XDECREF(args[1]);
+    Py_XDECREF(args[2]);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    if (!self->has_offset) {
+        PyErr_SetString(PyExc_RuntimeError, "_new_epoch did not set seq_offset");
+        return -1;
     }
-    PyObject *header = args[0], *payload = args[1], *value = args[2];
-    int keyframe = PyObject_IsTrue(args[3]);
-    if (keyframe < 0)
-        return NULL;
-    if (ABSENT(self->egress))
-        return PyLong_FromLong(0);
+    return 0;
+}
 
-    long seq_in = header_field(header, str_sequence_number);
-    if (seq_in == -1 && PyErr_Occurred())
-        return NULL;
-    long ts_in = header_field(header, str_timestamp);
-    if (ts_in == -1 && PyErr_Occurred())
-        return NULL;
-    long pt_in = header_field(header, str_payload_type);
-    if (pt_in == -1 && PyErr_Occurred())
-        return NULL;
-    PyObject *marker_object = PyObject_GetAttr(header, str_marker);
-    if (marker_object == NULL)
-        return NULL;
-    int marker = PyObject_IsTrue(marker_object);
-    Py_DECREF(marker_object);
-    if (marker < 0)
-        return NULL;
+CL_INTERNAL int
+slot_forward(PyObject *slot, const RtpFields *header, const char *payload,
+             Py_ssize_t payload_size, const char *value, Py_ssize_t value_size, int keyframe)
+{
+    Slot *self = (Slot *)slot;
+    if (ABSENT(self->egress))
+        return 0;
+    long seq_in = header->sequence_number;
+    unsigned long ts_in = header->timestamp;
+    long pt_in = header->payload_type;
+    int marker = header->marker;
 
     if (self->video) {
         if (self->has_offset) {
@@ -480,25 +476,17 @@ Slot_forward(Slot *self, PyObject *const *args, Py_ssize_t nargs)
                     PyObject *r = PyObject_CallMethodNoArgs(source, str_want_keyframe);
                     Py_DECREF(source);
                     if (r == NULL)
-                        return NULL;
+                        return -1;
                     Py_DECREF(r);
                 }
-                return PyLong_FromLong(0);
+                return 0;
             }
             self->waiting_keyframe = 0;
         }
     }
-    if (!self->has_offset) {
-        /* Consumer._new_epoch sets seq_offset and ts_offset (and may move next_seq). */
-        PyObject *r = PyObject_CallMethodOneArg((PyObject *)self, str_new_epoch, header);
-        if (r == NULL)
-            return NULL;
-        Py_DECREF(r);
-        if (!self->has_offset) {
-            PyErr_SetString(PyExc_RuntimeError, "_new_epoch did not set seq_offset");
-            return NULL;
-        }
-    }
+    /* Consumer._new_epoch sets seq_offset and ts_offset (and may move next_seq). */
+    if (!self->has_offset && Slot_new_epoch(self, header) < 0)
+        return -1;
 
     /* The clock is called here, before the parts are built: no Python may run between
      * taking pointers into _prefix, _pad and the ring and sending from them. */
@@ -508,7 +496,7 @@ Slot_forward(Slot *self, PyObject *const *args, Py_ssize_t nargs)
         now = PyObject_CallNoArgs(clock);
         Py_DECREF(clock);
         if (now == NULL)
-            return NULL;
+            return -1;
     }
 
     int seq = (int)(((seq_in & 0xFFFF) + self->seq_offset) & 0xFFFF);
@@ -521,13 +509,13 @@ Slot_forward(Slot *self, PyObject *const *args, Py_ssize_t nargs)
             PyObject *key = PyLong_FromLong(pt_in);
             if (key == NULL) {
                 Py_XDECREF(now);
-                return NULL;
+                return -1;
             }
             PyObject *mapped = PyDict_GetItemWithError(self->pt_map, key);
             Py_DECREF(key);
             if (mapped == NULL && PyErr_Occurred()) {
                 Py_XDECREF(now);
-                return NULL;
+                return -1;
             }
             if (mapped != NULL) {
                 Py_INCREF(mapped); /* borrowed from the dict; converting it may run Python */
@@ -535,7 +523,7 @@ Slot_forward(Slot *self, PyObject *const *args, Py_ssize_t nargs)
                 Py_DECREF(mapped);
                 if (pt == -1 && PyErr_Occurred()) {
                     Py_XDECREF(now);
-                    return NULL;
+                    return -1;
                 }
             }
         }
@@ -559,12 +547,14 @@ Slot_forward(Slot *self, PyObject *const *args, Py_ssize_t nargs)
     parts[0] = (const char *)head;
     sizes[0] = 12;
     if (bytes_part(self->prefix, "_prefix", &parts[1], &sizes[1]) < 0 ||
-        bytes_part(value, "value", &parts[2], &sizes[2]) < 0 ||
-        bytes_part(self->pad, "_pad", &parts[3], &sizes[3]) < 0 ||
-        bytes_part(payload, "payload", &parts[4], &sizes[4]) < 0) {
+        bytes_part(self->pad, "_pad", &parts[3], &sizes[3]) < 0) {
         Py_XDECREF(now);
-        return NULL;
+        return -1;
     }
+    parts[2] = value;
+    sizes[2] = value_size;
+    parts[4] = payload;
+    sizes[4] = payload_size;
 
     Py_ssize_t total = 0;
     for (int i = 0; i < 5; i++)
@@ -574,14 +564,14 @@ Slot_forward(Slot *self, PyObject *const *args, Py_ssize_t nargs)
         if (Py_IS_TYPE(self->egress, &SenderType))
             ((Sender *)self->egress)->refused++;
         Py_XDECREF(now);
-        return PyLong_FromLong(0);
+        return 0;
     }
     /* Video is kept for retransmission: written straight into its ring slot, and sent from
      * there. Audio to a Sender goes from the parts into the sender's buffer. */
     if (self->video) {
         if (Slot_ring(self) < 0) {
             Py_XDECREF(now);
-            return NULL;
+            return -1;
         }
         int at = seq & HISTORY_MASK;
         unsigned char *out = self->ring + (size_t)at * MAX_PACKET;
@@ -621,12 +611,62 @@ Slot_forward(Slot *self, PyObject *const *args, Py_ssize_t nargs)
     }
     Py_DECREF(egress);
     if (sent < 0)
-        return NULL;
+        return -1;
     if (sent) {
         self->forwarded++;
         self->octets += sizes[4];
     }
-    return PyLong_FromLong(sent ? 1 : 0);
+    return sent ? 1 : 0;
+}
+
+/* Slot.forward(header, payload, value, keyframe): the same from Python, ``header`` being any
+ * object with RtpHeader's sequence_number, timestamp, payload_type and marker. */
+static PyObject *
+Slot_forward(Slot *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "forward(header, payload, value, keyframe)");
+        return NULL;
+    }
+    PyObject *header = args[0];
+    const char *payload, *value;
+    Py_ssize_t payload_size, value_size;
+    if (bytes_part(args[1], "payload", &payload, &payload_size) < 0 ||
+        bytes_part(args[2], "value", &value, &value_size) < 0)
+        return NULL;
+    int keyframe = PyObject_IsTrue(args[3]);
+    if (keyframe < 0)
+        return NULL;
+    if (ABSENT(self->egress))
+        return PyLong_FromLong(0);
+    RtpFields fields = {0};
+    long seq = header_field(header, str_sequence_number);
+    if (seq == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *ts = PyObject_GetAttr(header, str_timestamp);
+    if (ts == NULL)
+        return NULL;
+    unsigned long ts_value = PyLong_AsUnsignedLongMask(ts);
+    Py_DECREF(ts);
+    if (ts_value == (unsigned long)-1 && PyErr_Occurred())
+        return NULL;
+    long pt = header_field(header, str_payload_type);
+    if (pt == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *marker = PyObject_GetAttr(header, str_marker);
+    if (marker == NULL)
+        return NULL;
+    fields.marker = PyObject_IsTrue(marker);
+    Py_DECREF(marker);
+    if (fields.marker < 0)
+        return NULL;
+    fields.sequence_number = (int)(seq & 0xFFFF);
+    fields.timestamp = (uint32_t)ts_value;
+    fields.payload_type = (int)(pt & 0x7F);
+    /* args[1] and args[2] are held by the caller for the whole call. */
+    int sent = slot_forward((PyObject *)self, &fields, payload, payload_size, value, value_size,
+                            keyframe);
+    return sent < 0 ? NULL : PyLong_FromLong(sent);
 }
 
 /* seq_offset and last_ts: None or an int, as the Python side expects. */
@@ -819,7 +859,7 @@ static PyGetSetDef Slot_getset[] = {
     {NULL},
 };
 
-static PyTypeObject SlotType = {
+CL_INTERNAL PyTypeObject SlotType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "media._forward.Slot",
     .tp_doc = PyDoc_STR("The per-packet state and rewrite of one outgoing slot; "
@@ -1051,6 +1091,8 @@ forward_exec(PyObject *module)
         intern(&str_payload_type, "payload_type") < 0 ||
         intern(&str_new_epoch, "_new_epoch") < 0 ||
         intern(&str_want_keyframe, "want_keyframe") < 0 || intern(&str_send, "send") < 0)
+        return -1;
+    if (receive_exec(module) < 0)
         return -1;
     if (PyType_Ready(&SenderType) < 0 || PyType_Ready(&SlotType) < 0 ||
         PyType_Ready(&IngressType) < 0)

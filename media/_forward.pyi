@@ -1,5 +1,6 @@
 """Type stub of the forwarding core (media/_forward.c)."""
 
+import builtins
 from collections.abc import Callable
 from typing import Any
 
@@ -63,3 +64,58 @@ class Ingress:
         on_error: Callable[[BaseException], None],
     ) -> None: ...
     def __call__(self, data: bytes, addr: Any) -> None: ...
+
+MAX_TRACKED: int
+
+def parse_rtp(
+    data: bytes | bytearray | memoryview, scan: bool = True
+) -> tuple[bool, int, int, int, int, int, int, int | None, int | None]: ...
+def vp8_keyframe(payload: bytes | bytearray | memoryview) -> bool: ...
+def h264_keyframe(payload: bytes | bytearray | memoryview) -> bool: ...
+
+class StreamStats:
+    """RFC 3550 receiver statistics of one source, read like aiortc's StreamStatistics."""
+
+    cycles: int
+    packets_received: int
+    def __init__(self, clockrate: int) -> None: ...
+    def add(self, sequence_number: int, timestamp: int, arrival: int | None = None) -> None: ...
+    @property
+    def base_seq(self) -> int | None: ...
+    @property
+    def max_seq(self) -> int | None: ...
+    @property
+    def packets_expected(self) -> int: ...
+    @property
+    def packets_lost(self) -> int: ...
+    @property
+    def fraction_lost(self) -> int: ...
+    @property
+    def jitter(self) -> int: ...
+
+class Gaps:
+    """The sequence numbers of one stream not (yet) received, within MAX_TRACKED of the newest."""
+
+    def add(self, seq: int) -> bool: ...
+    def is_missing(self, seq: int) -> bool: ...
+    @property
+    def missing(self) -> set[int]: ...
+    @property
+    def max_seq(self) -> int | None: ...
+
+class Source:
+    """The per-packet receive path of one incoming track."""
+
+    consumers: list[Any]
+    stats: StreamStats | None
+    nacks: Gaps | None
+    video: bool
+    h264: bool
+    closed: bool
+    clock_rate: int
+    packets: int
+    bytes: int
+    malformed: int
+    ssrc: int | None
+    rtx: dict[int, int]
+    def receive(self, data: builtins.bytes) -> int: ...

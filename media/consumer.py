@@ -14,7 +14,7 @@ from aiortc.utils import random32
 
 from media import _forward, wire
 from media.fastpath import Egress, Sender
-from media.rtp import EXT_ABS_SEND_TIME, EXT_AUDIO_LEVEL, EXT_MID, RtpHeader, parse_header
+from media.rtp import EXT_ABS_SEND_TIME, EXT_AUDIO_LEVEL, EXT_MID, parse_header
 
 if TYPE_CHECKING:
     from media.producer import Producer
@@ -132,20 +132,21 @@ class Consumer(_forward.Slot):
             producer.consumers.append(self)
         return True
 
-    def _new_epoch(self, header: RtpHeader) -> int:
-        """The first packet of an epoch (a new source, or after a hole): where the subscriber's
-        sequence and timeline continue from. Called by ``forward``."""
+    def _new_epoch(self, sequence_number: int, timestamp: int) -> int:
+        """The first packet of an epoch (a new source, or after a hole), by its sequence number
+        and timestamp: where the subscriber's sequence and timeline continue from. Called by
+        ``forward``."""
         if self.video:
             self._skip_past_holes()
         if self.fresh_seq is None:
             self._fresh_start()
-        self.seq_offset = (self.next_seq - header.sequence_number) & 0xFFFF
+        self.seq_offset = (self.next_seq - sequence_number) & 0xFFFF
         if self.last_ts is None or self.last_sent_at is None:
-            self.ts_offset = (random32() - header.timestamp) & 0xFFFFFFFF
+            self.ts_offset = (random32() - timestamp) & 0xFFFFFFFF
         else:
             # Continue the subscriber's timeline across the switch.
             elapsed = max(1, int((self.clock() - self.last_sent_at) * self.clock_rate))
-            self.ts_offset = (self.last_ts + elapsed - header.timestamp) & 0xFFFFFFFF
+            self.ts_offset = (self.last_ts + elapsed - timestamp) & 0xFFFFFFFF
         return self.seq_offset
 
     def _fresh_start(self) -> None:

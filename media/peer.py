@@ -14,9 +14,8 @@ from aiortc import MediaStreamTrack, RTCRtpTransceiver
 
 from media import fastpath, wire
 from media.connection import SlotConnection
-from media.consumer import Consumer, abs_send_time
+from media.consumer import Consumer
 from media.producer import Producer
-from media.rtp import RtpError, parse_header
 from rooms.seats import Seat
 
 __all__ = ["Peer", "PeerState"]
@@ -88,16 +87,14 @@ class Peer(SlotConnection):
 
     def _ingress(self, data: bytes, arrived_ns: int) -> None:
         """One decrypted RTP packet of this participant: to its producer and on to the
-        subscribers, all before returning (media/fastpath.py)."""
+        subscribers, all before returning (media/fastpath.py). A datagram too short to name
+        its payload type is not RTP and is dropped (the Producer drops the rest that is not)."""
+        if len(data) < 12:
+            return
         producer = self._by_pt.get(data[1] & 0x7F)
         if producer is None:
             return
-        video = producer.kind == "video"
-        try:
-            header = parse_header(data, scan=not video)
-        except RtpError:
-            return
-        sent = producer.receive(data, header, abs_send_time() if video else 0)
+        sent = producer.receive(data)
         self._received += 1
         # One packet in 32 is plenty for the latency histogram and costs a 32nd.
         if sent and self.observe_latency is not None and self._received & 31 == 0:

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from aiortc import RTCRtpReceiver
 
-from media import wire
+from media import _forward, wire
+from media._forward import StreamStats
 from media.nack import Gaps
-from media.rtp import RtpHeader, h264_keyframe, vp8_keyframe
 
 if TYPE_CHECKING:
     from media.consumer import Consumer
@@ -24,11 +24,17 @@ log = logging.getLogger("courtlink.media")
 MAX_BITRATE = 2_500_000
 
 
-class Producer:
+class Producer(_forward.Source):
     """Receives one track's RTP (decrypted, never decoded) and hands each packet to the
     Consumers currently subscribed, synchronously (media/fastpath.py). Asks the publisher for
     key frames (rate-limited), for lost packets (NACK), and tells it the lowest bitrate its
-    subscribers can take (REMB); those RTCP messages go out in tasks, off the packet path."""
+    subscribers can take (REMB); those RTCP messages go out in tasks, off the packet path.
+
+    ``receive(data)``, the per-packet work, is the C base's (media/_receive.c: ``Source``): it
+    parses the header, unwraps the publisher's retransmissions (``rtx``), counts (``packets``,
+    ``bytes``, the receiver statistics in ``stats``, the NACK gaps in ``nacks``), finds key
+    frames and hands the packet to each Consumer's C ``forward``. It calls ``_new_ssrc`` here
+    when the publisher's SSRC changes and ``_gap_opened`` when packets go missing."""
 
     def __init__(
         self,
@@ -41,21 +47,18 @@ class Producer:
     ) -> None:
         self.participant_id = participant_id
         self.kind = kind
+        self.video = kind == "video"
         self.receiver = receiver
         self.pli_interval = pli_interval
         self.clock = clock
         self.consumers: list[Consumer] = []
         self.clock_rate = 48000 if kind == "audio" else 90000
-        self.ssrc: int | None = None
-        self.rtx: dict[int, int] = {}  # rtx payload type -> media payload type
-        self.is_keyframe: Callable[[bytes], bool] = vp8_keyframe
-        self._nacks = Gaps() if kind == "video" else None
-        self._stats: Any = None  # aiortc's StreamStatistics of the media SSRC (receiver reports)
+        self.ssrc = None
+        self.rtx = {}  # rtx payload type -> media payload type
+        self.nacks = Gaps() if self.video else None
+        self.stats = None
         self._last_pli = -1e9
         self.plis_sent = 0
-        self.packets = 0
-        self.bytes = 0
-        self.last_packet_at: float | None = None
         self._expected_prior = 0
         self._received_prior = 0
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -63,7 +66,7 @@ class Producer:
 
     def configure(self, video_codec: str, rtx: dict[int, int]) -> None:
         """Called once negotiation settled."""
-        self.is_keyframe = h264_keyframe if video_codec == "h264" else vp8_keyframe
+        self.h264 = video_codec == "h264"
         self.rtx = rtx
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
@@ -76,43 +79,19 @@ class Producer:
         if not task.cancelled() and task.exception() is not None:
             log.warning("RTCP to the publisher failed: %r", task.exception())
 
-    def receive(self, data: bytes, header: RtpHeader, send_time: int) -> int:
-        """One packet from the publisher; returns how many subscribers it was sent to.
-        ``send_time`` is the abs-send-time to stamp (shared by every copy of this packet)."""
-        if self.closed:
-            return 0
-        media_pt = self.rtx.get(header.payload_type)
-        if media_pt is not None:
-            # The publisher's retransmission (answer to our NACK): the original sequence number
-            # is the first two payload bytes; padding-only probes carry none.
-            if header.payload_end - header.payload_start < 3 or self.ssrc is None:
-                return 0
-            start = header.payload_start
-            header.sequence_number = (data[start] << 8) | data[start + 1]
-            header.payload_start = start + 2
-            header.payload_type = media_pt
-            header.ssrc = self.ssrc
-        elif self.ssrc != header.ssrc:
-            self.ssrc = header.ssrc
-            self._stats = wire.receiver_stats(self.receiver, header.ssrc, self.clock_rate)
-        self.packets += 1
-        self.bytes += header.payload_end - header.payload_start
-        self.last_packet_at = self.clock()
-        self._stats.add(header)
-        payload = data[header.payload_start : header.payload_end]
-        if self.kind == "video":
-            keyframe = self.is_keyframe(payload)
-            value = send_time.to_bytes(3, "big")
-        else:
-            keyframe = False
-            value = bytes((header.audio_level or 0,))
-        sent = 0
-        for consumer in self.consumers:
-            sent += consumer.forward(header, payload, value, keyframe)
-        # Recovered (RTX) packets go in too: that takes them off the missing list.
-        if self._nacks is not None and self._nacks.add(header.sequence_number):
-            self._spawn(wire.send_nack(self.receiver, header.ssrc, list(self._nacks.missing)))
-        return sent
+    def _new_ssrc(self) -> None:
+        """The publisher's media SSRC is new (its first packet, or it restarted its stream):
+        fresh statistics, which aiortc's receiver reports and getStats read."""
+        assert self.ssrc is not None
+        self.stats = StreamStats(self.clock_rate)
+        self._expected_prior = self._received_prior = 0
+        wire.register_stats(self.receiver, self.ssrc, self.stats)
+
+    def _gap_opened(self) -> None:
+        """Packets went missing: ask the publisher for every one still missing (from the
+        packet path: the NACK goes out in a task)."""
+        if self.nacks is not None and self.ssrc is not None:
+            self._spawn(wire.send_nack(self.receiver, self.ssrc, sorted(self.nacks.missing)))
 
     def want_keyframe(self) -> bool:
         """Ask the publisher for a key frame, at most once per ``pli_interval`` (from the
@@ -130,9 +109,9 @@ class Producer:
     def relay_nack(self, sequence_numbers: list[int]) -> None:
         """A subscriber misses packets the consumer no longer holds: ask the publisher for those
         still missing here too (one that came back has been forwarded already)."""
-        if self.ssrc is None or self._nacks is None:
+        if self.ssrc is None or self.nacks is None:
             return
-        still = [seq for seq in sequence_numbers if seq in self._nacks.missing]
+        still = [seq for seq in sequence_numbers if self.nacks.is_missing(seq)]
         if still:
             self._spawn(wire.send_nack(self.receiver, self.ssrc, still))
 
@@ -149,10 +128,8 @@ class Producer:
 
     def loss_since_last(self) -> float | None:
         """Fraction of packets lost on the publisher's uplink since the previous call."""
-        if self.ssrc is None:
-            return None
-        stats = wire.receiver_stats(self.receiver, self.ssrc, self.clock_rate)
-        if stats.max_seq is None or stats.base_seq is None:
+        stats = self.stats
+        if stats is None or stats.max_seq is None or stats.base_seq is None:
             return None
         expected = stats.cycles + stats.max_seq - stats.base_seq + 1
         received = stats.packets_received

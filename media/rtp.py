@@ -1,8 +1,8 @@
 """RTP on bytes: read the few header fields forwarding needs and write a rewritten packet.
 
-The forwarding path never builds aiortc ``RtpPacket`` objects: it reads fixed offsets with
-``struct`` and writes a new header in front of the untouched payload. Header extension ids are
-the ones Courtlink offers (the server is always the offerer, so every peer uses them):
+The forwarding path never builds aiortc ``RtpPacket`` objects: it reads fixed offsets (in C,
+media/_receive.c) and writes a new header in front of the untouched payload. Header extension ids
+are the ones Courtlink offers (the server is always the offerer, so every peer uses them):
 mid = 1, ssrc-audio-level = 2, abs-send-time = 3 (aiortc's HEADER_EXTENSIONS).
 """
 
@@ -11,13 +11,18 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from media import _forward
+
 __all__ = [
     "EXT_ABS_SEND_TIME",
     "EXT_AUDIO_LEVEL",
     "EXT_MID",
+    "RtpError",
     "RtpHeader",
     "build_extensions",
+    "h264_keyframe",
     "parse_header",
+    "vp8_keyframe",
     "write_packet",
 ]
 
@@ -53,59 +58,13 @@ def parse_header(data: bytes, *, scan: bool = True) -> RtpHeader:
     """Parse the fixed header and the one-byte extensions we use. Raises RtpError.
 
     ``scan=False`` skips reading the extension elements (their block is still bounded): the
-    forwarding path needs the audio level of audio packets only."""
-    size = len(data)
-    if size < 12:
-        raise RtpError("shorter than an RTP header")
-    first, second, seq, ts, ssrc = _FIXED.unpack_from(data)
-    if first >> 6 != 2:
-        raise RtpError("not RTP version 2")
-    pos = 12 + 4 * (first & 0x0F)
-    if pos > size:
-        raise RtpError("truncated CSRC list")
-    audio_level = abs_send_time = None
-    if first & 0x10:
-        if pos + 4 > size:
-            raise RtpError("truncated extension header")
-        profile, words = struct.unpack_from("!HH", data, pos)
-        start = pos + 4
-        pos = start + 4 * words
-        if pos > size:
-            raise RtpError("truncated extensions")
-        if scan and profile == _ONE_BYTE_PROFILE:
-            i = start
-            while i < pos:
-                byte = data[i]
-                if byte == 0:  # padding between elements
-                    i += 1
-                    continue
-                ext_id, length = byte >> 4, (byte & 0x0F) + 1
-                if ext_id == 15:
-                    break
-                if i + 1 + length > pos:
-                    raise RtpError("truncated extension element")
-                value = data[i + 1 : i + 1 + length]
-                if ext_id == EXT_AUDIO_LEVEL and length == 1:
-                    audio_level = value[0]
-                elif ext_id == EXT_ABS_SEND_TIME and length == 3:
-                    abs_send_time = int.from_bytes(value, "big")
-                i += 1 + length
-    end = size
-    if first & 0x20:
-        if size == 0 or data[-1] == 0 or data[-1] > size - pos:
-            raise RtpError("bad padding")
-        end = size - data[-1]
-    return RtpHeader(
-        marker=bool(second & 0x80),
-        payload_type=second & 0x7F,
-        sequence_number=seq,
-        timestamp=ts,
-        ssrc=ssrc,
-        payload_start=pos,
-        payload_end=end,
-        audio_level=audio_level,
-        abs_send_time=abs_send_time,
-    )
+    forwarding path needs the audio level of audio packets only. The parser is the forwarding
+    core's (media/_receive.c), the one every received packet goes through."""
+    try:
+        fields = _forward.parse_rtp(data, scan)
+    except ValueError as error:
+        raise RtpError(str(error)) from None
+    return RtpHeader(*fields)
 
 
 def build_extensions(
@@ -140,47 +99,8 @@ def write_packet(
     return _FIXED.pack(first, second, sequence_number, timestamp, ssrc) + extensions + payload
 
 
-def vp8_keyframe(payload: bytes | memoryview) -> bool:
-    """Whether a VP8 RTP payload starts a key frame (RFC 7741 payload descriptor)."""
-    if not payload:
-        return False
-    first = payload[0]
-    pos = 1
-    if first & 0x80:  # X: extension byte
-        if len(payload) < 2:
-            return False
-        ext = payload[1]
-        pos = 2
-        if ext & 0x80:  # I: picture id
-            if len(payload) <= pos:
-                return False
-            pos += 2 if payload[pos] & 0x80 else 1
-        if ext & 0x40:  # L: TL0PICIDX
-            pos += 1
-        if ext & 0x30:  # T or K
-            pos += 1
-    start_of_partition = bool(first & 0x10)
-    partition_id = first & 0x07
-    if not start_of_partition or partition_id != 0 or len(payload) <= pos:
-        return False
-    return not payload[pos] & 0x01  # P bit of the VP8 frame header: 0 = key frame
-
-
-def h264_keyframe(payload: bytes | memoryview) -> bool:
-    """Whether an H.264 RTP payload (RFC 6184) carries an IDR slice or SPS at its start."""
-    if not payload:
-        return False
-    nal = payload[0] & 0x1F
-    if nal in (5, 7):
-        return True
-    if nal == 24:  # STAP-A: walk the aggregated units
-        pos = 1
-        while pos + 2 < len(payload):
-            size = int.from_bytes(payload[pos : pos + 2], "big")
-            if size and payload[pos + 2] & 0x1F in (5, 7):
-                return True
-            pos += 2 + size
-        return False
-    if nal == 28 and len(payload) > 1:  # FU-A: the first fragment of an IDR
-        return bool(payload[1] & 0x80) and payload[1] & 0x1F == 5
-    return False
+# Whether a payload starts a key frame: VP8 (RFC 7741 payload descriptor, then the frame
+# header's P bit) and H.264 (RFC 6184: an IDR slice or an SPS, alone, in a STAP-A or the first
+# FU-A fragment). In C (media/_receive.c), as the receive path uses them.
+vp8_keyframe = _forward.vp8_keyframe
+h264_keyframe = _forward.h264_keyframe

@@ -6,8 +6,9 @@ fails loudly when an aiortc upgrade moves one (aiortc is pinned to 1.16.*):
 
 1. ``RTCDtlsTransport._handle_rtp_data(data, arrival_time_ms)``: called with each decrypted RTP
    datagram; we replace it on the instance, so aiortc never parses, depacketizes or buffers.
-2. ``RTCRtpReceiver.receive``: replaced so no decoder thread starts; the receiver still registers,
-   and its statistics (``__remote_streams``) still feed the receiver reports (item 7).
+2. ``RTCRtpReceiver.receive``: replaced so no decoder thread starts; the receiver still registers.
+   Its statistics (``__remote_streams``) hold our own per-source counters (``register_stats``),
+   which feed its ``getStats`` and our receiver reports (item 7).
 3. ``RTCRtpReceiver._send_rtcp_pli/_send_rtcp_nack/_send_rtcp`` and ``__rtcp_ssrc``: feedback
    to the publisher.
 4. ``RTCRtpSender._handle_rtcp_packet``: wrapped on the instance to take PLI, FIR, NACK and REMB
@@ -37,7 +38,6 @@ from typing import Any
 from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver, clock
 from aiortc.codecs import is_rtx
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
-from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtp import (
     RTCP_PSFB_APP,
     RTCP_PSFB_FIR,
@@ -65,7 +65,7 @@ __all__ = [
     "quiet_receiver",
     "quiet_sender_reports",
     "receiver_report",
-    "receiver_stats",
+    "register_stats",
     "send_nack",
     "send_pli",
     "send_remb",
@@ -191,7 +191,7 @@ def receiver_report(receiver: RTCRtpReceiver) -> RtcpRrPacket | None:
     """What aiortc's receiver would report now (one block per source SSRC it receives), or
     None before anything was received."""
     rtcp_ssrc = receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
-    streams: dict[int, StreamStatistics] = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
+    streams: dict[int, Any] = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
     lsrs: dict[int, int] = receiver._RTCRtpReceiver__lsr  # type: ignore[attr-defined]
     lsr_times: dict[int, float] = receiver._RTCRtpReceiver__lsr_time  # type: ignore[attr-defined]
     if rtcp_ssrc is None or not streams:
@@ -231,13 +231,13 @@ async def send_rtcp(transport: Any, payload: bytes) -> bool:
     return True
 
 
-def receiver_stats(receiver: RTCRtpReceiver, ssrc: int, clock_rate: int) -> StreamStatistics:
-    """The statistics object aiortc's receiver reports are built from, for ``ssrc``."""
-    streams: dict[int, StreamStatistics] = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
-    stats = streams.get(ssrc)
-    if stats is None:
-        stats = streams[ssrc] = StreamStatistics(clock_rate)
-    return stats
+def register_stats(receiver: RTCRtpReceiver, ssrc: int, stats: Any) -> None:
+    """Make ``stats`` (media._forward.StreamStats: the attributes of aiortc's StreamStatistics)
+    the statistics aiortc's receiver keeps for ``ssrc``: its ``getStats`` and our receiver
+    reports (``receiver_report``) read them. The SFU counts packets in C (media/_receive.c);
+    aiortc, which never sees them, would count nothing."""
+    streams: dict[int, Any] = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
+    streams[ssrc] = stats
 
 
 def hook_rtp(transceiver: RTCRtpTransceiver, handler: RtpHandler) -> None:

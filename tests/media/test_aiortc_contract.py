@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import aioice.ice
@@ -69,7 +70,9 @@ from aiortc.utils import random32
 from av import VideoFrame
 
 from media import Sfu, fastpath, wire
+from media._forward import StreamStats
 from media.consumer import RECEIVER_WINDOW, Consumer
+from media.nack import Gaps
 from media.network import NetworkPolicy
 from media.peer import Peer
 from media.producer import Producer
@@ -98,6 +101,9 @@ class FakeDtls:
         self.senders: list[Any] = []
         self.fail = False
         self._stats_id = "fake-dtls"  # aiortc's receiver reads it when a sender report comes
+
+    def _get_stats(self) -> dict[str, Any]:  # the transport's own part of getStats
+        return {}
 
     async def _send_rtp(self, data: bytes) -> None:
         if self.fail:
@@ -346,10 +352,13 @@ async def test_quiet_receiver_starts_no_decoder_and_reports_through_the_connecti
         assert sum(t.name.endswith("-decoder") for t in threading.enumerate()) == decoders_before
         assert wire.receiver_report(receiver) is None  # nothing received yet
 
-        stats = wire.receiver_stats(receiver, 0x2222, 90000)
-        assert wire.receiver_stats(receiver, 0x2222, 90000) is stats
+        stats = StreamStats(90000)
+        wire.register_stats(receiver, 0x2222, stats)
         for seq in (100, 101, 103):
-            stats.add(header(seq, ts=seq * 3000, ssrc=0x2222))  # type: ignore[arg-type]
+            stats.add(seq, seq * 3000)
+        # aiortc's own statistics read ours as they would read theirs.
+        (inbound,) = [s for s in (await receiver.getStats()).values() if s.type == "inbound-rtp"]
+        assert (inbound.ssrc, inbound.packetsReceived, inbound.packetsLost) == (0x2222, 3, 1)
         # The publisher's sender report, as aiortc's receiver notes it (LSR for the report).
         sr = RtcpSrPacket(
             ssrc=0x2222,
@@ -623,21 +632,59 @@ def test_codec_catalogue_and_header_extension_ids() -> None:
     assert len(payload_types) == len(set(payload_types))
 
 
-# --- statistics and NACK bookkeeping fed with media.rtp.RtpHeader --------------------------------
+# --- our receiver statistics and NACK gaps against aiortc's ----------------------------------
 
 
-def test_stream_statistics_accepts_rtp_header() -> None:
-    text = source(StreamStatistics.add)
-    assert set(re.findall(r"packet\.(\w+)", text)) == {"sequence_number", "timestamp"}
-    stats = StreamStatistics(90000)
-    for seq in (65534, 65535, 0, 2):
-        stats.add(header(seq, ts=seq * 10))  # type: ignore[arg-type]
-    assert stats.packets_received == 4
-    assert stats.base_seq == 65534
-    assert stats.max_seq == 2
-    assert stats.cycles == 1 << 16
-    assert stats.packets_expected == 5
-    assert stats.packets_lost == 1
+# Reordered, duplicated, lost and across the sequence wrap; (seq, timestamp, arrival seconds).
+TRAFFIC = [
+    (65530, 0, 0.000),
+    (65531, 3000, 0.031),
+    (65533, 6000, 0.070),
+    (65532, 6000, 0.071),  # late
+    (65534, 9000, 0.105),
+    (65534, 9000, 0.106),  # duplicate
+    (0, 12000, 0.140),
+    (3, 18000, 0.199),  # 1 and 2 lost
+    (4, 21000, 0.260),
+    (2, 15000, 0.261),  # late
+    (5, 21000, 0.262),  # same frame
+    (9, 30000, 0.330),
+]
+
+
+def test_stream_stats_count_what_aiortcs_would(monkeypatch: pytest.MonkeyPatch) -> None:
+    """media._forward.StreamStats (C) stands in for aiortc's StreamStatistics in the receiver's
+    ``__remote_streams``: fed the same packets at the same times, it reads the same."""
+    assert set(re.findall(r"packet\.(\w+)", source(StreamStatistics.add))) == {
+        "sequence_number",
+        "timestamp",
+    }
+    now = [0.0]
+    monkeypatch.setattr(aiortc.rtcrtpreceiver, "time", SimpleNamespace(time=lambda: now[0]))
+    theirs, ours = StreamStatistics(90000), StreamStats(90000)
+    base = 1_800_000_000.0  # a wall-clock time, as aiortc's would be
+    assert (ours.base_seq, ours.max_seq, ours.packets_received) == (None, None, 0)
+    for seq, timestamp, arrival in TRAFFIC:
+        now[0] = base + arrival
+        theirs.add(header(seq, ts=timestamp))  # type: ignore[arg-type]
+        ours.add(seq, timestamp, int((base + arrival) * 90000))
+        for name in ("packets_received", "base_seq", "max_seq", "cycles"):
+            assert getattr(ours, name) == getattr(theirs, name), name
+        assert (ours.packets_expected, ours.packets_lost) == (
+            theirs.packets_expected,
+            theirs.packets_lost,
+        )
+        assert ours.jitter == theirs.jitter
+    assert ours.cycles == 1 << 16
+    assert ours.packets_lost == 4  # 65535, 1, 6, 7 and 8 lost, less the duplicate (RFC 3550)
+    assert ours.jitter > 0
+    # fraction_lost starts a new interval each time it is read, in both.
+    assert ours.fraction_lost == theirs.fraction_lost > 0
+    assert ours.fraction_lost == theirs.fraction_lost == 0
+    with pytest.raises(ValueError, match="16-bit sequence number"):
+        ours.add(70000, 0)
+    with pytest.raises(ValueError, match="clock rate"):
+        StreamStats(0)
 
 
 def test_video_receivers_hold_frames_behind_a_hole_for_a_receiver_window() -> None:
@@ -666,15 +713,17 @@ def test_video_receivers_hold_frames_behind_a_hole_for_a_receiver_window() -> No
     assert frame.timestamp == 5000
 
 
-def test_nack_generator_accepts_rtp_header() -> None:
+def test_gaps_find_the_packets_aiortcs_nack_generator_would() -> None:
+    """media.nack.Gaps (C) does the job of aiortc's NackGenerator with less work: on the same
+    stream, the same packets are missing and the same packets open a gap."""
     assert set(re.findall(r"packet\.(\w+)", source(NackGenerator.add))) == {"sequence_number"}
-    generator = NackGenerator()
-    assert generator.add(header(10)) is False  # type: ignore[arg-type]
-    assert generator.add(header(11)) is False  # type: ignore[arg-type]
-    assert generator.add(header(14)) is True  # type: ignore[arg-type]
-    assert generator.missing == {12, 13}
-    assert generator.add(header(12)) is False  # a late or recovered packet  # type: ignore[arg-type]
-    assert generator.missing == {13}
+    theirs, ours = NackGenerator(), Gaps()
+    seqs = [65530, 65531, 65533, 65532, 65534, 65534, 0, 3, 4, 2, 5, 9, 7, 20, 10, 11]
+    for seq in seqs:
+        opened = ours.add(seq)
+        assert opened == theirs.add(header(seq)), seq  # type: ignore[arg-type]
+        assert ours.missing == theirs.missing, seq
+    assert ours.missing == {65535, 1, 6, 8} | set(range(12, 20))
 
 
 def test_remote_bitrate_estimator_signature() -> None:

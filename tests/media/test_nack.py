@@ -43,15 +43,38 @@ def test_a_long_outage_asks_only_for_the_newest_packets() -> None:
     assert gaps.missing == {2000 - k for k in range(1, MAX_TRACKED + 1)}
 
 
-def test_old_gaps_are_forgotten_when_a_new_one_opens() -> None:
+def test_old_gaps_are_forgotten_as_the_stream_moves_on() -> None:
     gaps = Gaps()
     feed(gaps, 0, 2)  # 1 is missing
-    for seq in range(3, 3 + MAX_TRACKED + 10):
+    for seq in range(3, 2 + MAX_TRACKED):
         gaps.add(seq)
-    assert 1 in gaps.missing  # in order packets do no bookkeeping...
-    gaps.add(3 + MAX_TRACKED + 11)  # ...the next gap drops what is too old to ask for
-    assert 1 not in gaps.missing
-    assert gaps.missing == {3 + MAX_TRACKED + 10}
+    assert gaps.missing == {1}  # still within MAX_TRACKED of the newest
+    assert gaps.is_missing(1)
+    gaps.add(2 + MAX_TRACKED)  # the sender no longer holds it: not worth asking for
+    assert gaps.missing == set()
+    assert not gaps.is_missing(1)
+    assert gaps.add(4 + MAX_TRACKED)  # a new gap
+    assert gaps.missing == {3 + MAX_TRACKED}
+
+
+def test_a_very_old_packet_does_not_close_a_new_gap() -> None:
+    """The bitmap is indexed by sequence number modulo its size: a packet far behind shares a
+    bit with a recent one, which must stay missing."""
+    gaps = Gaps()
+    feed(gaps, 1000, 1002)
+    assert gaps.missing == {1001}
+    for back in (256, 512, 1024):
+        assert gaps.add((1001 - back) & 0xFFFF) is False
+    assert gaps.missing == {1001}
+
+
+def test_bad_sequence_numbers_are_refused() -> None:
+    gaps = Gaps()
+    with pytest.raises(ValueError, match=r"0\.\.65535"):
+        gaps.add(65536)
+    with pytest.raises(ValueError, match=r"0\.\.65535"):
+        gaps.is_missing(-1)
+    assert gaps.max_seq is None
 
 
 @pytest.mark.parametrize("behind", [1, 100, 0x7FFF])

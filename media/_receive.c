@@ -1,0 +1,941 @@
+/*
+ * The receiving half of media._forward: what the SFU does with each decrypted RTP packet of a
+ * publisher before its Slots (_forward.c) send the copies.
+ *
+ *   parse_rtp     the header fields forwarding needs (media.rtp.parse_header is built on it)
+ *   vp8_keyframe, h264_keyframe
+ *                 whether a payload starts a key frame
+ *   StreamStats   RFC 3550 receiver statistics of one source (sequence, loss, jitter), with
+ *                 the attributes of aiortc's StreamStatistics, so aiortc's receiver and our
+ *                 receiver reports read it as they read their own (media/wire.py)
+ *   Gaps          which packets of a stream are missing, for NACKs (media/nack.py)
+ *   Source        the C base of media.producer.Producer: ``receive(data)`` parses, unwraps
+ *                 RTX, counts, updates the statistics and gaps, and hands the packet to each
+ *                 subscribed Slot, all without a Python frame.
+ *
+ * As in _forward.c, what is not per packet stays in Python and is called from here when it
+ * happens: a new SSRC (Producer._new_ssrc) and a new gap (Producer._gap_opened, which sends the
+ * NACK).
+ */
+#include "_forward.h"
+
+#include <structmember.h>
+#include <time.h>
+
+#define EXT_AUDIO_LEVEL 2
+#define EXT_ABS_SEND_TIME 3
+/* At most this many sequence numbers back are asked for (aiortc's senders keep 128). */
+#define MAX_TRACKED 128
+/* The bitmap of Gaps: a power of two larger than MAX_TRACKED, indexed by seq mod its size. */
+#define GAP_BITS 256
+
+static PyObject *str_new_ssrc, *str_gap_opened;
+
+/* ------------------------------------------------------------------------------------------ */
+/* RTP header and key frames                                                                   */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Parse ``p[0:size]``; 0, or -1 with ``*error`` naming what is wrong. ``scan`` reads the
+ * one-byte extension elements (audio level, abs-send-time); without it only their block's
+ * bounds are checked. */
+static int
+rtp_parse(const unsigned char *p, Py_ssize_t size, int scan, RtpFields *out, const char **error)
+{
+    if (size < 12) {
+        *error = "shorter than an RTP header";
+        return -1;
+    }
+    if (p[0] >> 6 != 2) {
+        *error = "not RTP version 2";
+        return -1;
+    }
+    out->marker = p[1] >> 7;
+    out->payload_type = p[1] & 0x7F;
+    out->sequence_number = (p[2] << 8) | p[3];
+    out->timestamp = ((uint32_t)p[4] << 24) | ((uint32_t)p[5] << 16) | ((uint32_t)p[6] << 8) | p[7];
+    out->ssrc = ((uint32_t)p[8] << 24) | ((uint32_t)p[9] << 16) | ((uint32_t)p[10] << 8) | p[11];
+    out->audio_level = -1;
+    out->abs_send_time = -1;
+    Py_ssize_t pos = 12 + 4 * (p[0] & 0x0F);
+    if (pos > size) {
+        *error = "truncated CSRC list";
+        return -1;
+    }
+    if (p[0] & 0x10) {
+        if (pos + 4 > size) {
+            *error = "truncated extension header";
+            return -1;
+        }
+        int profile = (p[pos] << 8) | p[pos + 1];
+        Py_ssize_t start = pos + 4;
+        pos = start + 4 * ((p[pos + 2] << 8) | p[pos + 3]);
+        if (pos > size) {
+            *error = "truncated extensions";
+            return -1;
+        }
+        if (scan && profile == 0xBEDE) {
+            Py_ssize_t i = start;
+            while (i < pos) {
+                int byte = p[i];
+                if (byte == 0) { /* padding between elements */
+                    i++;
+                    continue;
+                }
+                int id = byte >> 4, length = (byte & 0x0F) + 1;
+                if (id == 15)
+                    break;
+                if (i + 1 + length > pos) {
+                    *error = "truncated extension element";
+                    return -1;
+                }
+                if (id == EXT_AUDIO_LEVEL && length == 1)
+                    out->audio_level = p[i + 1];
+                else if (id == EXT_ABS_SEND_TIME && length == 3)
+                    out->abs_send_time = ((long)p[i + 1] << 16) | (p[i + 2] << 8) | p[i + 3];
+                i += 1 + length;
+            }
+        }
+    }
+    Py_ssize_t end = size;
+    if (p[0] & 0x20) {
+        int padding = p[size - 1];
+        if (padding == 0 || padding > size - pos) {
+            *error = "bad padding";
+            return -1;
+        }
+        end = size - padding;
+    }
+    out->payload_start = pos;
+    out->payload_end = end;
+    return 0;
+}
+
+/* RFC 7741: a VP8 payload that starts partition 0 of a key frame. */
+static int
+vp8_keyframe(const unsigned char *p, Py_ssize_t size)
+{
+    if (size < 1)
+        return 0;
+    int first = p[0];
+    Py_ssize_t pos = 1;
+    if (first & 0x80) { /* X: extension byte */
+        if (size < 2)
+            return 0;
+        int ext = p[1];
+        pos = 2;
+        if (ext & 0x80) { /* I: picture id */
+            if (size <= pos)
+                return 0;
+            pos += (p[pos] & 0x80) ? 2 : 1;
+        }
+        if (ext & 0x40) /* L: TL0PICIDX */
+            pos++;
+        if (ext & 0x30) /* T or K */
+            pos++;
+    }
+    if (!(first & 0x10) || (first & 0x07) != 0 || size <= pos)
+        return 0;
+    return !(p[pos] & 0x01); /* P bit of the VP8 frame header: 0 = key frame */
+}
+
+/* RFC 6184: an H.264 payload carrying an IDR slice or an SPS at its start. */
+static int
+h264_keyframe(const unsigned char *p, Py_ssize_t size)
+{
+    if (size < 1)
+        return 0;
+    int nal = p[0] & 0x1F;
+    if (nal == 5 || nal == 7)
+        return 1;
+    if (nal == 24) { /* STAP-A: walk the aggregated units */
+        Py_ssize_t pos = 1;
+        while (pos + 2 < size) {
+            Py_ssize_t unit = (p[pos] << 8) | p[pos + 1];
+            int type = p[pos + 2] & 0x1F;
+            if (unit && (type == 5 || type == 7))
+                return 1;
+            pos += 2 + unit;
+        }
+        return 0;
+    }
+    if (nal == 28 && size > 1) /* FU-A: the first fragment of an IDR */
+        return (p[1] & 0x80) && (p[1] & 0x1F) == 5;
+    return 0;
+}
+
+static PyObject *
+optional_long(long value)
+{
+    if (value < 0)
+        Py_RETURN_NONE;
+    return PyLong_FromLong(value);
+}
+
+static PyObject *
+py_parse_rtp(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1 || nargs > 2) {
+        PyErr_SetString(PyExc_TypeError, "parse_rtp(data, scan=True)");
+        return NULL;
+    }
+    int scan = 1;
+    if (nargs == 2 && (scan = PyObject_IsTrue(args[1])) < 0)
+        return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    RtpFields h;
+    const char *error = NULL;
+    int bad = rtp_parse(view.buf, view.len, scan, &h, &error);
+    PyBuffer_Release(&view);
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, error);
+        return NULL;
+    }
+    PyObject *level = optional_long(h.audio_level);
+    PyObject *sent = optional_long(h.abs_send_time);
+    if (level == NULL || sent == NULL) {
+        Py_XDECREF(level);
+        Py_XDECREF(sent);
+        return NULL;
+    }
+    return Py_BuildValue("(NiikknnNN)", PyBool_FromLong(h.marker), h.payload_type,
+                         h.sequence_number, (unsigned long)h.timestamp, (unsigned long)h.ssrc,
+                         h.payload_start, h.payload_end, level, sent);
+}
+
+static PyObject *
+py_keyframe(PyObject *arg, int (*test)(const unsigned char *, Py_ssize_t))
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    int result = test(view.buf, view.len);
+    PyBuffer_Release(&view);
+    return PyBool_FromLong(result);
+}
+
+static PyObject *
+py_vp8_keyframe(PyObject *module, PyObject *arg)
+{
+    return py_keyframe(arg, vp8_keyframe);
+}
+
+static PyObject *
+py_h264_keyframe(PyObject *module, PyObject *arg)
+{
+    return py_keyframe(arg, h264_keyframe);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* StreamStats                                                                                 */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct {
+    PyObject_HEAD
+    int clock_rate;
+    char has_base;
+    uint16_t base_seq;
+    uint16_t max_seq;
+    long long cycles;
+    long long packets_received;
+    long long jitter_q4;
+    long long last_arrival;
+    uint32_t last_timestamp;
+    char has_last;
+    long long expected_prior;
+    long long received_prior;
+} StreamStats;
+
+static PyTypeObject StreamStatsType;
+
+static int
+StreamStats_init(StreamStats *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"clockrate", NULL};
+    int clock_rate;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "i:StreamStats", kwlist, &clock_rate))
+        return -1;
+    if (clock_rate <= 0) {
+        PyErr_SetString(PyExc_ValueError, "the clock rate must be positive");
+        return -1;
+    }
+    self->clock_rate = clock_rate;
+    self->has_base = self->has_last = 0;
+    self->base_seq = self->max_seq = 0;
+    self->cycles = self->packets_received = self->jitter_q4 = self->last_arrival = 0;
+    self->last_timestamp = 0;
+    self->expected_prior = self->received_prior = 0;
+    return 0;
+}
+
+/* ``arrival`` in units of the clock rate (the wall clock: aiortc's choice). RFC 3550 A.1 and
+ * A.8, as aiortc's StreamStatistics.add, except that a timestamp wrap is not a jump. */
+static void
+stats_add(StreamStats *self, int seq, uint32_t timestamp, long long arrival)
+{
+    int ahead = (seq - self->max_seq) & 0xFFFF;
+    int in_order = !self->has_base || (ahead >= 1 && ahead <= 0x7FFF);
+    self->packets_received++;
+    if (!self->has_base) {
+        self->has_base = 1;
+        self->base_seq = (uint16_t)seq;
+        self->max_seq = (uint16_t)seq;
+    }
+    if (!in_order)
+        return;
+    if (seq < self->max_seq)
+        self->cycles += 1 << 16;
+    self->max_seq = (uint16_t)seq;
+    if (self->has_last && timestamp != self->last_timestamp) {
+        long long transit = (arrival - self->last_arrival) -
+                            (long long)(int32_t)(timestamp - self->last_timestamp);
+        long long d = transit < 0 ? -transit : transit;
+        self->jitter_q4 += d - ((self->jitter_q4 + 8) >> 4);
+    }
+    self->last_arrival = arrival;
+    self->last_timestamp = timestamp;
+    self->has_last = 1;
+}
+
+static long long
+wall_clock_units(int clock_rate)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (long long)now.tv_sec * clock_rate + (long long)now.tv_nsec * clock_rate / 1000000000LL;
+}
+
+static PyObject *
+StreamStats_add(StreamStats *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 2 || nargs > 3) {
+        PyErr_SetString(PyExc_TypeError, "add(sequence_number, timestamp, arrival=None)");
+        return NULL;
+    }
+    long seq = PyLong_AsLong(args[0]);
+    if (seq == -1 && PyErr_Occurred())
+        return NULL;
+    unsigned long long timestamp = PyLong_AsUnsignedLongLong(args[1]);
+    if (timestamp == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    if (seq < 0 || seq > 0xFFFF || timestamp > 0xFFFFFFFFull) {
+        PyErr_SetString(PyExc_ValueError, "a 16-bit sequence number and a 32-bit timestamp");
+        return NULL;
+    }
+    long long arrival;
+    if (nargs == 3 && args[2] != Py_None) {
+        arrival = PyLong_AsLongLong(args[2]);
+        if (arrival == -1 && PyErr_Occurred())
+            return NULL;
+    }
+    else
+        arrival = wall_clock_units(self->clock_rate);
+    stats_add(self, (int)seq, (uint32_t)timestamp, arrival);
+    Py_RETURN_NONE;
+}
+
+static long long
+stats_expected(StreamStats *self)
+{
+    return self->cycles + self->max_seq - self->base_seq + 1;
+}
+
+static PyObject *
+StreamStats_get_base_seq(StreamStats *self, void *closure)
+{
+    if (!self->has_base)
+        Py_RETURN_NONE;
+    return PyLong_FromLong(closure == NULL ? self->base_seq : self->max_seq);
+}
+
+static PyObject *
+StreamStats_get_packets_expected(StreamStats *self, void *closure)
+{
+    if (!self->has_base) {
+        PyErr_SetString(PyExc_TypeError, "nothing received yet");
+        return NULL;
+    }
+    return PyLong_FromLongLong(stats_expected(self));
+}
+
+static PyObject *
+StreamStats_get_packets_lost(StreamStats *self, void *closure)
+{
+    if (!self->has_base) {
+        PyErr_SetString(PyExc_TypeError, "nothing received yet");
+        return NULL;
+    }
+    /* The report's field is 24-bit signed (aiortc's clamp_packets_lost). */
+    long long lost = stats_expected(self) - self->packets_received;
+    if (lost > 0x7FFFFF)
+        lost = 0x7FFFFF;
+    if (lost < -0x800000)
+        lost = -0x800000;
+    return PyLong_FromLongLong(lost);
+}
+
+/* Since the previous read, as the report's 8-bit fraction; reading it starts a new interval
+ * (as aiortc's property does). */
+static PyObject *
+StreamStats_get_fraction_lost(StreamStats *self, void *closure)
+{
+    long long expected = self->has_base ? stats_expected(self) : 0;
+    long long expected_interval = expected - self->expected_prior;
+    long long received_interval = self->packets_received - self->received_prior;
+    self->expected_prior = expected;
+    self->received_prior = self->packets_received;
+    long long lost_interval = expected_interval - received_interval;
+    if (expected_interval == 0 || lost_interval <= 0)
+        return PyLong_FromLong(0);
+    return PyLong_FromLongLong((lost_interval << 8) / expected_interval);
+}
+
+static PyObject *
+StreamStats_get_jitter(StreamStats *self, void *closure)
+{
+    return PyLong_FromLongLong(self->jitter_q4 >> 4);
+}
+
+static PyMethodDef StreamStats_methods[] = {
+    {"add", (PyCFunction)(void (*)(void))StreamStats_add, METH_FASTCALL,
+     "add(sequence_number, timestamp, arrival=None): note one packet; ``arrival`` in clock "
+     "units of the wall clock (default: now)."},
+    {NULL},
+};
+
+static PyMemberDef StreamStats_members[] = {
+    {"cycles", T_LONGLONG, offsetof(StreamStats, cycles), READONLY,
+     "sequence number wraps, times 65536"},
+    {"packets_received", T_LONGLONG, offsetof(StreamStats, packets_received), READONLY,
+     "packets received, duplicates included"},
+    {NULL},
+};
+
+static PyGetSetDef StreamStats_getset[] = {
+    {"base_seq", (getter)StreamStats_get_base_seq, NULL, "the first sequence number, or None",
+     NULL},
+    {"max_seq", (getter)StreamStats_get_base_seq, NULL, "the highest sequence number, or None",
+     (void *)1},
+    {"packets_expected", (getter)StreamStats_get_packets_expected, NULL,
+     "packets expected from the sequence numbers", NULL},
+    {"packets_lost", (getter)StreamStats_get_packets_lost, NULL,
+     "cumulative packets lost (24-bit signed)", NULL},
+    {"fraction_lost", (getter)StreamStats_get_fraction_lost, NULL,
+     "fraction lost since the previous read, in 256ths", NULL},
+    {"jitter", (getter)StreamStats_get_jitter, NULL, "interarrival jitter, clock units", NULL},
+    {NULL},
+};
+
+static PyTypeObject StreamStatsType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "media._forward.StreamStats",
+    .tp_doc = PyDoc_STR("StreamStats(clockrate): RFC 3550 receiver statistics of one source, "
+                        "read like aiortc's StreamStatistics."),
+    .tp_basicsize = sizeof(StreamStats),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)StreamStats_init,
+    .tp_methods = StreamStats_methods,
+    .tp_members = StreamStats_members,
+    .tp_getset = StreamStats_getset,
+};
+
+/* ------------------------------------------------------------------------------------------ */
+/* Gaps                                                                                        */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Bit ``seq % GAP_BITS`` is set when ``seq`` is missing. Only the MAX_TRACKED sequence numbers
+ * below max_seq count; older bits are stale and cleared as max_seq passes them again. Work is
+ * done only when a gap opens or closes: on a clean network, never. */
+typedef struct {
+    PyObject_HEAD
+    char started;
+    uint16_t max_seq;
+    int missing_count_hint; /* nonzero when any bit may be set */
+    uint64_t bits[GAP_BITS / 64];
+} Gaps;
+
+static PyTypeObject GapsType;
+
+static void
+gaps_set(Gaps *self, int seq, int on)
+{
+    int at = seq & (GAP_BITS - 1);
+    uint64_t mask = (uint64_t)1 << (at & 63);
+    if (on)
+        self->bits[at >> 6] |= mask;
+    else
+        self->bits[at >> 6] &= ~mask;
+}
+
+static int
+gaps_has(const Gaps *self, int seq)
+{
+    int distance = (self->max_seq - seq) & 0xFFFF;
+    if (!self->started || distance == 0 || distance > MAX_TRACKED)
+        return 0;
+    int at = seq & (GAP_BITS - 1);
+    return (self->bits[at >> 6] >> (at & 63)) & 1;
+}
+
+/* Note ``seq`` as received; 1 when a new gap opened (a NACK is due). */
+static int
+gaps_add(Gaps *self, int seq)
+{
+    if (!self->started) {
+        self->started = 1;
+        self->max_seq = (uint16_t)seq;
+        return 0;
+    }
+    int ahead = (seq - self->max_seq) & 0xFFFF;
+    if (ahead == 1 && !self->missing_count_hint) {
+        self->max_seq = (uint16_t)seq;
+        return 0;
+    }
+    if (ahead != 0 && ahead < 0x8000) {
+        int top = self->max_seq;
+        if (ahead >= GAP_BITS)
+            memset(self->bits, 0, sizeof(self->bits));
+        else
+            for (int k = 1; k <= ahead; k++)
+                gaps_set(self, top + k, 0); /* positions last used GAP_BITS ago */
+        self->max_seq = (uint16_t)seq;
+        if (ahead == 1)
+            return 0;
+        /* Only the newest MAX_TRACKED are worth asking for: the sender has dropped older. */
+        for (int k = ahead > MAX_TRACKED ? ahead - MAX_TRACKED : 1; k < ahead; k++)
+            gaps_set(self, (top + k) & 0xFFFF, 1);
+        self->missing_count_hint = 1;
+        return 1;
+    }
+    /* Late (or retransmitted): off the list, if it is on it. A number further back shares
+     * its bit with a newer one, which must stay. */
+    int back = (self->max_seq - seq) & 0xFFFF;
+    if (self->missing_count_hint && back >= 1 && back <= MAX_TRACKED)
+        gaps_set(self, seq, 0);
+    return 0;
+}
+
+/* The missing sequence numbers as a set (few, and read only when a NACK is sent). */
+static PyObject *
+Gaps_get_missing(Gaps *self, void *closure)
+{
+    PyObject *missing = PySet_New(NULL);
+    if (missing == NULL || !self->started || !self->missing_count_hint)
+        return missing;
+    int any = 0;
+    for (int back = 1; back <= MAX_TRACKED; back++) {
+        int seq = (self->max_seq - back) & 0xFFFF;
+        if (!gaps_has(self, seq))
+            continue;
+        any = 1;
+        PyObject *item = PyLong_FromLong(seq);
+        if (item == NULL || PySet_Add(missing, item) < 0) {
+            Py_XDECREF(item);
+            Py_DECREF(missing);
+            return NULL;
+        }
+        Py_DECREF(item);
+    }
+    if (!any) { /* all closed: in-order packets can skip the bookkeeping again */
+        memset(self->bits, 0, sizeof(self->bits));
+        self->missing_count_hint = 0;
+    }
+    return missing;
+}
+
+static PyObject *
+Gaps_get_max_seq(Gaps *self, void *closure)
+{
+    if (!self->started)
+        Py_RETURN_NONE;
+    return PyLong_FromLong(self->max_seq);
+}
+
+static PyObject *
+Gaps_add(Gaps *self, PyObject *arg)
+{
+    long seq = PyLong_AsLong(arg);
+    if (seq == -1 && PyErr_Occurred())
+        return NULL;
+    if (seq < 0 || seq > 0xFFFF) {
+        PyErr_SetString(PyExc_ValueError, "a sequence number is in 0..65535");
+        return NULL;
+    }
+    return PyBool_FromLong(gaps_add(self, (int)seq));
+}
+
+static PyObject *
+Gaps_missing_of(Gaps *self, PyObject *arg)
+{
+    long seq = PyLong_AsLong(arg);
+    if (seq == -1 && PyErr_Occurred())
+        return NULL;
+    if (seq < 0 || seq > 0xFFFF) {
+        PyErr_SetString(PyExc_ValueError, "a sequence number is in 0..65535");
+        return NULL;
+    }
+    return PyBool_FromLong(gaps_has(self, (int)seq));
+}
+
+static PyMethodDef Gaps_methods[] = {
+    {"add", (PyCFunction)Gaps_add, METH_O,
+     "add(seq) -> bool: note ``seq`` as received; True when a new gap opened (a NACK is due)."},
+    {"is_missing", (PyCFunction)Gaps_missing_of, METH_O,
+     "is_missing(seq) -> bool: whether ``seq`` is missing (and recent enough to ask for)."},
+    {NULL},
+};
+
+static PyGetSetDef Gaps_getset[] = {
+    {"missing", (getter)Gaps_get_missing, NULL,
+     "the missing sequence numbers within MAX_TRACKED of the newest, as a new set", NULL},
+    {"max_seq", (getter)Gaps_get_max_seq, NULL, "the newest sequence number, or None", NULL},
+    {NULL},
+};
+
+static PyTypeObject GapsType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "media._forward.Gaps",
+    .tp_doc = PyDoc_STR("Gaps(): the sequence numbers of one stream not (yet) received, within "
+                        "MAX_TRACKED of the newest."),
+    .tp_basicsize = sizeof(Gaps),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_methods = Gaps_methods,
+    .tp_getset = Gaps_getset,
+};
+
+/* ------------------------------------------------------------------------------------------ */
+/* Source                                                                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *consumers; /* list of Slots (Consumers) */
+    PyObject *stats;     /* StreamStats of the media SSRC, or None */
+    PyObject *nacks;     /* Gaps (video), or None */
+    PyObject *rtx;       /* dict: rtx payload type -> media payload type, as set */
+    unsigned char rtx_media[128]; /* the same as a table: media type + 1, or 0 */
+    char video;
+    char h264;
+    char closed;
+    char has_ssrc;
+    uint32_t ssrc;
+    int clock_rate;
+    long long packets;
+    long long octets;
+    long long malformed;
+} Source;
+
+static int
+Source_traverse(Source *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->consumers);
+    Py_VISIT(self->stats);
+    Py_VISIT(self->nacks);
+    Py_VISIT(self->rtx);
+    return 0;
+}
+
+static int
+Source_clear(Source *self)
+{
+    Py_CLEAR(self->consumers);
+    Py_CLEAR(self->stats);
+    Py_CLEAR(self->nacks);
+    Py_CLEAR(self->rtx);
+    return 0;
+}
+
+static void
+Source_dealloc(Source *self)
+{
+    PyObject_GC_UnTrack(self);
+    Source_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+Source_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    Source *self = (Source *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->consumers = PyList_New(0);
+    self->stats = Py_NewRef(Py_None);
+    self->nacks = Py_NewRef(Py_None);
+    self->rtx = PyDict_New();
+    self->clock_rate = 90000;
+    if (self->consumers == NULL || self->rtx == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+/* Call a no-argument method of ``self``; 0, or -1 with an exception set. */
+static int
+call_hook(PyObject *self, PyObject *name)
+{
+    PyObject *r = PyObject_CallMethodNoArgs(self, name);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+/* The arrival's abs-send-time: seconds of the wall clock in 6.18 fixed point, mod 64 s. */
+static uint32_t
+abs_send_time_now(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    unsigned long long fixed =
+        ((unsigned long long)now.tv_sec << 18) + (((unsigned long long)now.tv_nsec << 18) / 1000000000ULL);
+    return (uint32_t)(fixed & 0xFFFFFF);
+}
+
+static PyObject *
+Source_receive(Source *self, PyObject *data)
+{
+    if (!PyBytes_Check(data)) {
+        PyErr_SetString(PyExc_TypeError, "receive(data): data must be bytes");
+        return NULL;
+    }
+    if (self->closed)
+        return PyLong_FromLong(0);
+    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(data);
+    RtpFields h;
+    const char *error;
+    if (rtp_parse(p, PyBytes_GET_SIZE(data), !self->video, &h, &error) < 0) {
+        self->malformed++;
+        return PyLong_FromLong(0);
+    }
+    int media_pt = self->rtx_media[h.payload_type];
+    if (media_pt) {
+        /* The publisher's retransmission (answer to our NACK): the original sequence number
+         * is the first two payload bytes; padding-only probes carry none. */
+        if (h.payload_end - h.payload_start < 3 || !self->has_ssrc)
+            return PyLong_FromLong(0);
+        h.sequence_number = (p[h.payload_start] << 8) | p[h.payload_start + 1];
+        h.payload_start += 2;
+        h.payload_type = media_pt - 1;
+        h.ssrc = self->ssrc;
+    }
+    else if (!self->has_ssrc || h.ssrc != self->ssrc) {
+        self->ssrc = h.ssrc;
+        self->has_ssrc = 1;
+        /* Producer._new_ssrc sets up the statistics of the new source. */
+        if (call_hook((PyObject *)self, str_new_ssrc) < 0)
+            return NULL;
+    }
+    Py_ssize_t size = h.payload_end - h.payload_start;
+    self->packets++;
+    self->octets += size;
+    if (!ABSENT(self->stats) && Py_IS_TYPE(self->stats, &StreamStatsType)) {
+        StreamStats *stats = (StreamStats *)self->stats;
+        stats_add(stats, h.sequence_number, h.timestamp, wall_clock_units(stats->clock_rate));
+    }
+    const char *payload = (const char *)p + h.payload_start;
+    unsigned char value[3];
+    Py_ssize_t value_size;
+    int keyframe = 0;
+    if (self->video) {
+        keyframe = self->h264 ? h264_keyframe((const unsigned char *)payload, size)
+                              : vp8_keyframe((const unsigned char *)payload, size);
+        uint32_t sent_at = abs_send_time_now(); /* one stamp for every copy */
+        value[0] = (unsigned char)(sent_at >> 16);
+        value[1] = (unsigned char)(sent_at >> 8);
+        value[2] = (unsigned char)sent_at;
+        value_size = 3;
+    }
+    else {
+        value[0] = (unsigned char)(h.audio_level < 0 ? 0 : h.audio_level);
+        value_size = 1;
+    }
+
+    long sent = 0;
+    PyObject *consumers = Py_NewRef(self->consumers);
+    if (!PyList_Check(consumers)) {
+        Py_DECREF(consumers);
+        PyErr_SetString(PyExc_TypeError, "consumers must be a list");
+        return NULL;
+    }
+    /* By index, as a Python for loop would: a callback may change the list. ``data`` (which
+     * ``payload`` points into) is held by our caller throughout. */
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(consumers); i++) {
+        PyObject *consumer = Py_NewRef(PyList_GET_ITEM(consumers, i));
+        int r;
+        if (PyObject_TypeCheck(consumer, &SlotType))
+            r = slot_forward(consumer, &h, payload, size, (const char *)value, value_size,
+                             keyframe);
+        else {
+            PyErr_SetString(PyExc_TypeError, "a consumer must be a media._forward.Slot");
+            r = -1;
+        }
+        Py_DECREF(consumer);
+        if (r < 0) {
+            Py_DECREF(consumers);
+            return NULL;
+        }
+        sent += r;
+    }
+    Py_DECREF(consumers);
+
+    /* Recovered (RTX) packets go in too: that takes them off the missing list. */
+    if (!ABSENT(self->nacks) && Py_IS_TYPE(self->nacks, &GapsType) &&
+        gaps_add((Gaps *)self->nacks, h.sequence_number)) {
+        /* Producer._gap_opened sends the NACK (in a task, off this path). */
+        if (call_hook((PyObject *)self, str_gap_opened) < 0)
+            return NULL;
+    }
+    return PyLong_FromLong(sent);
+}
+
+static PyObject *
+Source_get_ssrc(Source *self, void *closure)
+{
+    if (!self->has_ssrc)
+        Py_RETURN_NONE;
+    return PyLong_FromUnsignedLong(self->ssrc);
+}
+
+static int
+Source_set_ssrc(Source *self, PyObject *value, void *closure)
+{
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "ssrc cannot be deleted");
+        return -1;
+    }
+    if (value == Py_None) {
+        self->has_ssrc = 0;
+        return 0;
+    }
+    unsigned long v = PyLong_AsUnsignedLong(value);
+    if (v == (unsigned long)-1 && PyErr_Occurred())
+        return -1;
+    if (v > 0xFFFFFFFFul) {
+        PyErr_SetString(PyExc_ValueError, "ssrc must be a 32-bit value");
+        return -1;
+    }
+    self->ssrc = (uint32_t)v;
+    self->has_ssrc = 1;
+    return 0;
+}
+
+static PyObject *
+Source_get_rtx(Source *self, void *closure)
+{
+    return Py_NewRef(self->rtx != NULL ? self->rtx : Py_None);
+}
+
+/* rtx = {rtx payload type: media payload type}; checked whole before anything changes. */
+static int
+Source_set_rtx(Source *self, PyObject *value, void *closure)
+{
+    if (value == NULL || !PyDict_Check(value)) {
+        PyErr_SetString(PyExc_TypeError, "rtx must be a dict of payload types");
+        return -1;
+    }
+    unsigned char table[128] = {0};
+    PyObject *key, *media;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(value, &pos, &key, &media)) {
+        long k = PyLong_AsLong(key);
+        if (k == -1 && PyErr_Occurred())
+            return -1;
+        long m = PyLong_AsLong(media);
+        if (m == -1 && PyErr_Occurred())
+            return -1;
+        if (k < 0 || k > 127 || m < 0 || m > 127) {
+            PyErr_SetString(PyExc_ValueError, "payload types are in 0..127");
+            return -1;
+        }
+        table[k] = (unsigned char)(m + 1);
+    }
+    PyObject *copy = PyDict_Copy(value);
+    if (copy == NULL)
+        return -1;
+    memcpy(self->rtx_media, table, sizeof(table));
+    Py_XSETREF(self->rtx, copy);
+    return 0;
+}
+
+static PyMethodDef Source_methods[] = {
+    {"receive", (PyCFunction)Source_receive, METH_O,
+     "receive(data) -> int: one decrypted RTP packet of the publisher, to every subscribed "
+     "Slot; how many copies were sent."},
+    {NULL},
+};
+
+static PyMemberDef Source_members[] = {
+    {"consumers", T_OBJECT, offsetof(Source, consumers), 0, "the subscribed Slots (a list)"},
+    {"stats", T_OBJECT, offsetof(Source, stats), 0, "StreamStats of the media SSRC, or None"},
+    {"nacks", T_OBJECT, offsetof(Source, nacks), 0, "Gaps of the stream (video), or None"},
+    {"video", T_BOOL, offsetof(Source, video), 0, "a video source (no audio level scan)"},
+    {"h264", T_BOOL, offsetof(Source, h264), 0, "key frames are H.264's (else VP8's)"},
+    {"closed", T_BOOL, offsetof(Source, closed), 0, "closed: receive does nothing"},
+    {"clock_rate", T_INT, offsetof(Source, clock_rate), 0, "RTP clock rate"},
+    {"packets", T_LONGLONG, offsetof(Source, packets), 0, "packets received"},
+    {"bytes", T_LONGLONG, offsetof(Source, octets), 0, "payload bytes received"},
+    {"malformed", T_LONGLONG, offsetof(Source, malformed), 0, "datagrams that were not RTP"},
+    {NULL},
+};
+
+static PyGetSetDef Source_getset[] = {
+    {"ssrc", (getter)Source_get_ssrc, (setter)Source_set_ssrc,
+     "the publisher's media SSRC, or None before its first packet", NULL},
+    {"rtx", (getter)Source_get_rtx, (setter)Source_set_rtx,
+     "rtx payload type -> media payload type", NULL},
+    {NULL},
+};
+
+static PyTypeObject SourceType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "media._forward.Source",
+    .tp_doc = PyDoc_STR("The per-packet receive path of one incoming track; "
+                        "media.producer.Producer is its subclass."),
+    .tp_basicsize = sizeof(Source),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_new = Source_new,
+    .tp_dealloc = (destructor)Source_dealloc,
+    .tp_traverse = (traverseproc)Source_traverse,
+    .tp_clear = (inquiry)Source_clear,
+    .tp_methods = Source_methods,
+    .tp_members = Source_members,
+    .tp_getset = Source_getset,
+};
+
+/* ------------------------------------------------------------------------------------------ */
+
+static PyMethodDef receive_functions[] = {
+    {"parse_rtp", (PyCFunction)(void (*)(void))py_parse_rtp, METH_FASTCALL,
+     "parse_rtp(data, scan=True) -> (marker, payload_type, sequence_number, timestamp, ssrc, "
+     "payload_start, payload_end, audio_level, abs_send_time); ValueError when not RTP."},
+    {"vp8_keyframe", (PyCFunction)py_vp8_keyframe, METH_O,
+     "vp8_keyframe(payload) -> bool: whether a VP8 RTP payload starts a key frame."},
+    {"h264_keyframe", (PyCFunction)py_h264_keyframe, METH_O,
+     "h264_keyframe(payload) -> bool: whether an H.264 RTP payload starts with an IDR or SPS."},
+    {NULL},
+};
+
+CL_INTERNAL int
+receive_exec(PyObject *module)
+{
+    if (str_new_ssrc == NULL && (str_new_ssrc = PyUnicode_InternFromString("_new_ssrc")) == NULL)
+        return -1;
+    if (str_gap_opened == NULL &&
+        (str_gap_opened = PyUnicode_InternFromString("_gap_opened")) == NULL)
+        return -1;
+    if (PyType_Ready(&StreamStatsType) < 0 || PyType_Ready(&GapsType) < 0 ||
+        PyType_Ready(&SourceType) < 0)
+        return -1;
+    if (PyModule_AddObjectRef(module, "StreamStats", (PyObject *)&StreamStatsType) < 0 ||
+        PyModule_AddObjectRef(module, "Gaps", (PyObject *)&GapsType) < 0 ||
+        PyModule_AddObjectRef(module, "Source", (PyObject *)&SourceType) < 0 ||
+        PyModule_AddFunctions(module, receive_functions) < 0 ||
+        PyModule_AddIntConstant(module, "MAX_TRACKED", MAX_TRACKED) < 0)
+        return -1;
+    return 0;
+}

@@ -1,0 +1,328 @@
+"""media._forward's receiving half (media/_receive.c): Source.receive, the per-packet path of a
+Producer, against the same packets taken apart in Python and handed to Slot.forward one by one;
+RTX unwrapping, statistics, NACK gaps, key frames and refusals."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+import weakref
+from typing import Any
+
+import pytest
+
+from media import _forward, wire
+from media.consumer import Consumer, _extension_prefix
+from media.producer import Producer
+from media.rtp import (
+    EXT_ABS_SEND_TIME,
+    EXT_AUDIO_LEVEL,
+    build_extensions,
+    parse_header,
+    write_packet,
+)
+from tests.media.test_reconnect import FakeEgress, FakeProducer, FakeTransceiver
+
+MEDIA_PT, RTX_PT, SSRC = 96, 97, 0x5150
+KEY = b"\x10\x00\x00\x9d\x01\x2a"  # VP8: start of partition 0, P bit clear (a key frame)
+DELTA = b"\x10\x01\x00"  # VP8: P bit set (a delta frame)
+
+
+class FakeReceiver:
+    """What media/wire.py reads of an RTCRtpReceiver for statistics."""
+
+    def __init__(self) -> None:
+        self._RTCRtpReceiver__remote_streams: dict[int, Any] = {}
+
+
+@pytest.fixture
+def rtcp(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
+    """The NACKs and PLIs the producer decides to send, recorded instead of sent."""
+    sent: dict[str, list[Any]] = {"nack": [], "pli": []}
+
+    async def nack(receiver: Any, ssrc: int, lost: list[int]) -> None:
+        sent["nack"].append((ssrc, lost))
+
+    async def pli(receiver: Any, ssrc: int) -> None:
+        sent["pli"].append(ssrc)
+
+    monkeypatch.setattr(wire, "send_nack", nack)
+    monkeypatch.setattr(wire, "send_pli", pli)
+    return sent
+
+
+def packet(
+    seq: int,
+    payload: bytes,
+    *,
+    pt: int = MEDIA_PT,
+    ssrc: int = SSRC,
+    marker: bool = False,
+    level: int | None = None,
+    padding: int = 0,
+) -> bytes:
+    extensions = build_extensions(b"1", audio_level=level) if level is not None else b""
+    data = write_packet(
+        marker=marker,
+        payload_type=pt,
+        sequence_number=seq & 0xFFFF,
+        timestamp=(seq * 3000) & 0xFFFFFFFF,
+        ssrc=ssrc,
+        extensions=extensions,
+        payload=payload + bytes(padding - 1) + bytes([padding]) if padding else payload,
+    )
+    if padding:
+        data = bytes([data[0] | 0x20]) + data[1:]
+    return data
+
+
+def rtx(seq: int, original: int, payload: bytes) -> bytes:
+    """The publisher's retransmission of ``original``: its own SSRC, sequence and type."""
+    return packet(seq, original.to_bytes(2, "big") + payload, pt=RTX_PT, ssrc=SSRC + 1)
+
+
+def slot(kind: str, producer: Any, egress: Any) -> Consumer:
+    made = Consumer("judge", kind, FakeTransceiver())  # type: ignore[arg-type]
+    made.ready = True
+    made.egress = egress
+    made.next_seq = 1000
+    element, size = (EXT_ABS_SEND_TIME, 3) if kind == "video" else (EXT_AUDIO_LEVEL, 1)
+    made._prefix, made._pad = _extension_prefix(b"2", element, size)
+    made.switch(producer)
+    return made
+
+
+def producer(kind: str) -> Producer:
+    made = Producer("debtor", kind, FakeReceiver())  # type: ignore[arg-type]
+    made.configure("vp8", {RTX_PT: MEDIA_PT})
+    return made
+
+
+def without_send_time(data: bytes) -> bytes:
+    """A forwarded video packet with its abs-send-time (which is now) zeroed."""
+    # The fixed header, the extension block's header, the MID element ("2"), then this one.
+    assert data[18] == (EXT_ABS_SEND_TIME << 4) | 2
+    return data[:19] + b"\0\0\0" + data[22:]
+
+
+@pytest.mark.parametrize("kind", ["video", "audio"])
+async def test_receive_forwards_like_slot_forward_fed_by_hand(
+    kind: str, rtcp: dict[str, list[Any]]
+) -> None:
+    source = producer(kind)
+    egresses = [FakeEgress(), FakeEgress()]
+    slots = [slot(kind, source, egress) for egress in egresses]
+    twin_egress, twin_source = FakeEgress(), FakeProducer()
+    twin = slot(kind, twin_source, twin_egress)
+    seqs = [*range(10), 11, 10, 12, 12]  # reordered, then a duplicate
+    for seq in seqs:
+        payload = (KEY if seq == 0 else DELTA) + bytes([seq]) * (40 + seq)
+        data = packet(seq, payload, marker=seq % 3 == 0, level=0x80 | seq, padding=seq % 4)
+        before = time.time()
+        assert source.receive(data) == 2
+        header = parse_header(data)
+        if kind == "video":
+            value = b"\0\0\0"
+            sent_at = parse_header(egresses[0].sent[-1]).abs_send_time
+            assert sent_at is not None
+            # The arrival's abs-send-time (6.18 fixed point seconds, modulo 64 s).
+            assert (sent_at - int(before * 262144)) & 0xFFFFFF < 262144 // 4
+        else:
+            value = bytes([0x80 | seq])
+        body = data[header.payload_start : header.payload_end]
+        assert twin.forward(header, body, value, seq == 0) == 1
+    assert len(egresses[0].sent) == len(egresses[1].sent) == len(seqs)
+    shift = (slots[0].ts_offset - twin.ts_offset) & 0xFFFFFFFF
+    for got, other, want in zip(egresses[0].sent, egresses[1].sent, twin_egress.sent, strict=True):
+        if kind == "video":
+            assert parse_header(got).abs_send_time == parse_header(other).abs_send_time
+            got, want = without_send_time(got), without_send_time(want)
+        ts = (int.from_bytes(want[4:8], "big") + shift) & 0xFFFFFFFF
+        assert got == want[:4] + ts.to_bytes(4, "big") + want[8:]
+    assert source.packets == len(seqs)
+    assert source.bytes == sum(len(KEY if s == 0 else DELTA) + 40 + s for s in seqs)
+    assert source.ssrc == SSRC
+    assert not rtcp["nack"]  # 10 and 11 were only reordered
+
+
+async def test_a_new_ssrc_gets_fresh_statistics_the_receiver_reads(
+    rtcp: dict[str, list[Any]],
+) -> None:
+    source = producer("audio")
+    streams = source.receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
+    for seq in (1, 2, 4):
+        source.receive(packet(seq, b"opus"))
+    stats = source.stats
+    assert stats is not None
+    assert streams == {SSRC: stats}
+    assert (stats.base_seq, stats.max_seq, stats.packets_received, stats.packets_lost) == (
+        1,
+        4,
+        3,
+        1,
+    )
+    assert source.loss_since_last() == pytest.approx(0.25)
+    assert source.loss_since_last() == 0.0
+    # The publisher restarted its stream under a new SSRC.
+    source.receive(packet(900, b"opus", ssrc=SSRC + 7))
+    assert source.ssrc == SSRC + 7
+    assert source.stats is not stats
+    assert streams[SSRC + 7] is source.stats
+    assert source.stats.packets_received == 1
+    assert source.loss_since_last() == 0.0
+
+
+async def test_retransmissions_are_unwrapped_and_close_the_gap(
+    rtcp: dict[str, list[Any]],
+) -> None:
+    source = producer("video")
+    egress = FakeEgress()
+    made = slot("video", source, egress)
+    source.receive(packet(0, KEY))
+    source.receive(packet(1, DELTA))
+    source.receive(packet(4, DELTA))  # 2 and 3 lost
+    await asyncio.sleep(0)
+    assert rtcp["nack"] == [(SSRC, [2, 3])]
+    assert source.nacks is not None
+    assert source.nacks.missing == {2, 3}
+    assert source.receive(rtx(500, 3, DELTA + b"three")) == 1
+    assert source.nacks.missing == {2}
+    recovered = parse_header(egress.sent[-1])
+    assert (recovered.payload_type, recovered.ssrc) == (MEDIA_PT, made._ssrc)
+    assert recovered.sequence_number == (3 + (made.seq_offset or 0)) & 0xFFFF
+    assert egress.sent[-1].endswith(DELTA + b"three")
+    # Only the statistics of the media SSRC count, and the recovered packet is one of them.
+    assert source.stats is not None
+    assert source.stats.packets_received == 4
+    # A padding-only probe on the RTX stream carries no packet.
+    assert source.receive(rtx(501, 2, b"")) == 0
+    assert source.nacks.missing == {2}
+    # relay_nack asks again only for what is still missing here.
+    source.relay_nack([2, 3])
+    await asyncio.sleep(0)
+    assert rtcp["nack"][-1] == (SSRC, [2])
+
+
+async def test_retransmissions_before_the_stream_are_dropped(rtcp: dict[str, list[Any]]) -> None:
+    source = producer("video")
+    egress = FakeEgress()
+    slot("video", source, egress)
+    assert source.receive(rtx(1, 7, KEY)) == 0
+    assert (source.ssrc, source.packets, egress.sent) == (None, 0, [])
+
+
+async def test_video_waits_for_a_key_frame_and_the_producer_asks_for_one(
+    rtcp: dict[str, list[Any]],
+) -> None:
+    source = producer("video")
+    egress = FakeEgress()
+    slot("video", source, egress)
+    for seq in range(3):
+        assert source.receive(packet(seq, DELTA)) == 0
+    await asyncio.sleep(0)
+    assert rtcp["pli"] == [SSRC]  # once: PLIs are rate limited
+    assert source.plis_sent == 1
+    assert source.receive(packet(3, KEY)) == 1
+    assert source.receive(packet(4, DELTA)) == 1
+
+
+async def test_h264_key_frames_when_negotiated(rtcp: dict[str, list[Any]]) -> None:
+    source = producer("video")
+    source.configure("h264", {RTX_PT: MEDIA_PT})
+    assert source.h264
+    egress = FakeEgress()
+    slot("video", source, egress)
+    assert source.receive(packet(0, KEY)) == 0  # a VP8 key frame is no H.264 IDR
+    assert source.receive(packet(1, b"\x65\x88")) == 1  # an IDR slice
+
+
+async def test_what_is_not_rtp_is_counted_and_dropped(rtcp: dict[str, list[Any]]) -> None:
+    source = producer("audio")
+    egress = FakeEgress()
+    slot("audio", source, egress)
+    good = packet(1, b"opus", padding=2)
+    bad = [
+        good[:11],  # shorter than a header
+        b"\x40" + good[1:],  # version 1
+        bytes([good[0] | 0x0F]) + good[1:],  # more CSRCs than bytes
+        good[:-1] + b"\x00",  # padding of zero
+        good[:-1] + b"\xff",  # more padding than payload
+    ]
+    for data in bad:
+        assert source.receive(data) == 0
+    assert (source.malformed, source.packets, source.ssrc, egress.sent) == (len(bad), 0, None, [])
+    with pytest.raises(TypeError, match="bytes"):
+        source.receive(bytearray(good))  # type: ignore[arg-type]
+    assert source.receive(good) == 1
+
+
+async def test_a_closed_producer_forwards_nothing(rtcp: dict[str, list[Any]]) -> None:
+    source = producer("audio")
+    egress = FakeEgress()
+    made = slot("audio", source, egress)
+    source.close()
+    assert source.receive(packet(1, b"opus")) == 0
+    assert (source.packets, egress.sent, made.source) == (0, [], None)
+
+
+async def test_a_consumer_leaving_mid_packet_is_safe(rtcp: dict[str, list[Any]]) -> None:
+    """A Python callback during the fan-out (here the first slot's new epoch) may change the
+    list of consumers; the loop reads it afresh, as a Python for loop would."""
+    source = producer("audio")
+    first_egress, second_egress = FakeEgress(), FakeEgress()
+    first = slot("audio", source, first_egress)
+    second = slot("audio", source, second_egress)
+    new_epoch = first._new_epoch
+
+    def leave_then_start(sequence_number: int, timestamp: int) -> int:
+        second.switch(None)
+        return new_epoch(sequence_number, timestamp)
+
+    first._new_epoch = leave_then_start  # type: ignore[method-assign]
+    assert source.receive(packet(1, b"opus")) == 1
+    assert (len(first_egress.sent), second_egress.sent) == (1, [])
+    assert source.consumers == [first]
+
+
+async def test_bad_settings_are_refused_and_change_nothing(rtcp: dict[str, list[Any]]) -> None:
+    source = producer("video")
+    with pytest.raises(ValueError, match="payload types"):
+        source.rtx = {RTX_PT: 300, 98: 96}
+    with pytest.raises(TypeError, match="dict"):
+        source.rtx = [(1, 2)]  # type: ignore[assignment]
+    assert source.rtx == {RTX_PT: MEDIA_PT}
+    assert source.receive(rtx(1, 7, KEY)) == 0  # the table is unchanged too: 98 is no RTX
+    with pytest.raises(ValueError, match="32-bit"):
+        source.ssrc = 1 << 32
+    assert source.ssrc is None
+
+
+async def test_a_consumer_that_is_no_slot_is_an_error(rtcp: dict[str, list[Any]]) -> None:
+    source = producer("video")
+    source.consumers.append(object())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="Slot"):
+        source.receive(packet(0, KEY))
+
+
+async def test_a_producer_and_its_consumers_are_collected_together(
+    rtcp: dict[str, list[Any]],
+) -> None:
+    source = producer("video")
+    slot("video", source, FakeEgress())
+    source.receive(packet(0, KEY))
+    gone = weakref.ref(source)
+    del source
+    gc.collect()
+    assert gone() is None
+
+
+def test_parse_rtp_takes_any_bytes_like_object() -> None:
+    data = packet(7, b"opus", level=0x85)
+    fields = _forward.parse_rtp(memoryview(data))
+    assert fields == _forward.parse_rtp(bytearray(data))
+    assert fields[2] == 7
+    assert fields[7] == 0x85
+    assert _forward.parse_rtp(data, False)[7] is None  # not scanned
+    with pytest.raises(ValueError, match="shorter"):
+        _forward.parse_rtp(b"\x80")
