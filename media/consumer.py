@@ -117,6 +117,7 @@ class Consumer(_forward.Slot):
             self._prefix, self._pad = _extension_prefix(self.mid, EXT_AUDIO_LEVEL, 1)
         else:
             self._prefix, self._pad = _extension_prefix(self.mid, EXT_ABS_SEND_TIME, 3)
+            self.reserve()  # the history ring: allocated at negotiation, not by a packet
         self.ready = True
 
     def switch(self, producer: Producer | None) -> bool:
