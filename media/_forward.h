@@ -44,6 +44,13 @@ CL_INTERNAL int slot_forward(PyObject *slot, const RtpFields *header, const char
                              Py_ssize_t payload_size, const char *value, Py_ssize_t value_size,
                              int keyframe);
 
+/* The Demux type (media._forward.Demux), and its receive: one decrypted RTP packet
+ * ``p[0:size]`` of the participant to the Source of its payload type; copies sent, or -1 with
+ * an exception set. ``arrived_ns`` is on CLOCK_MONOTONIC (time.perf_counter_ns). */
+CL_INTERNAL extern PyTypeObject DemuxType;
+CL_INTERNAL int demux_receive(PyObject *demux, const unsigned char *p, Py_ssize_t size,
+                              long long arrived_ns);
+
 /* Adds the receiving half's types and functions to the module. */
 CL_INTERNAL int receive_exec(PyObject *module);
 

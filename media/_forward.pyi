@@ -60,7 +60,7 @@ class Ingress:
         session: object,
         context: int,
         unprotect: int,
-        handler: Callable[[bytes, int], None],
+        handler: Callable[[bytes, int], object],
         original: Callable[[bytes, Any], None],
         on_error: Callable[[BaseException], None],
     ) -> None: ...
@@ -120,3 +120,14 @@ class Source:
     ssrc: int | None
     rtx: dict[int, int]
     def receive(self, data: builtins.bytes) -> int: ...
+
+class Demux:
+    """A participant's decrypted RTP to the Source of its payload type."""
+
+    observe: Callable[[float], None] | None
+    received: int
+    def route(self, payload_type: int, source: Source | None) -> None: ...
+    def clear(self) -> None: ...
+    @property
+    def routes(self) -> dict[int, Source]: ...
+    def __call__(self, data: builtins.bytes, arrived_ns: int) -> int: ...

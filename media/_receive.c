@@ -12,6 +12,9 @@
  *   Source        the C base of media.producer.Producer: ``receive(data)`` parses, unwraps
  *                 RTX, counts, updates the statistics and gaps, and hands the packet to each
  *                 subscribed Slot, all without a Python frame.
+ *   Demux         a participant's packets to the Source of their payload type; as the
+ *                 handler of the participant's Ingress (_forward.c) it takes the decrypted
+ *                 packet straight from the Ingress's buffer.
  *
  * As in _forward.c, what is not per packet stays in Python and is called from here when it
  * happens: a new SSRC (Producer._new_ssrc) and a new gap (Producer._gap_opened, which sends the
@@ -696,28 +699,25 @@ abs_send_time_now(void)
     return (uint32_t)(fixed & 0xFFFFFF);
 }
 
-static PyObject *
-Source_receive(Source *self, PyObject *data)
+/* One decrypted RTP packet, ``p[0:size]``, which must stay valid and unchanged until this
+ * returns (Python runs in between); how many copies were sent, or -1 with an exception set. */
+static int
+source_receive(Source *self, const unsigned char *p, Py_ssize_t size)
 {
-    if (!PyBytes_Check(data)) {
-        PyErr_SetString(PyExc_TypeError, "receive(data): data must be bytes");
-        return NULL;
-    }
     if (self->closed)
-        return PyLong_FromLong(0);
-    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(data);
+        return 0;
     RtpFields h;
     const char *error;
-    if (rtp_parse(p, PyBytes_GET_SIZE(data), !self->video, &h, &error) < 0) {
+    if (rtp_parse(p, size, !self->video, &h, &error) < 0) {
         self->malformed++;
-        return PyLong_FromLong(0);
+        return 0;
     }
     int media_pt = self->rtx_media[h.payload_type];
     if (media_pt) {
         /* The publisher's retransmission (answer to our NACK): the original sequence number
          * is the first two payload bytes; padding-only probes carry none. */
         if (h.payload_end - h.payload_start < 3 || !self->has_ssrc)
-            return PyLong_FromLong(0);
+            return 0;
         h.sequence_number = (p[h.payload_start] << 8) | p[h.payload_start + 1];
         h.payload_start += 2;
         h.payload_type = media_pt - 1;
@@ -728,11 +728,11 @@ Source_receive(Source *self, PyObject *data)
         self->has_ssrc = 1;
         /* Producer._new_ssrc sets up the statistics of the new source. */
         if (call_hook((PyObject *)self, str_new_ssrc) < 0)
-            return NULL;
+            return -1;
     }
-    Py_ssize_t size = h.payload_end - h.payload_start;
+    Py_ssize_t length = h.payload_end - h.payload_start;
     self->packets++;
-    self->octets += size;
+    self->octets += length;
     if (!ABSENT(self->stats) && Py_IS_TYPE(self->stats, &StreamStatsType)) {
         StreamStats *stats = (StreamStats *)self->stats;
         stats_add(stats, h.sequence_number, h.timestamp, wall_clock_units(stats->clock_rate));
@@ -742,8 +742,8 @@ Source_receive(Source *self, PyObject *data)
     Py_ssize_t value_size;
     int keyframe = 0;
     if (self->video) {
-        keyframe = self->h264 ? h264_keyframe((const unsigned char *)payload, size)
-                              : vp8_keyframe((const unsigned char *)payload, size);
+        keyframe = self->h264 ? h264_keyframe((const unsigned char *)payload, length)
+                              : vp8_keyframe((const unsigned char *)payload, length);
         uint32_t sent_at = abs_send_time_now(); /* one stamp for every copy */
         value[0] = (unsigned char)(sent_at >> 16);
         value[1] = (unsigned char)(sent_at >> 8);
@@ -755,20 +755,18 @@ Source_receive(Source *self, PyObject *data)
         value_size = 1;
     }
 
-    long sent = 0;
-    PyObject *consumers = Py_NewRef(self->consumers);
-    if (!PyList_Check(consumers)) {
-        Py_DECREF(consumers);
+    int sent = 0;
+    if (ABSENT(self->consumers) || !PyList_Check(self->consumers)) {
         PyErr_SetString(PyExc_TypeError, "consumers must be a list");
-        return NULL;
+        return -1;
     }
-    /* By index, as a Python for loop would: a callback may change the list. ``data`` (which
-     * ``payload`` points into) is held by our caller throughout. */
+    PyObject *consumers = Py_NewRef(self->consumers);
+    /* By index, as a Python for loop would: a callback may change the list. */
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(consumers); i++) {
         PyObject *consumer = Py_NewRef(PyList_GET_ITEM(consumers, i));
         int r;
         if (PyObject_TypeCheck(consumer, &SlotType))
-            r = slot_forward(consumer, &h, payload, size, (const char *)value, value_size,
+            r = slot_forward(consumer, &h, payload, length, (const char *)value, value_size,
                              keyframe);
         else {
             PyErr_SetString(PyExc_TypeError, "a consumer must be a media._forward.Slot");
@@ -777,7 +775,7 @@ Source_receive(Source *self, PyObject *data)
         Py_DECREF(consumer);
         if (r < 0) {
             Py_DECREF(consumers);
-            return NULL;
+            return -1;
         }
         sent += r;
     }
@@ -788,9 +786,22 @@ Source_receive(Source *self, PyObject *data)
         gaps_add((Gaps *)self->nacks, h.sequence_number)) {
         /* Producer._gap_opened sends the NACK (in a task, off this path). */
         if (call_hook((PyObject *)self, str_gap_opened) < 0)
-            return NULL;
+            return -1;
     }
-    return PyLong_FromLong(sent);
+    return sent;
+}
+
+static PyObject *
+Source_receive(Source *self, PyObject *data)
+{
+    if (!PyBytes_Check(data)) {
+        PyErr_SetString(PyExc_TypeError, "receive(data): data must be bytes");
+        return NULL;
+    }
+    /* ``data`` is held by our caller throughout, and bytes do not change. */
+    int sent = source_receive(self, (const unsigned char *)PyBytes_AS_STRING(data),
+                              PyBytes_GET_SIZE(data));
+    return sent < 0 ? NULL : PyLong_FromLong(sent);
 }
 
 static PyObject *
@@ -908,6 +919,206 @@ static PyTypeObject SourceType = {
 };
 
 /* ------------------------------------------------------------------------------------------ */
+/* Demux                                                                                       */
+/* ------------------------------------------------------------------------------------------ */
+
+/* A participant's decrypted RTP to the Source of its payload type. As the handler of the
+ * participant's Ingress it is called from C with the Ingress's buffer: no bytes object, no
+ * Python frame between the socket and the subscribers' sendto. */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *observe;          /* (seconds) -> None: the added latency, one packet in 32 */
+    unsigned long long received; /* packets that reached a Source */
+    PyObject *routes[128];      /* payload type -> Source, or NULL */
+} Demux;
+
+static int
+Demux_traverse(Demux *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->observe);
+    for (int i = 0; i < 128; i++)
+        Py_VISIT(self->routes[i]);
+    return 0;
+}
+
+static int
+Demux_clear(Demux *self)
+{
+    Py_CLEAR(self->observe);
+    for (int i = 0; i < 128; i++)
+        Py_CLEAR(self->routes[i]);
+    return 0;
+}
+
+static void
+Demux_dealloc(Demux *self)
+{
+    PyObject_GC_UnTrack(self);
+    Demux_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+CL_INTERNAL int
+demux_receive(PyObject *demux, const unsigned char *p, Py_ssize_t size, long long arrived_ns)
+{
+    Demux *self = (Demux *)demux;
+    if (size < 12 || size > MAX_PACKET + MAX_TRAILER)
+        return 0;
+    PyObject *source = self->routes[p[1] & 0x7F];
+    if (source == NULL)
+        return 0;
+    /* Our own copy: the caller's buffer (the Ingress's) must not be what Python callbacks
+     * during the fan-out could see change. */
+    unsigned char copy[MAX_PACKET + MAX_TRAILER];
+    memcpy(copy, p, (size_t)size);
+    Py_INCREF(source);
+    int sent = source_receive((Source *)source, copy, size);
+    Py_DECREF(source);
+    if (sent < 0)
+        return -1;
+    self->received++;
+    /* One packet in 32 is plenty for the latency histogram and costs a 32nd. */
+    if (sent && (self->received & 31) == 0 && !ABSENT(self->observe)) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now); /* the Ingress's clock */
+        long long ns = (long long)now.tv_sec * 1000000000LL + now.tv_nsec - arrived_ns;
+        PyObject *seconds = PyFloat_FromDouble((double)ns / 1e9);
+        if (seconds == NULL)
+            return -1;
+        PyObject *observe = Py_NewRef(self->observe);
+        PyObject *r = PyObject_CallOneArg(observe, seconds);
+        Py_DECREF(observe);
+        Py_DECREF(seconds);
+        if (r == NULL)
+            return -1;
+        Py_DECREF(r);
+    }
+    return sent;
+}
+
+/* demux(data, arrived_ns): the same from Python (the path before the fast path, and tests). */
+static PyObject *
+Demux_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs != 2 || kwnames != NULL) {
+        PyErr_SetString(PyExc_TypeError, "demux(data, arrived_ns)");
+        return NULL;
+    }
+    if (!PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "data must be bytes");
+        return NULL;
+    }
+    long long arrived = PyLong_AsLongLong(args[1]);
+    if (arrived == -1 && PyErr_Occurred())
+        return NULL;
+    int sent = demux_receive(callable, (const unsigned char *)PyBytes_AS_STRING(args[0]),
+                             PyBytes_GET_SIZE(args[0]), arrived);
+    return sent < 0 ? NULL : PyLong_FromLong(sent);
+}
+
+static PyObject *
+Demux_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    Demux *self = (Demux *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->vectorcall = Demux_vectorcall;
+    self->observe = Py_NewRef(Py_None);
+    return (PyObject *)self;
+}
+
+static PyObject *
+Demux_route(Demux *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "route(payload_type, source)");
+        return NULL;
+    }
+    long pt = PyLong_AsLong(args[0]);
+    if (pt == -1 && PyErr_Occurred())
+        return NULL;
+    if (pt < 0 || pt > 127) {
+        PyErr_SetString(PyExc_ValueError, "payload types are in 0..127");
+        return NULL;
+    }
+    PyObject *source = args[1];
+    if (source != Py_None && !PyObject_TypeCheck(source, &SourceType)) {
+        PyErr_SetString(PyExc_TypeError, "a route leads to a media._forward.Source or None");
+        return NULL;
+    }
+    Py_XSETREF(self->routes[pt], source == Py_None ? NULL : Py_NewRef(source));
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Demux_clear_routes(Demux *self, PyObject *Py_UNUSED(ignored))
+{
+    for (int i = 0; i < 128; i++)
+        Py_CLEAR(self->routes[i]);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Demux_get_routes(Demux *self, void *closure)
+{
+    PyObject *routes = PyDict_New();
+    if (routes == NULL)
+        return NULL;
+    for (int i = 0; i < 128; i++) {
+        if (self->routes[i] == NULL)
+            continue;
+        PyObject *key = PyLong_FromLong(i);
+        if (key == NULL || PyDict_SetItem(routes, key, self->routes[i]) < 0) {
+            Py_XDECREF(key);
+            Py_DECREF(routes);
+            return NULL;
+        }
+        Py_DECREF(key);
+    }
+    return routes;
+}
+
+static PyMethodDef Demux_methods[] = {
+    {"route", (PyCFunction)(void (*)(void))Demux_route, METH_FASTCALL,
+     "route(payload_type, source): packets of that type go to ``source`` (None: nowhere)."},
+    {"clear", (PyCFunction)Demux_clear_routes, METH_NOARGS, "clear(): drop every route."},
+    {NULL},
+};
+
+static PyMemberDef Demux_members[] = {
+    {"observe", T_OBJECT, offsetof(Demux, observe), 0,
+     "called with the server-added latency (seconds) of one forwarded packet in 32, or None"},
+    {"received", T_ULONGLONG, offsetof(Demux, received), READONLY,
+     "packets that reached a Source"},
+    {NULL},
+};
+
+static PyGetSetDef Demux_getset[] = {
+    {"routes", (getter)Demux_get_routes, NULL, "payload type -> Source, as a new dict", NULL},
+    {NULL},
+};
+
+CL_INTERNAL PyTypeObject DemuxType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "media._forward.Demux",
+    .tp_doc = PyDoc_STR("Demux(): a participant's decrypted RTP to the Source of its payload "
+                        "type; call it as (data, arrived_ns), or make it an Ingress's handler."),
+    .tp_basicsize = sizeof(Demux),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_new = Demux_new,
+    .tp_dealloc = (destructor)Demux_dealloc,
+    .tp_traverse = (traverseproc)Demux_traverse,
+    .tp_clear = (inquiry)Demux_clear,
+    .tp_vectorcall_offset = offsetof(Demux, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_methods = Demux_methods,
+    .tp_members = Demux_members,
+    .tp_getset = Demux_getset,
+};
+
+/* ------------------------------------------------------------------------------------------ */
 
 static PyMethodDef receive_functions[] = {
     {"parse_rtp", (PyCFunction)(void (*)(void))py_parse_rtp, METH_FASTCALL,
@@ -929,11 +1140,12 @@ receive_exec(PyObject *module)
         (str_gap_opened = PyUnicode_InternFromString("_gap_opened")) == NULL)
         return -1;
     if (PyType_Ready(&StreamStatsType) < 0 || PyType_Ready(&GapsType) < 0 ||
-        PyType_Ready(&SourceType) < 0)
+        PyType_Ready(&SourceType) < 0 || PyType_Ready(&DemuxType) < 0)
         return -1;
     if (PyModule_AddObjectRef(module, "StreamStats", (PyObject *)&StreamStatsType) < 0 ||
         PyModule_AddObjectRef(module, "Gaps", (PyObject *)&GapsType) < 0 ||
         PyModule_AddObjectRef(module, "Source", (PyObject *)&SourceType) < 0 ||
+        PyModule_AddObjectRef(module, "Demux", (PyObject *)&DemuxType) < 0 ||
         PyModule_AddFunctions(module, receive_functions) < 0 ||
         PyModule_AddIntConstant(module, "MAX_TRACKED", MAX_TRACKED) < 0)
         return -1;

@@ -43,7 +43,7 @@ log = logging.getLogger("courtlink.media")
 SOCKET_BUFFER = 4 * 1024 * 1024
 
 # (plain RTP bytes, arrival time from time.perf_counter_ns) -> None
-Ingress = Callable[[bytes, int], None]
+Ingress = Callable[[bytes, int], object]
 
 
 def _nominated(dtls: Any) -> Any:

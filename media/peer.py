@@ -12,7 +12,7 @@ from typing import Any
 
 from aiortc import MediaStreamTrack, RTCRtpTransceiver
 
-from media import fastpath, wire
+from media import _forward, fastpath, wire
 from media.connection import SlotConnection
 from media.consumer import Consumer
 from media.producer import Producer
@@ -41,10 +41,11 @@ class Peer(SlotConnection):
         self.observe_latency = observe_latency
         self._undo_ingress: Callable[[], None] | None = None
         self._reporting = False
-        self._received = 0
+        # The participant's packets to its producers by payload type, in C (media/_receive.c).
+        self._demux = _forward.Demux()
+        self._demux.observe = observe_latency
         self.producers: dict[str, Producer] = {}
         self.consumers: dict[tuple[Seat, str], Consumer] = {}
-        self._by_pt: dict[int, Producer] = {}
         super().__init__(
             participant_id,
             seats,
@@ -77,7 +78,7 @@ class Peer(SlotConnection):
         for kind, transceiver in self._own.items():
             for codec in wire.negotiated_codecs(transceiver):
                 if codec.payloadType is not None:
-                    self._by_pt[codec.payloadType] = self.producers[kind]
+                    self._demux.route(codec.payloadType, self.producers[kind])
         for consumer in self.consumers.values():
             consumer.configure()
 
@@ -87,18 +88,9 @@ class Peer(SlotConnection):
 
     def _ingress(self, data: bytes, arrived_ns: int) -> None:
         """One decrypted RTP packet of this participant: to its producer and on to the
-        subscribers, all before returning (media/fastpath.py). A datagram too short to name
-        its payload type is not RTP and is dropped (the Producer drops the rest that is not)."""
-        if len(data) < 12:
-            return
-        producer = self._by_pt.get(data[1] & 0x7F)
-        if producer is None:
-            return
-        sent = producer.receive(data)
-        self._received += 1
-        # One packet in 32 is plenty for the latency histogram and costs a 32nd.
-        if sent and self.observe_latency is not None and self._received & 31 == 0:
-            self.observe_latency((time.perf_counter_ns() - arrived_ns) / 1e9)
+        subscribers, all before returning (media/fastpath.py). On the fast path the Ingress
+        hands packets to the Demux itself, with no call through here."""
+        self._demux(data, arrived_ns)
 
     def _take_socket(self) -> None:
         """Connected: move this peer's RTP onto the fast path, both ways."""
@@ -107,7 +99,7 @@ class Peer(SlotConnection):
         for consumer in self.consumers.values():
             consumer.egress = egress if consumer.ready else None
         if self._undo_ingress is None:
-            self._undo_ingress = fastpath.install_ingress(dtls, self._ingress)
+            self._undo_ingress = fastpath.install_ingress(dtls, self._demux)
 
     def quality(self) -> dict[str, Any]:
         """This participant's connection as the server sees it: round-trip time (from the
@@ -177,4 +169,5 @@ class Peer(SlotConnection):
         if self._undo_ingress is not None:
             self._undo_ingress()
             self._undo_ingress = None
+        self._demux.clear()
         await self._close_connection()

@@ -22,6 +22,7 @@ from media.rtp import (
     parse_header,
     write_packet,
 )
+from tests.media.test_fastpath import session_pair
 from tests.media.test_reconnect import FakeEgress, FakeProducer, FakeTransceiver
 
 MEDIA_PT, RTX_PT, SSRC = 96, 97, 0x5150
@@ -326,3 +327,94 @@ def test_parse_rtp_takes_any_bytes_like_object() -> None:
     assert _forward.parse_rtp(data, False)[7] is None  # not scanned
     with pytest.raises(ValueError, match="shorter"):
         _forward.parse_rtp(b"\x80")
+
+
+# Demux ----------------------------------------------------------------------------------------
+
+
+async def test_the_demux_routes_by_payload_type(rtcp: dict[str, list[Any]]) -> None:
+    audio, video = producer("audio"), producer("video")
+    audio_egress, video_egress = FakeEgress(), FakeEgress()
+    slot("audio", audio, audio_egress)
+    slot("video", video, video_egress)
+    demux = _forward.Demux()
+    demux.route(111, audio)
+    demux.route(MEDIA_PT, video)
+    demux.route(RTX_PT, video)
+    assert demux.routes == {111: audio, MEDIA_PT: video, RTX_PT: video}
+    now = time.perf_counter_ns()
+    assert demux(packet(1, b"opus", pt=111, ssrc=7), now) == 1
+    assert demux(packet(1, KEY), now) == 1
+    assert demux(rtx(2, 1, KEY), now) == 1  # RTX reaches the video producer, unwrapped
+    assert demux(packet(2, b"?", pt=100), now) == 0  # no route
+    assert demux(packet(2, b"opus", pt=111, ssrc=7)[:11], now) == 0  # not RTP
+    assert (len(audio_egress.sent), len(video_egress.sent)) == (1, 2)
+    assert (audio.packets, video.packets, demux.received) == (1, 2, 3)
+    demux.route(111, None)
+    assert demux(packet(3, b"opus", pt=111, ssrc=7), now) == 0
+    demux.clear()
+    assert demux.routes == {}
+
+
+async def test_the_demux_observes_one_latency_in_32(rtcp: dict[str, list[Any]]) -> None:
+    source = producer("audio")
+    slot("audio", source, FakeEgress())
+    demux = _forward.Demux()
+    demux.route(111, source)
+    seen: list[float] = []
+    demux.observe = seen.append
+    for seq in range(64):
+        demux(packet(seq, b"opus", pt=111), time.perf_counter_ns())
+    assert len(seen) == 2
+    assert all(0 <= latency < 0.5 for latency in seen)
+    demux.observe = None
+    demux(packet(64, b"opus", pt=111), time.perf_counter_ns())
+
+
+def test_the_demux_refuses_bad_routes_and_calls() -> None:
+    demux = _forward.Demux()
+    with pytest.raises(ValueError, match="payload types"):
+        demux.route(128, None)
+    with pytest.raises(TypeError, match="Source"):
+        demux.route(96, object())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="bytes"):
+        demux("text", 0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        demux(b"")  # type: ignore[call-arg]
+    assert demux.routes == {}
+
+
+async def test_an_ingress_hands_packets_to_its_demux_directly(
+    rtcp: dict[str, list[Any]],
+) -> None:
+    """The fast path: the socket callback decrypts into its buffer and the Demux takes the
+    packet from there, to the producer and its subscribers; what the Demux raises is reported
+    to the Ingress's on_error, never to the event loop."""
+    from pylibsrtp._binding import ffi, lib
+
+    sender, receiver = session_pair()
+    source = producer("audio")
+    egress = FakeEgress()
+    slot("audio", source, egress)
+    demux = _forward.Demux()
+    demux.route(111, source)
+    others: list[Any] = []
+    errors: list[BaseException] = []
+    ingress = _forward.Ingress(
+        receiver,
+        int(ffi.cast("uintptr_t", receiver._srtp[0])),
+        int(ffi.cast("uintptr_t", ffi.addressof(lib, "srtp_unprotect"))),
+        demux,
+        lambda data, addr: others.append(data),
+        errors.append,
+    )
+    addr = ("127.0.0.1", 5000)
+    for seq in range(5):
+        ingress(sender.protect(packet(seq, b"opus-%d" % seq, pt=111, level=0x90)), addr)
+    assert [p.endswith(b"opus-%d" % seq) for seq, p in enumerate(egress.sent)] == [True] * 5
+    assert (source.packets, demux.received, ingress.received) == (5, 5, 5)
+    source.consumers.append(object())  # type: ignore[arg-type]
+    ingress(sender.protect(packet(5, b"opus", pt=111)), addr)
+    assert len(errors) == 1
+    assert isinstance(errors[0], TypeError)
+    assert not others
