@@ -45,11 +45,15 @@
 typedef int (*srtp_protect_fn)(void *ctx, void *rtp_hdr, int *len_ptr);
 
 #define MAX_GAP 128 /* see MAX_GAP in media/consumer.py */
-/* The history ring: the last HISTORY_SIZE video packets sent, plaintext, for NACKs. It must
- * hold RECEIVER_WINDOW (media/consumer.py) packets; at 500 kbit/s that is about 10 s. Slots
- * are fixed-size and allocated once, so keeping a packet costs a copy, not an allocation. */
-#define HISTORY_SIZE 512
+/* The history ring: the last HISTORY_SIZE video packets sent, plaintext, for NACKs: about 5 s
+ * at 500 kbit/s, 1 s at 2.5 Mbit/s, several round trips either way. Slots are fixed-size and
+ * allocated once, so keeping a packet costs a copy, not an allocation. Which of the last
+ * SENT_WINDOW sequence numbers were sent at all is kept apart (4 bytes each): a new epoch
+ * needs to know it for RECEIVER_WINDOW (media/consumer.py) of them, not their payloads. */
+#define HISTORY_SIZE 256
 #define HISTORY_MASK (HISTORY_SIZE - 1)
+#define SENT_WINDOW 512
+#define SENT_MASK (SENT_WINDOW - 1)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Sender                                                                                      */
@@ -288,6 +292,7 @@ typedef struct {
     PyObject *last_sent_at; /* float or None */
     unsigned char *ring;    /* HISTORY_SIZE slots of MAX_PACKET bytes (video only, lazily) */
     int32_t *ring_seq;      /* the sequence number in each slot, or -1 */
+    int32_t *sent_seq;      /* SENT_WINDOW: seq at seq % SENT_WINDOW when it was sent, or -1 */
     uint16_t *ring_len;     /* the length of each slot's packet */
     char video;
     char same_pt;
@@ -342,9 +347,11 @@ Slot_free_ring(Slot *self)
         munmap(self->ring, RING_BYTES);
     PyMem_Free(self->ring_seq);
     PyMem_Free(self->ring_len);
+    PyMem_Free(self->sent_seq);
     self->ring = NULL;
     self->ring_seq = NULL;
     self->ring_len = NULL;
+    self->sent_seq = NULL;
 }
 
 static void
@@ -372,7 +379,9 @@ Slot_ring(Slot *self)
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     self->ring_seq = PyMem_Malloc(sizeof(int32_t) * HISTORY_SIZE);
     self->ring_len = PyMem_Calloc(HISTORY_SIZE, sizeof(uint16_t));
-    if (ring == MAP_FAILED || self->ring_seq == NULL || self->ring_len == NULL) {
+    self->sent_seq = PyMem_Malloc(sizeof(int32_t) * SENT_WINDOW);
+    if (ring == MAP_FAILED || self->ring_seq == NULL || self->ring_len == NULL ||
+        self->sent_seq == NULL) {
         if (ring != MAP_FAILED)
             munmap(ring, RING_BYTES);
         Slot_free_ring(self);
@@ -382,6 +391,8 @@ Slot_ring(Slot *self)
     self->ring = ring;
     for (int i = 0; i < HISTORY_SIZE; i++)
         self->ring_seq[i] = -1;
+    for (int i = 0; i < SENT_WINDOW; i++)
+        self->sent_seq[i] = -1;
     return 0;
 }
 
@@ -597,6 +608,7 @@ slot_forward(PyObject *slot, const RtpFields *header, const char *payload,
         }
         self->ring_seq[at] = seq;
         self->ring_len[at] = (uint16_t)total;
+        self->sent_seq[seq & SENT_MASK] = seq;
         parts[0] = (const char *)self->ring + (size_t)at * MAX_PACKET;
         sizes[0] = total;
     }
@@ -813,6 +825,19 @@ Slot_kept(Slot *self, PyObject *arg)
 }
 
 static PyObject *
+Slot_was_sent(Slot *self, PyObject *arg)
+{
+    long seq = PyLong_AsLong(arg);
+    if (seq == -1 && PyErr_Occurred())
+        return NULL;
+    if (seq < 0 || seq > 0xFFFF) {
+        PyErr_SetString(PyExc_ValueError, "a sequence number is in 0..65535");
+        return NULL;
+    }
+    return PyBool_FromLong(self->sent_seq != NULL && self->sent_seq[seq & SENT_MASK] == seq);
+}
+
+static PyObject *
 Slot_reserve(Slot *self, PyObject *Py_UNUSED(ignored))
 {
     if (Slot_ring(self) < 0)
@@ -823,9 +848,12 @@ Slot_reserve(Slot *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Slot_forget(Slot *self, PyObject *Py_UNUSED(ignored))
 {
-    if (self->ring != NULL)
+    if (self->ring != NULL) {
         for (int i = 0; i < HISTORY_SIZE; i++)
             self->ring_seq[i] = -1;
+        for (int i = 0; i < SENT_WINDOW; i++)
+            self->sent_seq[i] = -1;
+    }
     Py_RETURN_NONE;
 }
 
@@ -843,9 +871,13 @@ static PyMethodDef Slot_methods[] = {
     {"kept", (PyCFunction)Slot_kept, METH_O,
      "kept(seq) -> bytes | None: the video packet sent with sequence number ``seq``, as sent "
      "(plaintext), while the history still holds it."},
+    {"was_sent", (PyCFunction)Slot_was_sent, METH_O,
+     "was_sent(seq) -> bool: whether video was sent with sequence number ``seq`` (among the "
+     "last SENT_WINDOW sent), held or not."},
     {"kept_count", (PyCFunction)Slot_kept_count, METH_NOARGS,
      "kept_count() -> int: how many packets the history holds."},
-    {"forget", (PyCFunction)Slot_forget, METH_NOARGS, "forget(): empty the history."},
+    {"forget", (PyCFunction)Slot_forget, METH_NOARGS,
+     "forget(): empty the history (payloads and what was sent)."},
     {"reserve", (PyCFunction)Slot_reserve, METH_NOARGS,
      "reserve(): allocate the history now (with its memory touched), off the packet path."},
     {"forward", (PyCFunction)(void (*)(void))Slot_forward, METH_FASTCALL,
@@ -1143,7 +1175,8 @@ forward_exec(PyObject *module)
     if (PyModule_AddIntConstant(module, "MAX_PACKET", MAX_PACKET) < 0 ||
         PyModule_AddIntConstant(module, "MAX_TRAILER", MAX_TRAILER) < 0 ||
         PyModule_AddIntConstant(module, "MAX_GAP", MAX_GAP) < 0 ||
-        PyModule_AddIntConstant(module, "HISTORY_SIZE", HISTORY_MASK + 1) < 0)
+        PyModule_AddIntConstant(module, "HISTORY_SIZE", HISTORY_MASK + 1) < 0 ||
+        PyModule_AddIntConstant(module, "SENT_WINDOW", SENT_MASK + 1) < 0)
         return -1;
     return 0;
 }

@@ -26,13 +26,17 @@ __all__ = ["Consumer", "abs_send_time"]
 MAX_GAP = _forward.MAX_GAP
 
 _HEADER = struct.Struct("!BBHII")
-# Video packets kept for retransmission (about 10 s at 500 kbit/s), in the C base's ring of
-# fixed slots: keeping a packet is a copy, never an allocation. It holds RECEIVER_WINDOW.
+# Video packets kept for retransmission (about 5 s at 500 kbit/s), in the C base's ring of
+# fixed slots: keeping a packet is a copy, never an allocation. Which sequence numbers were
+# sent at all is known for SENT_WINDOW of them (``was_sent``), which covers RECEIVER_WINDOW.
 HISTORY_SIZE = _forward.HISTORY_SIZE
+SENT_WINDOW = _forward.SENT_WINDOW
 # aiortc's video receiver (our headless participant) holds every frame behind a missing packet
 # until a packet this far ahead of it arrives (its jitter buffer's capacity in aiortc 1.16: at
 # 15 to 45 packets a second, 10 to 30 s); browsers decode a key frame whatever came before.
 RECEIVER_WINDOW = 512
+if SENT_WINDOW < RECEIVER_WINDOW:  # a new epoch must see the whole receiver window
+    raise ImportError("media._forward was built with SENT_WINDOW below RECEIVER_WINDOW")
 
 
 def abs_send_time() -> int:
@@ -61,7 +65,8 @@ class Consumer(_forward.Slot):
     ``forward``, the per-packet work, is the C base's (media/_forward.c: ``Slot.forward``); it
     keeps its state in the base's fields (``next_seq``, ``seq_offset``, ``ts_offset``, ...),
     which this class reads and sets like any attributes, and the video it sent in a ring
-    (``kept(seq)``: the packet sent with that sequence number, while held), and calls
+    (``kept(seq)``: the packet sent with that sequence number, while held; ``was_sent(seq)``:
+    whether one was, for longer), and calls
     ``_new_epoch`` here when an epoch starts and ``Producer.want_keyframe`` while video waits
     for a key frame.
     """
@@ -176,7 +181,7 @@ class Consumer(_forward.Slot):
             span = min((self.next_seq - self.fresh_seq) & 0xFFFF, RECEIVER_WINDOW)
         for back in range(span, 0, -1):
             seq = (self.next_seq - back) & 0xFFFF
-            if self.kept(seq) is None:
+            if not self.was_sent(seq):
                 self.next_seq = (self.next_seq + RECEIVER_WINDOW) & 0xFFFF
                 self._fresh_start()
                 return

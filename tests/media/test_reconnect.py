@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from media.consumer import MAX_GAP, RECEIVER_WINDOW, Consumer
+from media.consumer import HISTORY_SIZE, MAX_GAP, RECEIVER_WINDOW, SENT_WINDOW, Consumer
 from media.rtp import parse_header, write_packet
 from tests.conftest import missing
 from tests.media.conftest import (
@@ -478,6 +478,23 @@ async def test_a_new_epoch_continues_the_sequence_when_nothing_is_missing() -> N
         (start + 2) & 0xFFFF,
         (start + 4) & 0xFFFF,
     ]
+
+
+async def test_a_window_longer_than_the_payload_history_is_no_hole() -> None:
+    """A new epoch looks at RECEIVER_WINDOW sequence numbers, more than the ring keeps
+    payloads for: numbers sent but no longer held are not holes (was_sent, not kept)."""
+    assert HISTORY_SIZE < RECEIVER_WINDOW <= SENT_WINDOW
+    consumer, egress = video_slot("judge")
+    consumer.switch(FakeProducer())  # type: ignore[arg-type]
+    for i in range(RECEIVER_WINDOW + 10):
+        forward_seq(consumer, 7000 + i, keyframe=i == 0)
+    last = parse_header(egress.sent[-1]).sequence_number
+    oldest = (last - RECEIVER_WINDOW + 1) & 0xFFFF
+    assert consumer.kept(oldest) is None
+    assert consumer.was_sent(oldest)
+    consumer.switch(FakeProducer())  # type: ignore[arg-type]
+    forward_seq(consumer, 100, keyframe=True)
+    assert parse_header(egress.sent[-1]).sequence_number == (last + 1) & 0xFFFF
 
 
 async def test_only_holes_since_the_receiver_started_afresh_cause_a_jump() -> None:
