@@ -573,11 +573,15 @@ slot_forward(PyObject *slot, const RtpFields *header, const char *payload,
     head[11] = (unsigned char)self->ssrc;
     parts[0] = (const char *)head;
     sizes[0] = 12;
-    if (bytes_part(self->prefix, "_prefix", &parts[1], &sizes[1]) < 0 ||
-        bytes_part(self->pad, "_pad", &parts[3], &sizes[3]) < 0) {
-        Py_XDECREF(now);
-        return -1;
-    }
+    /* Our own references to what the parts point into, and every reference this drops is
+     * dropped only after the send: a finalizer run by a drop could replace _prefix or _pad. */
+    PyObject *prefix = self->prefix == NULL ? NULL : Py_NewRef(self->prefix);
+    PyObject *pad = self->pad == NULL ? NULL : Py_NewRef(self->pad);
+    PyObject *old_sent_at = NULL;
+    int sent = -1;
+    if (bytes_part(prefix, "_prefix", &parts[1], &sizes[1]) < 0 ||
+        bytes_part(pad, "_pad", &parts[3], &sizes[3]) < 0)
+        goto done;
     parts[2] = value;
     sizes[2] = value_size;
     parts[4] = payload;
@@ -588,18 +592,16 @@ slot_forward(PyObject *slot, const RtpFields *header, const char *payload,
         total += sizes[i];
     if (total > MAX_PACKET) {
         /* Longer than any egress sends: nothing is sent or kept. */
-        if (Py_IS_TYPE(self->egress, &SenderType))
+        if (!ABSENT(self->egress) && Py_IS_TYPE(self->egress, &SenderType))
             ((Sender *)self->egress)->refused++;
-        Py_XDECREF(now);
-        return 0;
+        sent = 0;
+        goto done;
     }
     /* Video is kept for retransmission: written straight into its ring slot, and sent from
      * there. Audio to a Sender goes from the parts into the sender's buffer. */
     if (self->video) {
-        if (Slot_ring(self) < 0) {
-            Py_XDECREF(now);
-            return -1;
-        }
+        if (Slot_ring(self) < 0)
+            goto done;
         int at = seq & HISTORY_MASK;
         unsigned char *out = self->ring + (size_t)at * MAX_PACKET;
         for (int i = 0; i < 5; i++) {
@@ -618,15 +620,15 @@ slot_forward(PyObject *slot, const RtpFields *header, const char *payload,
         self->last_ts = ts;
         self->has_last_ts = 1;
         if (now != NULL) {
-            Py_XSETREF(self->last_sent_at, now);
+            old_sent_at = self->last_sent_at; /* dropped after the send */
+            self->last_sent_at = now;
             now = NULL;
         }
     }
-    Py_XDECREF(now);
 
     /* The egress is read again here: the Python calls above could have replaced it. */
     PyObject *egress = ABSENT(self->egress) ? Py_NewRef(Py_None) : Py_NewRef(self->egress);
-    int sent = 0;
+    sent = 0;
     if (Py_IS_TYPE(egress, &SenderType)) {
         sent = Sender_send_parts((Sender *)egress, parts, sizes, count);
     }
@@ -638,13 +640,18 @@ slot_forward(PyObject *slot, const RtpFields *header, const char *payload,
         Py_XDECREF(r);
     }
     Py_DECREF(egress);
-    if (sent < 0)
-        return -1;
-    if (sent) {
+    if (sent > 0) {
         self->forwarded++;
         self->octets += sizes[4];
+        sent = 1;
     }
-    return sent ? 1 : 0;
+
+done:
+    Py_XDECREF(prefix);
+    Py_XDECREF(pad);
+    Py_XDECREF(old_sent_at);
+    Py_XDECREF(now);
+    return sent;
 }
 
 /* Slot.forward(header, payload, value, keyframe): the same from Python, ``header`` being any

@@ -331,6 +331,12 @@ StreamStats_add(StreamStats *self, PyObject *const *args, Py_ssize_t nargs)
         arrival = PyLong_AsLongLong(args[2]);
         if (arrival == -1 && PyErr_Occurred())
             return NULL;
+        /* Clock units since the epoch: 2**53 is 3000 years at 90 kHz, and keeps every
+         * difference in range. */
+        if (arrival < 0 || arrival > (1LL << 53)) {
+            PyErr_SetString(PyExc_ValueError, "arrival must be in 0..2**53 clock units");
+            return NULL;
+        }
     }
     else
         arrival = wall_clock_units(self->clock_rate);
@@ -449,13 +455,14 @@ static PyTypeObject StreamStatsType = {
 /* ------------------------------------------------------------------------------------------ */
 
 /* Bit ``seq % GAP_BITS`` is set when ``seq`` is missing. Only the MAX_TRACKED sequence numbers
- * below max_seq count; older bits are stale and cleared as max_seq passes them again. Work is
- * done only when a gap opens or closes: on a clean network, never. */
+ * below max_seq count; older bits are stale and cleared as max_seq passes them again. An
+ * in-order packet does no work while no bit is set: on a clean network, always; after a loss,
+ * once the gap has closed or the stream has moved GAP_BITS past it. */
 typedef struct {
     PyObject_HEAD
     char started;
     uint16_t max_seq;
-    int missing_count_hint; /* nonzero when any bit may be set */
+    int marked; /* bits set, stale ones included: in-order packets skip the work when 0 */
     uint64_t bits[GAP_BITS / 64];
 } Gaps;
 
@@ -466,10 +473,15 @@ gaps_set(Gaps *self, int seq, int on)
 {
     int at = seq & (GAP_BITS - 1);
     uint64_t mask = (uint64_t)1 << (at & 63);
-    if (on)
+    int was = (self->bits[at >> 6] & mask) != 0;
+    if (on && !was) {
         self->bits[at >> 6] |= mask;
-    else
+        self->marked++;
+    }
+    else if (!on && was) {
         self->bits[at >> 6] &= ~mask;
+        self->marked--;
+    }
 }
 
 static int
@@ -492,14 +504,16 @@ gaps_add(Gaps *self, int seq)
         return 0;
     }
     int ahead = (seq - self->max_seq) & 0xFFFF;
-    if (ahead == 1 && !self->missing_count_hint) {
+    if (ahead == 1 && !self->marked) {
         self->max_seq = (uint16_t)seq;
         return 0;
     }
     if (ahead != 0 && ahead < 0x8000) {
         int top = self->max_seq;
-        if (ahead >= GAP_BITS)
+        if (ahead >= GAP_BITS) {
             memset(self->bits, 0, sizeof(self->bits));
+            self->marked = 0;
+        }
         else
             for (int k = 1; k <= ahead; k++)
                 gaps_set(self, top + k, 0); /* positions last used GAP_BITS ago */
@@ -509,13 +523,12 @@ gaps_add(Gaps *self, int seq)
         /* Only the newest MAX_TRACKED are worth asking for: the sender has dropped older. */
         for (int k = ahead > MAX_TRACKED ? ahead - MAX_TRACKED : 1; k < ahead; k++)
             gaps_set(self, (top + k) & 0xFFFF, 1);
-        self->missing_count_hint = 1;
         return 1;
     }
     /* Late (or retransmitted): off the list, if it is on it. A number further back shares
      * its bit with a newer one, which must stay. */
     int back = (self->max_seq - seq) & 0xFFFF;
-    if (self->missing_count_hint && back >= 1 && back <= MAX_TRACKED)
+    if (self->marked && back >= 1 && back <= MAX_TRACKED)
         gaps_set(self, seq, 0);
     return 0;
 }
@@ -525,14 +538,12 @@ static PyObject *
 Gaps_get_missing(Gaps *self, void *closure)
 {
     PyObject *missing = PySet_New(NULL);
-    if (missing == NULL || !self->started || !self->missing_count_hint)
+    if (missing == NULL || !self->started || !self->marked)
         return missing;
-    int any = 0;
     for (int back = 1; back <= MAX_TRACKED; back++) {
         int seq = (self->max_seq - back) & 0xFFFF;
         if (!gaps_has(self, seq))
             continue;
-        any = 1;
         PyObject *item = PyLong_FromLong(seq);
         if (item == NULL || PySet_Add(missing, item) < 0) {
             Py_XDECREF(item);
@@ -540,10 +551,6 @@ Gaps_get_missing(Gaps *self, void *closure)
             return NULL;
         }
         Py_DECREF(item);
-    }
-    if (!any) { /* all closed: in-order packets can skip the bookkeeping again */
-        memset(self->bits, 0, sizeof(self->bits));
-        self->missing_count_hint = 0;
     }
     return missing;
 }
@@ -724,11 +731,17 @@ source_receive(Source *self, const unsigned char *p, Py_ssize_t size)
         h.ssrc = self->ssrc;
     }
     else if (!self->has_ssrc || h.ssrc != self->ssrc) {
+        uint32_t old_ssrc = self->ssrc;
+        char had_ssrc = self->has_ssrc;
         self->ssrc = h.ssrc;
         self->has_ssrc = 1;
-        /* Producer._new_ssrc sets up the statistics of the new source. */
-        if (call_hook((PyObject *)self, str_new_ssrc) < 0)
+        /* Producer._new_ssrc sets up the statistics of the new source; when it fails, the
+         * source is not taken (the next packet tries again), and the packet is dropped. */
+        if (call_hook((PyObject *)self, str_new_ssrc) < 0) {
+            self->ssrc = old_ssrc;
+            self->has_ssrc = had_ssrc;
             return -1;
+        }
     }
     Py_ssize_t length = h.payload_end - h.payload_start;
     self->packets++;
@@ -761,7 +774,10 @@ source_receive(Source *self, const unsigned char *p, Py_ssize_t size)
         return -1;
     }
     PyObject *consumers = Py_NewRef(self->consumers);
-    /* By index, as a Python for loop would: a callback may change the list. */
+    /* By index, as a Python for loop would: a callback may change the list. One failing
+     * consumer does not keep the packet from the others, nor from the NACK bookkeeping: the
+     * first error is raised at the end, later ones go to sys.unraisablehook. */
+    PyObject *error_type = NULL, *error_value = NULL, *error_traceback = NULL;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(consumers); i++) {
         PyObject *consumer = Py_NewRef(PyList_GET_ITEM(consumers, i));
         int r;
@@ -772,12 +788,15 @@ source_receive(Source *self, const unsigned char *p, Py_ssize_t size)
             PyErr_SetString(PyExc_TypeError, "a consumer must be a media._forward.Slot");
             r = -1;
         }
-        Py_DECREF(consumer);
         if (r < 0) {
-            Py_DECREF(consumers);
-            return -1;
+            if (error_type == NULL)
+                PyErr_Fetch(&error_type, &error_value, &error_traceback);
+            else
+                PyErr_WriteUnraisable(consumer);
         }
-        sent += r;
+        else
+            sent += r;
+        Py_DECREF(consumer);
     }
     Py_DECREF(consumers);
 
@@ -785,8 +804,15 @@ source_receive(Source *self, const unsigned char *p, Py_ssize_t size)
     if (!ABSENT(self->nacks) && Py_IS_TYPE(self->nacks, &GapsType) &&
         gaps_add((Gaps *)self->nacks, h.sequence_number)) {
         /* Producer._gap_opened sends the NACK (in a task, off this path). */
-        if (call_hook((PyObject *)self, str_gap_opened) < 0)
-            return -1;
+        if (call_hook((PyObject *)self, str_gap_opened) < 0) {
+            if (error_type == NULL)
+                return -1;
+            PyErr_WriteUnraisable((PyObject *)self);
+        }
+    }
+    if (error_type != NULL) {
+        PyErr_Restore(error_type, error_value, error_traceback);
+        return -1;
     }
     return sent;
 }
@@ -835,10 +861,13 @@ Source_set_ssrc(Source *self, PyObject *value, void *closure)
     return 0;
 }
 
+/* A copy: changing it must not look as if it changed the table ``receive`` reads. */
 static PyObject *
 Source_get_rtx(Source *self, void *closure)
 {
-    return Py_NewRef(self->rtx != NULL ? self->rtx : Py_None);
+    if (self->rtx == NULL)
+        return PyDict_New();
+    return PyDict_Copy(self->rtx);
 }
 
 /* rtx = {rtx payload type: media payload type}; checked whole before anything changes. */
@@ -849,28 +878,45 @@ Source_set_rtx(Source *self, PyObject *value, void *closure)
         PyErr_SetString(PyExc_TypeError, "rtx must be a dict of payload types");
         return -1;
     }
+    /* Read from our own copy, holding each key and value: converting one may run Python
+     * (__index__), which must not be able to change or free what is being read. What is
+     * kept is a new dict of the converted ints. */
+    PyObject *copy = PyDict_Copy(value);
+    PyObject *normal = PyDict_New();
+    if (copy == NULL || normal == NULL)
+        goto fail;
     unsigned char table[128] = {0};
     PyObject *key, *media;
     Py_ssize_t pos = 0;
-    while (PyDict_Next(value, &pos, &key, &media)) {
+    while (PyDict_Next(copy, &pos, &key, &media)) {
+        Py_INCREF(key);
+        Py_INCREF(media);
         long k = PyLong_AsLong(key);
-        if (k == -1 && PyErr_Occurred())
-            return -1;
-        long m = PyLong_AsLong(media);
+        long m = k == -1 && PyErr_Occurred() ? -1 : PyLong_AsLong(media);
+        Py_DECREF(key);
+        Py_DECREF(media);
         if (m == -1 && PyErr_Occurred())
-            return -1;
+            goto fail;
         if (k < 0 || k > 127 || m < 0 || m > 127) {
             PyErr_SetString(PyExc_ValueError, "payload types are in 0..127");
-            return -1;
+            goto fail;
         }
         table[k] = (unsigned char)(m + 1);
+        PyObject *k_int = PyLong_FromLong(k), *m_int = PyLong_FromLong(m);
+        int bad = k_int == NULL || m_int == NULL || PyDict_SetItem(normal, k_int, m_int) < 0;
+        Py_XDECREF(k_int);
+        Py_XDECREF(m_int);
+        if (bad)
+            goto fail;
     }
-    PyObject *copy = PyDict_Copy(value);
-    if (copy == NULL)
-        return -1;
+    Py_DECREF(copy);
     memcpy(self->rtx_media, table, sizeof(table));
-    Py_XSETREF(self->rtx, copy);
+    Py_XSETREF(self->rtx, normal);
     return 0;
+fail:
+    Py_XDECREF(copy);
+    Py_XDECREF(normal);
+    return -1;
 }
 
 static PyMethodDef Source_methods[] = {

@@ -80,12 +80,19 @@ class Producer(_forward.Source):
             log.warning("RTCP to the publisher failed: %r", task.exception())
 
     def _new_ssrc(self) -> None:
-        """The publisher's media SSRC is new (its first packet, or it restarted its stream):
-        fresh statistics, which aiortc's receiver reports and getStats read."""
+        """The publisher's media SSRC changed (its first packet, or it restarted its stream):
+        the statistics of that SSRC (fresh, or the ones kept from when it last sent), which
+        aiortc's receiver reports and getStats read, and fresh NACK gaps: the new stream's
+        sequence numbers have nothing to do with the old one's."""
         assert self.ssrc is not None
-        self.stats = StreamStats(self.clock_rate)
+        stats = wire.registered_stats(self.receiver, self.ssrc)
+        if not isinstance(stats, StreamStats):
+            stats = StreamStats(self.clock_rate)
+            wire.register_stats(self.receiver, self.ssrc, stats)
+        self.stats = stats
         self._expected_prior = self._received_prior = 0
-        wire.register_stats(self.receiver, self.ssrc, self.stats)
+        if self.video:
+            self.nacks = Gaps()
 
     def _gap_opened(self) -> None:
         """Packets went missing: ask the publisher for every one still missing (from the

@@ -66,6 +66,7 @@ __all__ = [
     "quiet_sender_reports",
     "receiver_report",
     "register_stats",
+    "registered_stats",
     "send_nack",
     "send_pli",
     "send_remb",
@@ -212,7 +213,9 @@ def receiver_report(receiver: RTCRtpReceiver) -> RtcpRrPacket | None:
                 ssrc=ssrc,
                 fraction_lost=stream.fraction_lost,
                 packets_lost=stream.packets_lost,
-                highest_sequence=stream.max_seq,
+                # RFC 3550 6.4.1: the extended highest sequence number (cycles included);
+                # aiortc's own reports send the 16-bit one, which goes backwards at each wrap.
+                highest_sequence=(stream.cycles + stream.max_seq) & 0xFFFFFFFF,
                 jitter=stream.jitter,
                 lsr=lsr,
                 dlsr=dlsr,
@@ -229,6 +232,12 @@ async def send_rtcp(transport: Any, payload: bytes) -> bool:
     except ConnectionError:
         return False
     return True
+
+
+def registered_stats(receiver: RTCRtpReceiver, ssrc: int) -> Any:
+    """The statistics aiortc's receiver keeps for ``ssrc``, or None."""
+    streams: dict[int, Any] = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
+    return streams.get(ssrc)
 
 
 def register_stats(receiver: RTCRtpReceiver, ssrc: int, stats: Any) -> None:

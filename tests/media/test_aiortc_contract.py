@@ -386,6 +386,12 @@ async def test_quiet_receiver_starts_no_decoder_and_reports_through_the_connecti
         (parsed,) = RtcpPacket.parse(bytes(report))
         assert isinstance(parsed, RtcpRrPacket)
         assert parsed.reports[0].highest_sequence == 103
+        # Across the sequence wrap the report carries the extended number (RFC 3550 6.4.1).
+        for seq in (30000, 60000, 65535, 1):  # forward, each less than half the space on
+            stats.add(seq, seq * 3000)
+        wrapped = wire.receiver_report(receiver)
+        assert wrapped is not None
+        assert wrapped.reports[0].highest_sequence == (1 << 16) + 1
         # The receiver sends nothing of its own: the connection's compound report carries it.
         await asyncio.sleep(1.6)  # aiortc's own loop would have sent within 0.5-1.5 s
         assert transport.rtcp() == []

@@ -457,6 +457,30 @@ def test_the_history_is_reserved_at_negotiation_off_the_packet_path() -> None:
     assert made.kept_count() == HISTORY_SIZE
 
 
+def test_a_finalizer_replacing_the_prefix_mid_packet_changes_nothing_sent() -> None:
+    """Dropping the previous last_sent_at may run Python (a finalizer) after the packet's
+    parts are taken: the slot holds what they point into until the packet is sent. (Before,
+    the old prefix was freed there and its memory, reused, went out in the packet.)"""
+    egress = FakeEgress()
+    made = consumer("audio", egress, FakeProducer())
+    prefix, pad = _extension_prefix(b"2", EXT_AUDIO_LEVEL, 1)
+    made._prefix, made._pad = bytes(bytearray(prefix)), pad  # singly owned
+    reused: list[bytes] = []
+
+    class Stamp(float):
+        def __del__(self) -> None:
+            made._prefix = prefix  # drops the slot's old prefix...
+            reused.append(bytes(bytearray(b"A" * len(prefix))))  # ...and takes its memory
+
+    made.clock = lambda: Stamp(time.monotonic())
+    assert feed(made, rtp(1, b"opus"), b"\x7f", False) == 1
+    assert feed(made, rtp(2, b"opus"), b"\x7f", False) == 1  # drops the first Stamp
+    assert reused  # the finalizer ran during the second packet
+    second = egress.sent[1]
+    assert second[12 : 12 + len(prefix)] == prefix
+    assert parse_header(second).audio_level == 0x7F
+
+
 def test_deleted_fields_read_as_none_and_never_crash() -> None:
     egress = FakeEgress()
     made = consumer("audio", egress, FakeProducer())

@@ -418,3 +418,94 @@ async def test_an_ingress_hands_packets_to_its_demux_directly(
     assert len(errors) == 1
     assert isinstance(errors[0], TypeError)
     assert not others
+
+
+# Review findings: Python that runs mid-packet ----------------------------------------------
+
+
+async def test_a_failing_new_ssrc_hook_is_tried_again(rtcp: dict[str, list[Any]]) -> None:
+    """The source is not taken when _new_ssrc fails: the next packet calls it again, so the
+    statistics always belong to the SSRC they are filed under."""
+    source = producer("audio")
+    calls = 0
+    new_ssrc = source._new_ssrc
+
+    def flaky() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("registering failed once")
+        new_ssrc()
+
+    source._new_ssrc = flaky  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="once"):
+        source.receive(packet(1, b"opus"))
+    assert (source.ssrc, source.stats, source.packets) == (None, None, 0)
+    assert source.receive(packet(2, b"opus")) == 0  # no subscriber, but taken
+    assert (calls, source.ssrc, source.packets) == (2, SSRC, 1)
+    assert source.stats is not None
+    assert source.stats.packets_received == 1
+
+
+async def test_a_new_ssrc_brings_fresh_gaps_and_its_own_statistics_back(
+    rtcp: dict[str, list[Any]],
+) -> None:
+    source = producer("video")
+    for seq in (10, 11, 13):
+        source.receive(packet(seq, KEY))
+    first = source.stats
+    assert source.nacks is not None
+    assert source.nacks.missing == {12}
+    source.receive(packet(5000, KEY, ssrc=SSRC + 1))  # the publisher restarted its stream
+    assert source.nacks.missing == set()  # nothing of the old stream is asked for
+    source.receive(packet(5001, KEY, ssrc=SSRC + 1))
+    source.receive(packet(14, KEY))  # and back: its statistics go on where they were
+    assert source.stats is first
+    assert first is not None
+    assert first.packets_received == 4
+
+
+async def test_one_failing_consumer_does_not_keep_the_packet_from_the_rest(
+    rtcp: dict[str, list[Any]],
+) -> None:
+    source = producer("audio")
+    failing, good = FakeEgress(), FakeEgress()
+
+    def refuse(packet: bytes) -> bool:
+        raise OSError("a broken egress")
+
+    failing.send = refuse  # type: ignore[method-assign]
+    slot("audio", source, failing)
+    slot("audio", source, good)
+    with pytest.raises(OSError, match="broken"):
+        source.receive(packet(1, b"opus"))
+    assert len(good.sent) == 1  # the second consumer still got it
+
+
+def test_the_rtx_table_is_read_from_a_copy() -> None:
+    """A key whose conversion runs Python that empties the dict being read cannot make the
+    setter read freed memory: it reads its own copy, and keeps the converted ints. The
+    getter's dict is a copy too: changing it changes nothing."""
+    source = _forward.Source()
+    table: dict[Any, Any] = {}
+
+    class Sneaky:
+        def __index__(self) -> int:
+            table.clear()  # frees the value object, if the setter were reading this dict
+            return 97
+
+    table[Sneaky()] = int("96")  # a value object of its own
+    source.rtx = table
+    assert source.rtx == {97: 96}
+    got = source.rtx
+    got[98] = 96
+    assert source.rtx == {97: 96}
+
+
+def test_stream_stats_refuse_an_arrival_out_of_range() -> None:
+    stats = _forward.StreamStats(90000)
+    stats.add(1, 0, 1000)
+    for arrival in (-1, 1 << 62):
+        with pytest.raises(ValueError, match="arrival"):
+            stats.add(2, 3000, arrival)
+    assert stats.packets_received == 1
