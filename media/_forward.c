@@ -910,7 +910,14 @@ static PyMemberDef Slot_members[] = {
     {NULL},
 };
 
+static PyObject *
+Slot_get_reserved(Slot *self, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(self->ring != NULL);
+}
+
 static PyGetSetDef Slot_getset[] = {
+    {"reserved", (getter)Slot_get_reserved, NULL, "whether the history ring is allocated", NULL},
     {"seq_offset", (getter)Slot_get_seq_offset, (setter)Slot_set_seq_offset,
      "added to the source's sequence numbers; None until an epoch starts", NULL},
     {"last_ts", (getter)Slot_get_last_ts, (setter)Slot_set_last_ts,

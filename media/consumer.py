@@ -122,8 +122,8 @@ class Consumer(_forward.Slot):
             self._prefix, self._pad = _extension_prefix(self.mid, EXT_AUDIO_LEVEL, 1)
         else:
             self._prefix, self._pad = _extension_prefix(self.mid, EXT_ABS_SEND_TIME, 3)
-            self.reserve()  # the history ring: allocated at negotiation, not by a packet
         self.ready = True
+        self._reserve_history()
 
     def switch(self, producer: Producer | None) -> bool:
         """Feed this slot from ``producer`` (None: stop). Returns whether anything changed."""
@@ -136,7 +136,15 @@ class Consumer(_forward.Slot):
         self.waiting_keyframe = self.kind == "video"
         if producer is not None:
             producer.consumers.append(self)
+            self._reserve_history()
         return True
+
+    def _reserve_history(self) -> None:
+        """The history ring (375 KB, populated) for a negotiated video slot once it has a
+        source: off the packet path, which then never page-faults on it, and not at all for a
+        slot whose seat never sends video (an empty seat)."""
+        if self.video and self.ready and self.source is not None:
+            self.reserve()
 
     def _new_epoch(self, sequence_number: int, timestamp: int) -> int:
         """The first packet of an epoch (a new source, or after a hole), by its sequence number

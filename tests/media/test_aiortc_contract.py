@@ -1208,6 +1208,10 @@ async def test_e2e_subscriber_nack_is_answered_from_history(
     call: Call, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await call.flowing()
+    # The history ring is held by the video slots a publisher feeds, not by empty seats'.
+    video = [c for (_, kind), c in call.peer("pb").consumers.items() if kind == "video"]
+    assert {c.reserved for c in video} == {True, False}
+    assert all(c.reserved == (c.source is not None) for c in video)
     consumer = call.consumer("pb", Seat.JUDGE, "video")
     sender = consumer.sender
     egress = consumer.egress

@@ -437,12 +437,32 @@ class CountingEgress:
         return True
 
 
-def test_the_history_is_reserved_at_negotiation_off_the_packet_path() -> None:
-    """A video slot's ring is mapped and populated by reserve() (Consumer.configure calls it),
-    so a lap of forwarding does not page-fault through it; reserving again keeps what is
-    held."""
+def test_the_history_is_reserved_when_a_negotiated_video_slot_gets_a_source() -> None:
+    """Not before (an empty seat's slot never holds 375 KB), not for audio, and then off the
+    packet path: whichever of negotiation and the first source comes last reserves it."""
+    audio = Consumer("judge", "audio", FakeTransceiver())  # type: ignore[arg-type]
+    audio.ready = True
+    audio.switch(FakeProducer())  # type: ignore[arg-type]
+    assert not audio.reserved
+    video = Consumer("judge", "video", FakeTransceiver())  # type: ignore[arg-type]
+    video.ready = True
+    assert not video.reserved  # negotiated, no source yet
+    video.switch(FakeProducer())  # type: ignore[arg-type]
+    assert video.reserved
+    early = Consumer("judge", "video", FakeTransceiver())  # type: ignore[arg-type]
+    early.switch(FakeProducer())  # type: ignore[arg-type]
+    assert not early.reserved  # a source before negotiation
+    early.ready = True
+    early._reserve_history()  # what configure() does last
+    assert early.reserved
+
+
+def test_the_history_is_reserved_off_the_packet_path() -> None:
+    """A video slot's ring is mapped and populated by reserve(), so a lap of forwarding does
+    not page-fault through it; reserving again keeps what is held."""
     made = Consumer("judge", "video", FakeTransceiver())  # type: ignore[arg-type]
     made.reserve()
+    assert made.reserved
     assert made.kept_count() == 0
     made.ready, made.egress = True, CountingEgress()  # keeps nothing: no allocations
     made.switch(FakeProducer())  # type: ignore[arg-type]
