@@ -814,17 +814,26 @@ Slot_set_u32(Slot *self, PyObject *value, void *closure)
     return 0;
 }
 
-static PyObject *
-Slot_kept(Slot *self, PyObject *arg)
+CL_INTERNAL int
+sequence_arg(PyObject *arg)
 {
     long seq = PyLong_AsLong(arg);
     if (seq == -1 && PyErr_Occurred())
-        return NULL;
+        return -1;
     if (seq < 0 || seq > 0xFFFF) {
         PyErr_SetString(PyExc_ValueError, "a sequence number is in 0..65535");
-        return NULL;
+        return -1;
     }
-    int at = (int)seq & HISTORY_MASK;
+    return (int)seq;
+}
+
+static PyObject *
+Slot_kept(Slot *self, PyObject *arg)
+{
+    int seq = sequence_arg(arg);
+    if (seq < 0)
+        return NULL;
+    int at = seq & HISTORY_MASK;
     if (self->ring == NULL || self->ring_seq[at] != seq)
         Py_RETURN_NONE;
     return PyBytes_FromStringAndSize((const char *)self->ring + (size_t)at * MAX_PACKET,
@@ -834,13 +843,9 @@ Slot_kept(Slot *self, PyObject *arg)
 static PyObject *
 Slot_was_sent(Slot *self, PyObject *arg)
 {
-    long seq = PyLong_AsLong(arg);
-    if (seq == -1 && PyErr_Occurred())
+    int seq = sequence_arg(arg);
+    if (seq < 0)
         return NULL;
-    if (seq < 0 || seq > 0xFFFF) {
-        PyErr_SetString(PyExc_ValueError, "a sequence number is in 0..65535");
-        return NULL;
-    }
     return PyBool_FromLong(self->sent_seq != NULL && self->sent_seq[seq & SENT_MASK] == seq);
 }
 

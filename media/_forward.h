@@ -51,6 +51,9 @@ CL_INTERNAL extern PyTypeObject DemuxType;
 CL_INTERNAL int demux_receive(PyObject *demux, const unsigned char *p, Py_ssize_t size,
                               long long arrived_ns);
 
+/* A sequence number argument: 0..65535, or -1 with an exception set. */
+CL_INTERNAL int sequence_arg(PyObject *arg);
+
 /* Adds the receiving half's types and functions to the module. */
 CL_INTERNAL int receive_exec(PyObject *module);
 

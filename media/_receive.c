@@ -566,27 +566,19 @@ Gaps_get_max_seq(Gaps *self, void *closure)
 static PyObject *
 Gaps_add(Gaps *self, PyObject *arg)
 {
-    long seq = PyLong_AsLong(arg);
-    if (seq == -1 && PyErr_Occurred())
+    int seq = sequence_arg(arg);
+    if (seq < 0)
         return NULL;
-    if (seq < 0 || seq > 0xFFFF) {
-        PyErr_SetString(PyExc_ValueError, "a sequence number is in 0..65535");
-        return NULL;
-    }
-    return PyBool_FromLong(gaps_add(self, (int)seq));
+    return PyBool_FromLong(gaps_add(self, seq));
 }
 
 static PyObject *
 Gaps_missing_of(Gaps *self, PyObject *arg)
 {
-    long seq = PyLong_AsLong(arg);
-    if (seq == -1 && PyErr_Occurred())
+    int seq = sequence_arg(arg);
+    if (seq < 0)
         return NULL;
-    if (seq < 0 || seq > 0xFFFF) {
-        PyErr_SetString(PyExc_ValueError, "a sequence number is in 0..65535");
-        return NULL;
-    }
-    return PyBool_FromLong(gaps_has(self, (int)seq));
+    return PyBool_FromLong(gaps_has(self, seq));
 }
 
 static PyMethodDef Gaps_methods[] = {
