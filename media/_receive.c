@@ -301,12 +301,12 @@ stats_add(StreamStats *self, int seq, uint32_t timestamp, long long arrival)
     self->has_last = 1;
 }
 
+/* ``now`` (the wall clock: aiortc's choice for arrivals) in units of ``clock_rate``. */
 static long long
-wall_clock_units(int clock_rate)
+clock_units(const struct timespec *now, int clock_rate)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    return (long long)now.tv_sec * clock_rate + (long long)now.tv_nsec * clock_rate / 1000000000LL;
+    return (long long)now->tv_sec * clock_rate +
+           (long long)now->tv_nsec * clock_rate / 1000000000LL;
 }
 
 static PyObject *
@@ -338,8 +338,11 @@ StreamStats_add(StreamStats *self, PyObject *const *args, Py_ssize_t nargs)
             return NULL;
         }
     }
-    else
-        arrival = wall_clock_units(self->clock_rate);
+    else {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        arrival = clock_units(&now, self->clock_rate);
+    }
     stats_add(self, (int)seq, (uint32_t)timestamp, arrival);
     Py_RETURN_NONE;
 }
@@ -687,14 +690,12 @@ call_hook(PyObject *self, PyObject *name)
     return 0;
 }
 
-/* The arrival's abs-send-time: seconds of the wall clock in 6.18 fixed point, mod 64 s. */
+/* ``now`` as abs-send-time: seconds of the wall clock in 6.18 fixed point, mod 64 s. */
 static uint32_t
-abs_send_time_now(void)
+abs_send_time(const struct timespec *now)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    unsigned long long fixed =
-        ((unsigned long long)now.tv_sec << 18) + (((unsigned long long)now.tv_nsec << 18) / 1000000000ULL);
+    unsigned long long fixed = ((unsigned long long)now->tv_sec << 18) +
+                               (((unsigned long long)now->tv_nsec << 18) / 1000000000ULL);
     return (uint32_t)(fixed & 0xFFFFFF);
 }
 
@@ -738,9 +739,11 @@ source_receive(Source *self, const unsigned char *p, Py_ssize_t size)
     Py_ssize_t length = h.payload_end - h.payload_start;
     self->packets++;
     self->octets += length;
+    struct timespec arrived; /* one reading for the statistics and the abs-send-time */
+    clock_gettime(CLOCK_REALTIME, &arrived);
     if (!ABSENT(self->stats) && Py_IS_TYPE(self->stats, &StreamStatsType)) {
         StreamStats *stats = (StreamStats *)self->stats;
-        stats_add(stats, h.sequence_number, h.timestamp, wall_clock_units(stats->clock_rate));
+        stats_add(stats, h.sequence_number, h.timestamp, clock_units(&arrived, stats->clock_rate));
     }
     const char *payload = (const char *)p + h.payload_start;
     unsigned char value[3];
@@ -749,7 +752,7 @@ source_receive(Source *self, const unsigned char *p, Py_ssize_t size)
     if (self->video) {
         keyframe = self->h264 ? h264_keyframe((const unsigned char *)payload, length)
                               : vp8_keyframe((const unsigned char *)payload, length);
-        uint32_t sent_at = abs_send_time_now(); /* one stamp for every copy */
+        uint32_t sent_at = abs_send_time(&arrived); /* one stamp for every copy */
         value[0] = (unsigned char)(sent_at >> 16);
         value[1] = (unsigned char)(sent_at >> 8);
         value[2] = (unsigned char)sent_at;

@@ -138,7 +138,7 @@ class Producer(_forward.Source):
         stats = self.stats
         if stats is None or stats.max_seq is None or stats.base_seq is None:
             return None
-        expected = stats.cycles + stats.max_seq - stats.base_seq + 1
+        expected = stats.packets_expected
         received = stats.packets_received
         interval = expected - self._expected_prior
         got = received - self._received_prior
