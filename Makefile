@@ -8,13 +8,13 @@ run: setup-run
 	$(VENV)/bin/courtlink serve
 
 test: setup-test
-	$(VENV)/bin/ruff check config rooms signaling media web tests
-	$(VENV)/bin/ruff format --check config rooms signaling media web tests
+	$(VENV)/bin/ruff check courtlink tests
+	$(VENV)/bin/ruff format --check courtlink tests
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: setup-test
-	$(VENV)/bin/ruff check config rooms signaling media web tests
+	$(VENV)/bin/ruff check courtlink tests
 	$(VENV)/bin/mypy
 
 setup-run:

@@ -20,9 +20,9 @@ import pytest
 from aiohttp import web
 from argon2 import PasswordHasher
 
-from config import Settings, load_settings
-from rooms.hashing import SecretHasher
-from web.app import create_app
+from courtlink.config import Settings, load_settings
+from courtlink.court.hashing import SecretHasher
+from courtlink.web.app import create_app
 
 CI = os.environ.get("CI", "").lower() == "true"
 POSTGRES_URL = os.environ.get(

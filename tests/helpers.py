@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from rooms.accounts import Account
-from rooms.cases import Case
-from rooms.detentions import Detention
-from rooms.invites import Invite
-from rooms.policy import AccountPrincipal
-from rooms.seats import AccountRole, Seat
-from rooms.sessions import Session
-from web.services import Services
+from courtlink.court.accounts import Account
+from courtlink.court.cases import Case
+from courtlink.court.detentions import Detention
+from courtlink.court.invites import Invite
+from courtlink.court.policy import AccountPrincipal
+from courtlink.court.seats import AccountRole, Seat
+from courtlink.court.sessions import Session
+from courtlink.web.services import Services
 
 PASSWORD = "correct horse battery"
 PIN = "246810"

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from config import Settings, load_settings
-from config.settings import ENV_ALIASES
-from rooms.errors import ConfigError
+from courtlink.config import Settings, load_settings
+from courtlink.config.settings import ENV_ALIASES
+from courtlink.errors import ConfigError
 
 COURTLINK = Path(sys.executable).with_name("courtlink")
 

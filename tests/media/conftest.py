@@ -27,7 +27,7 @@ import pytest
 import socketio
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from web.participant import Participant
+from courtlink.bench.participant import Participant
 
 COURTLINK = Path(sys.executable).with_name("courtlink")
 Pair = tuple[str, str]  # (receiver seat, source seat)

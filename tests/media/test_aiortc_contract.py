@@ -69,18 +69,18 @@ from aiortc.rtp import (
 from aiortc.utils import random32
 from av import VideoFrame
 
-from media import Sfu, fastpath, wire
-from media._forward import StreamStats
-from media.consumer import RECEIVER_WINDOW, Consumer
-from media.nack import Gaps
-from media.network import NetworkPolicy
-from media.peer import Peer
-from media.producer import Producer
-from media.rtp import EXT_ABS_SEND_TIME, EXT_AUDIO_LEVEL, EXT_MID, RtpHeader, parse_header
-from media.sfu import MediaSettings
-from rooms.errors import ConfigError
-from rooms.routing import Caucus, Moderation
-from rooms.seats import Seat
+from courtlink.court.seats import Seat
+from courtlink.errors import ConfigError
+from courtlink.live.routing import Caucus, Moderation
+from courtlink.media import Sfu, fastpath, wire
+from courtlink.media._forward import StreamStats
+from courtlink.media.consumer import RECEIVER_WINDOW, Consumer
+from courtlink.media.nack import Gaps
+from courtlink.media.network import NetworkPolicy
+from courtlink.media.peer import Peer
+from courtlink.media.producer import Producer
+from courtlink.media.rtp import EXT_ABS_SEND_TIME, EXT_AUDIO_LEVEL, EXT_MID, RtpHeader, parse_header
+from courtlink.media.sfu import MediaSettings
 
 
 def source(obj: Any) -> str:
@@ -694,7 +694,7 @@ def test_stream_stats_count_what_aiortcs_would(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_video_receivers_hold_frames_behind_a_hole_for_a_receiver_window() -> None:
-    """media.consumer.RECEIVER_WINDOW is the capacity of an aiortc video receiver's jitter
+    """courtlink.media.consumer.RECEIVER_WINDOW is the capacity of an aiortc video receiver's jitter
     buffer (our headless participant's), and a jump of a whole window past the newest packet
     makes it drop everything older at once."""
     assert "JitterBuffer(capacity=512, is_video=True)" in source(RTCRtpReceiver.__init__)

@@ -7,7 +7,7 @@ import os
 import pylibsrtp
 import pytest
 
-from media.fastpath import srtp_call
+from courtlink.media.fastpath import srtp_call
 
 KEY = bytes(range(30))  # AES_CM_128_HMAC_SHA1_80: 16-byte key + 14-byte salt
 

@@ -18,9 +18,9 @@ from typing import Any
 import pylibsrtp
 import pytest
 
-from media import _forward, fastpath
-from media.consumer import HISTORY_SIZE, Consumer, _extension_prefix
-from media.rtp import EXT_ABS_SEND_TIME, EXT_AUDIO_LEVEL, parse_header, write_packet
+from courtlink.media import _forward, fastpath
+from courtlink.media.consumer import HISTORY_SIZE, Consumer, _extension_prefix
+from courtlink.media.rtp import EXT_ABS_SEND_TIME, EXT_AUDIO_LEVEL, parse_header, write_packet
 from tests.media.test_fastpath import KEY, session_pair
 from tests.media.test_reconnect import FakeEgress, FakeProducer, FakeTransceiver
 
@@ -556,8 +556,8 @@ def test_ctrl_c_in_the_handler_is_not_swallowed() -> None:
 async def test_a_failing_report_does_not_end_the_connections_reports(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from media import peer as peer_module
-    from rooms.seats import Seat
+    from courtlink.court.seats import Seat
+    from courtlink.media import peer as peer_module
 
     peer = peer_module.Peer("p1", (Seat.CREDITOR,))
     sent: list[bytes] = []

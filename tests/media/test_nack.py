@@ -1,10 +1,10 @@
-"""media.nack.Gaps: which packets of a publisher's stream to ask for again."""
+"""courtlink.media.nack.Gaps: which packets of a publisher's stream to ask for again."""
 
 from __future__ import annotations
 
 import pytest
 
-from media.nack import MAX_TRACKED, Gaps
+from courtlink.media.nack import MAX_TRACKED, Gaps
 
 
 def feed(gaps: Gaps, *seqs: int) -> list[bool]:

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from media import _forward, wire
-from media.consumer import Consumer, _extension_prefix
-from media.producer import Producer
-from media.rtp import (
+from courtlink.media import _forward, wire
+from courtlink.media.consumer import Consumer, _extension_prefix
+from courtlink.media.producer import Producer
+from courtlink.media.rtp import (
     EXT_ABS_SEND_TIME,
     EXT_AUDIO_LEVEL,
     build_extensions,

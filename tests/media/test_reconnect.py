@@ -27,8 +27,9 @@ from typing import Any
 
 import pytest
 
-from media.consumer import HISTORY_SIZE, MAX_GAP, RECEIVER_WINDOW, SENT_WINDOW, Consumer
-from media.rtp import parse_header, write_packet
+from courtlink.bench.participant import Participant
+from courtlink.media.consumer import HISTORY_SIZE, MAX_GAP, RECEIVER_WINDOW, SENT_WINDOW, Consumer
+from courtlink.media.rtp import parse_header, write_packet
 from tests.conftest import missing
 from tests.media.conftest import (
     COURTLINK,
@@ -37,7 +38,6 @@ from tests.media.conftest import (
     Served,
     expect_flows,
 )
-from web.participant import Participant
 
 CUT_SECONDS = 10.0
 BEFORE_CUT = 5.0  # seconds after the creditor joined

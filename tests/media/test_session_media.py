@@ -21,7 +21,8 @@ import pytest
 import pytest_asyncio
 import socketio
 
-from rooms.errors import NotAuthenticated
+from courtlink.bench.participant import Participant
+from courtlink.errors import NotAuthenticated
 from tests.media.conftest import (
     RawClient,
     Served,
@@ -31,7 +32,6 @@ from tests.media.conftest import (
     start_served,
     window,
 )
-from web.participant import Participant
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -16,16 +16,16 @@ import aiohttp
 import pytest
 import socketio
 
-from config import Settings
-from rooms.audit import AuditEvent
-from rooms.clerk import Clerk
-from rooms.hashing import SecretHasher
-from rooms.policy import InvitePrincipal
-from rooms.presence import Presence, seat_view
+from courtlink.config import Settings
+from courtlink.court.audit import AuditEvent
+from courtlink.court.clerk import Clerk
+from courtlink.court.hashing import SecretHasher
+from courtlink.court.policy import InvitePrincipal
+from courtlink.live.presence import Presence, seat_view
+from courtlink.web.keys import AUDITOR, CLERK, PRESENCE, SERVICES, STORE
+from courtlink.web.services import Services
 from tests.conftest import LiveServer, start_server
 from tests.helpers import PASSWORD, PIN, World, build_world
-from web.keys import AUDITOR, CLERK, PRESENCE, SERVICES, STORE
-from web.services import Services
 
 WAIT = 5.0  # seconds any single expected event may take
 QUIET = 0.3  # how long to listen for an event that must not come

@@ -8,10 +8,10 @@ import asyncio
 from dataclasses import replace
 from typing import Any
 
-from rooms.audit import AuditKind
-from rooms.sessions import SessionState
+from courtlink.court.audit import AuditKind
+from courtlink.court.sessions import SessionState
+from courtlink.web.keys import MEDIA, METRICS
 from tests.signaling.conftest import SEATS, Room, holders, presence_matches
-from web.keys import MEDIA, METRICS
 
 SESSION_KEYS = {"id", "case_number", "state", "recorded", "lobby"}
 JOIN_KEYS = {"participant", "seats", "session", "presence"}

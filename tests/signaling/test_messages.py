@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from rooms.errors import InvalidInput
-from rooms.seats import Seat
-from signaling.messages import (
+from courtlink.court.seats import Seat
+from courtlink.errors import InvalidInput
+from courtlink.signaling.messages import (
     PROTOCOL_VERSION,
     JoinRequest,
     LeaveRequest,

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from rooms.audit import AuditKind
-from rooms.hashing import SecretHasher
+from courtlink.court.audit import AuditKind
+from courtlink.court.hashing import SecretHasher
+from courtlink.web.keys import METRICS
 from tests.conftest import make_settings, start_server
 from tests.signaling.conftest import Room, holders
-from web.keys import METRICS
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 

@@ -13,11 +13,11 @@ from typing import Any
 import jwt
 import pytest
 
-from rooms.audit import AuditKind
-from rooms.invites import InviteSigner
-from rooms.seats import Seat
+from courtlink.court.audit import AuditKind
+from courtlink.court.invites import InviteSigner
+from courtlink.court.seats import Seat
+from courtlink.web.keys import METRICS, STORE
 from tests.signaling.conftest import Login, Peer, Room, RoomFactory, holders
-from web.keys import METRICS, STORE
 
 # Helpers -----------------------------------------------------------------------------------------
 

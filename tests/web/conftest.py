@@ -8,11 +8,11 @@ from typing import Any
 import aiohttp
 import pytest
 
+from courtlink.web.services import Services
 from tests.conftest import LiveServer, missing
 from tests.helpers import World, build_world
 from tests.web.browser_support import PAGE_WAIT, chromium_args, launch
 from tests.web.support import new_client, services_of
-from web.services import Services
 
 
 @pytest.fixture

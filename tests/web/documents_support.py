@@ -25,14 +25,14 @@ import aiohttp
 import socketio
 from PIL import Image
 
-from rooms.accounts import Account
-from rooms.audit import AuditEvent
-from rooms.seats import AccountRole
+from courtlink.court.accounts import Account
+from courtlink.court.audit import AuditEvent
+from courtlink.court.seats import AccountRole
+from courtlink.papers.printer import render_pdf
+from courtlink.web.services import Services
 from tests.conftest import LiveServer, missing
 from tests.helpers import PASSWORD, PIN, World
 from tests.web.support import assert_problem, login, parse_html
-from web.documents.printer import render_pdf
-from web.services import Services
 
 __all__ = [
     "CENTER",

@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
+from courtlink.web.keys import SERVICES
+from courtlink.web.services import Services
 from tests.helpers import PASSWORD
-from web.keys import SERVICES
-from web.services import Services
 
 __all__ = [
     "PROBLEM_KEYS",

@@ -13,9 +13,12 @@ import aiohttp
 import pytest
 from openapi_spec_validator import validate
 
-from rooms.hashing import SecretHasher
-from rooms.policy import AccountPrincipal
-from rooms.seats import AccountRole
+from courtlink.court.hashing import SecretHasher
+from courtlink.court.policy import AccountPrincipal
+from courtlink.court.seats import AccountRole
+from courtlink.web.api import build_api
+from courtlink.web.keys import SETTINGS, STORE
+from courtlink.web.services import Services
 from tests.conftest import LiveServer, make_settings, start_server
 from tests.helpers import PASSWORD, PIN, World
 from tests.web.support import (
@@ -26,9 +29,6 @@ from tests.web.support import (
     path_of,
     services_of,
 )
-from web.api import build_api
-from web.keys import SETTINGS, STORE
-from web.services import Services
 
 Clients = Callable[..., aiohttp.ClientSession]
 

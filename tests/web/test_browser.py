@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from courtlink.web.keys import STORE
 from tests.conftest import LiveServer
 from tests.helpers import PASSWORD, World
 from tests.web.browser_support import PHONE
 from tests.web.support import path_of
-from web.keys import STORE
 
 pytestmark = pytest.mark.browser
 

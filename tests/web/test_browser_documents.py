@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from rooms.documents import DocKind
-from rooms.policy import AccountPrincipal, InvitePrincipal
+from courtlink.court.documents.lifecycle import DocKind
+from courtlink.court.policy import AccountPrincipal, InvitePrincipal
+from courtlink.web.services import Services
 from tests.conftest import LiveServer
 from tests.helpers import PASSWORD, PIN, World
 from tests.web.browser_support import PHONE
 from tests.web.documents_support import CENTER
-from web.services import Services
 
 pytestmark = pytest.mark.browser
 

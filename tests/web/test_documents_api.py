@@ -16,8 +16,10 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from rooms.documents import DocAction, DocKind
-from rooms.policy import AccountPrincipal, InvitePrincipal, Principal
+from courtlink.court.documents.lifecycle import DocAction, DocKind
+from courtlink.court.policy import AccountPrincipal, InvitePrincipal, Principal
+from courtlink.web.api import build_api
+from courtlink.web.services import Services
 from tests.conftest import LiveServer
 from tests.helpers import PIN, World
 from tests.web.documents_support import (
@@ -29,8 +31,6 @@ from tests.web.documents_support import (
     signature,
 )
 from tests.web.support import assert_problem
-from web.api import build_api
-from web.services import Services
 
 PRINCIPALS = [
     "judge",  # the case's judge

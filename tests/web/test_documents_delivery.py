@@ -18,7 +18,10 @@ import pytest
 from pyhanko.pdf_utils.reader import PdfFileReader
 from sqlalchemy import text
 
-from rooms.hashing import SecretHasher
+from courtlink.court.hashing import SecretHasher
+from courtlink.papers.seal import CourtSeal, load_certificates
+from courtlink.web.keys import SEAL, SETTINGS
+from courtlink.web.services import Services, open_services
 from tests.conftest import LiveServer, make_settings
 from tests.helpers import PASSWORD, World, build_world
 from tests.web.documents_support import (
@@ -36,9 +39,6 @@ from tests.web.documents_support import (
     parse_html_result,
     sha256,
 )
-from web.documents.seal import CourtSeal, load_certificates
-from web.keys import SEAL, SETTINGS
-from web.services import Services, open_services
 
 
 @pytest.fixture

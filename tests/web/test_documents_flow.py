@@ -13,7 +13,10 @@ from typing import Any
 
 import pytest
 
-from config import Settings
+from courtlink.config import Settings
+from courtlink.web.filters import zh_date
+from courtlink.web.keys import SEAL
+from courtlink.web.services import Services
 from tests.conftest import LiveServer, make_settings
 from tests.helpers import PIN, World
 from tests.web.documents_support import (
@@ -34,9 +37,6 @@ from tests.web.documents_support import (
     signature,
     small_pdf,
 )
-from web.filters import zh_date
-from web.keys import SEAL
-from web.services import Services
 
 
 @pytest.fixture

@@ -10,13 +10,13 @@ from datetime import UTC, datetime, timedelta
 
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from rooms.documents import DocKind
-from rooms.policy import AccountPrincipal
+from courtlink.court.documents.lifecycle import DocKind
+from courtlink.court.policy import AccountPrincipal
+from courtlink.web.keys import SEAL, SETTINGS
+from courtlink.web.services import Services
 from tests.conftest import LiveServer
 from tests.helpers import World
 from tests.web.documents_support import CENTER, pdf_fonts, pdf_text, sha256
-from web.keys import SEAL, SETTINGS
-from web.services import Services
 
 # U+20000 and U+23456 are in CJK Extension B: Noto CJK has neither; HanaMinB has both (U+20000
 # is also in HanaMinA, which comes first in the font list; U+23456 is only in HanaMinB).

@@ -9,12 +9,13 @@ import pytest
 from babel.messages.extract import extract
 from babel.messages.pofile import read_po
 
-from rooms.detentions import DetentionStatus
-from rooms.seats import AccountRole, Seat
-from rooms.sessions import SessionState
-from web.i18n import DEFAULT_LANG, Translator
+from courtlink.court.detentions import DetentionStatus
+from courtlink.court.seats import AccountRole, Seat
+from courtlink.court.sessions import SessionState
+from courtlink.web.i18n import DEFAULT_LANG, Translator
 
-WEB = Path(__file__).resolve().parents[2] / "web"
+PACKAGE = Path(__file__).resolve().parents[2] / "courtlink"
+WEB = PACKAGE / "web"
 PO = WEB / "locale" / "zh_CN" / "LC_MESSAGES" / "messages.po"
 
 # Ids a template translates from a variable (``_(seat.value)``, ``_(row.status)``...).
@@ -48,9 +49,9 @@ def template_ids() -> set[str]:
 
 
 def python_ids() -> set[str]:
-    """``_t(request, "...")`` calls and ``N_("...")`` marks in web/*.py (babel.cfg keywords)."""
+    """``_t(request, "...")`` calls and ``N_("...")`` marks in courtlink/**.py (babel.cfg keywords)."""
     ids: set[str] = set()
-    for module in sorted(WEB.rglob("*.py")):
+    for module in sorted(PACKAGE.rglob("*.py")):
         with module.open("rb") as handle:
             ids |= _ids(extract("python", handle, keywords={"_t": (2,), "N_": None}))
     return ids

@@ -12,15 +12,15 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from config import Settings
-from rooms.hashing import SecretHasher
+from courtlink.config import Settings
+from courtlink.court.hashing import SecretHasher
+from courtlink.web.app import VERSION, create_app
+from courtlink.web.keys import STORE
+from courtlink.web.logs import RedactingAccessLogger, configure_logging, redact_path
+from courtlink.web.services import Services
 from tests.conftest import LiveServer
 from tests.helpers import World, build_world
 from tests.web.support import assert_problem, login, new_client, services_of
-from web.app import VERSION, create_app
-from web.keys import STORE
-from web.logs import RedactingAccessLogger, configure_logging, redact_path
-from web.services import Services
 
 Clients = Callable[..., aiohttp.ClientSession]
 

@@ -10,13 +10,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from rooms.hashing import SecretHasher
-from rooms.seats import AccountRole, Seat
+from courtlink.court.hashing import SecretHasher
+from courtlink.court.seats import AccountRole, Seat
+from courtlink.web.keys import STORE
+from courtlink.web.services import Services
 from tests.conftest import LiveServer, make_settings, start_server
 from tests.helpers import PASSWORD, PIN, World, build_world
 from tests.web.support import Node, new_client, parse_html, path_of, services_of
-from web.keys import STORE
-from web.services import Services
 
 Clients = Callable[..., aiohttp.ClientSession]
 VIEWPORT = "width=device-width, initial-scale=1"

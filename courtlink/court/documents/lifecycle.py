@@ -1,0 +1,240 @@
+"""Documents (文书) and their lifecycle: detention orders, settlement agreements, payment proofs,
+uploads and the receipts that prove each step.
+
+Orders (renewal 续拘决定书, early release 提前解除拘留决定书)::
+
+    drafted --approve--> approved --issue--> issued --deliver--> delivered
+        --acknowledge--> acknowledged --serve--> served --execute--> executed
+                                     \\--refuse (with a reason)--> refused
+
+``deliver`` happens when a recipient's terminal has fetched the file and checked its hash.
+``serve`` is the detainee's receipt of service (送达), signed on screen at the terminal.
+
+Settlement agreements (执行和解协议)::
+
+    drafted --sign (debtor), sign (creditor)--> signed --confirm (judge)--> issued
+
+Payment proofs are confirmed by the creditor (the case's amount paid rises); uploads and receipts
+are final when stored. Who may do each step is ``RIGHTS`` below; ``check_step`` refuses every
+other (kind, state, action, actor) combination.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from courtlink.errors import Conflict, Forbidden
+
+__all__ = [
+    "RIGHTS",
+    "TRANSITIONS",
+    "Actor",
+    "DocAction",
+    "DocKind",
+    "DocState",
+    "Document",
+    "InboxItem",
+    "check_step",
+]
+
+
+class DocKind(StrEnum):
+    RENEWAL = "renewal"  # 续拘决定书
+    RELEASE = "release"  # 提前解除拘留决定书
+    SETTLEMENT = "settlement"  # 执行和解协议
+    PAYMENT_PROOF = "payment_proof"  # 付款凭证 / 收款确认
+    RECEIPT = "receipt"  # 回执 / 送达回证
+    UPLOAD = "upload"  # an uploaded PDF or image
+
+
+ORDER_KINDS = frozenset({DocKind.RENEWAL, DocKind.RELEASE})
+
+
+class DocState(StrEnum):
+    DRAFTED = "drafted"
+    APPROVED = "approved"
+    SIGNED = "signed"  # settlement: both parties signed
+    ISSUED = "issued"
+    DELIVERED = "delivered"
+    ACKNOWLEDGED = "acknowledged"  # 已签收
+    SERVED = "served"  # 已送达 the detainee
+    EXECUTED = "executed"  # 已执行
+    REFUSED = "refused"
+    FINAL = "final"  # receipts, uploads, confirmed payment proofs
+
+
+class DocAction(StrEnum):
+    DRAFT = "draft"
+    APPROVE = "approve"
+    ISSUE = "issue"
+    DELIVER = "deliver"
+    ACKNOWLEDGE = "acknowledge"
+    SERVE = "serve"
+    EXECUTE = "execute"
+    REFUSE = "refuse"
+    SIGN = "sign"
+    CONFIRM = "confirm"
+    UPLOAD = "upload"
+    READ = "read"
+
+
+class Actor(StrEnum):
+    """Who acts on documents (accounts by role, parties by seat, terminals)."""
+
+    JUDGE = "judge"  # the judge assigned to the case
+    APPROVER = "approver"
+    OFFICER = "officer"  # an officer of the detention center, identified by PIN
+    DEBTOR = "debtor"
+    CREDITOR = "creditor"
+    TERMINAL = "terminal"  # the detention center's terminal (fetching, not deciding)
+    OTHER = "other"  # anyone else: another judge, a party of another case
+
+
+# (kind, state before, action) -> state after
+TRANSITIONS: dict[tuple[DocKind, DocState | None, DocAction], DocState] = {}
+for _kind in ORDER_KINDS:
+    TRANSITIONS.update(
+        {
+            (_kind, None, DocAction.DRAFT): DocState.DRAFTED,
+            (_kind, DocState.DRAFTED, DocAction.APPROVE): DocState.APPROVED,
+            (_kind, DocState.APPROVED, DocAction.ISSUE): DocState.ISSUED,
+            (_kind, DocState.ISSUED, DocAction.DELIVER): DocState.DELIVERED,
+            (_kind, DocState.DELIVERED, DocAction.ACKNOWLEDGE): DocState.ACKNOWLEDGED,
+            (_kind, DocState.ACKNOWLEDGED, DocAction.SERVE): DocState.SERVED,
+            (_kind, DocState.SERVED, DocAction.EXECUTE): DocState.EXECUTED,
+            (_kind, DocState.DELIVERED, DocAction.REFUSE): DocState.REFUSED,
+            (_kind, DocState.ACKNOWLEDGED, DocAction.REFUSE): DocState.REFUSED,
+            (_kind, DocState.SERVED, DocAction.REFUSE): DocState.REFUSED,
+        }
+    )
+TRANSITIONS.update(
+    {
+        (DocKind.SETTLEMENT, None, DocAction.DRAFT): DocState.DRAFTED,
+        (
+            DocKind.SETTLEMENT,
+            DocState.DRAFTED,
+            DocAction.SIGN,
+        ): DocState.DRAFTED,  # until both signed
+        (DocKind.SETTLEMENT, DocState.SIGNED, DocAction.CONFIRM): DocState.ISSUED,
+        (DocKind.SETTLEMENT, DocState.ISSUED, DocAction.DELIVER): DocState.ISSUED,
+        (DocKind.PAYMENT_PROOF, None, DocAction.UPLOAD): DocState.FINAL,
+        (DocKind.RECEIPT, None, DocAction.UPLOAD): DocState.FINAL,
+        (DocKind.UPLOAD, None, DocAction.UPLOAD): DocState.FINAL,
+    }
+)
+
+# (kind, action) -> the actors allowed. Reading is separate (``may_read``).
+RIGHTS: dict[tuple[DocKind, DocAction], frozenset[Actor]] = {}
+for _kind in ORDER_KINDS:
+    RIGHTS.update(
+        {
+            (_kind, DocAction.DRAFT): frozenset({Actor.JUDGE}),
+            (_kind, DocAction.APPROVE): frozenset({Actor.APPROVER}),
+            (_kind, DocAction.ISSUE): frozenset({Actor.JUDGE}),
+            (_kind, DocAction.DELIVER): frozenset({Actor.TERMINAL, Actor.OFFICER}),
+            (_kind, DocAction.ACKNOWLEDGE): frozenset({Actor.OFFICER}),
+            (_kind, DocAction.SERVE): frozenset({Actor.OFFICER}),
+            (_kind, DocAction.EXECUTE): frozenset({Actor.OFFICER}),
+            (_kind, DocAction.REFUSE): frozenset({Actor.OFFICER}),
+        }
+    )
+RIGHTS.update(
+    {
+        (DocKind.SETTLEMENT, DocAction.DRAFT): frozenset({Actor.JUDGE}),
+        (DocKind.SETTLEMENT, DocAction.SIGN): frozenset({Actor.DEBTOR, Actor.CREDITOR}),
+        (DocKind.SETTLEMENT, DocAction.CONFIRM): frozenset({Actor.JUDGE}),
+        (DocKind.SETTLEMENT, DocAction.DELIVER): frozenset(
+            {Actor.TERMINAL, Actor.OFFICER, Actor.DEBTOR, Actor.CREDITOR}
+        ),
+        (DocKind.PAYMENT_PROOF, DocAction.UPLOAD): frozenset({Actor.CREDITOR}),
+        (DocKind.RECEIPT, DocAction.UPLOAD): frozenset({Actor.OFFICER}),
+        (DocKind.UPLOAD, DocAction.UPLOAD): frozenset(
+            {Actor.JUDGE, Actor.OFFICER, Actor.DEBTOR, Actor.CREDITOR}
+        ),
+    }
+)
+
+# Who may read a document of each kind (besides being a named recipient of it).
+READERS: dict[DocKind, frozenset[Actor]] = {
+    DocKind.RENEWAL: frozenset(
+        {Actor.JUDGE, Actor.APPROVER, Actor.OFFICER, Actor.TERMINAL, Actor.DEBTOR}
+    ),
+    DocKind.RELEASE: frozenset(
+        {Actor.JUDGE, Actor.APPROVER, Actor.OFFICER, Actor.TERMINAL, Actor.DEBTOR}
+    ),
+    DocKind.SETTLEMENT: frozenset(
+        {Actor.JUDGE, Actor.APPROVER, Actor.OFFICER, Actor.TERMINAL, Actor.DEBTOR, Actor.CREDITOR}
+    ),
+    DocKind.PAYMENT_PROOF: frozenset({Actor.JUDGE, Actor.APPROVER, Actor.CREDITOR, Actor.DEBTOR}),
+    DocKind.RECEIPT: frozenset({Actor.JUDGE, Actor.APPROVER, Actor.OFFICER, Actor.TERMINAL}),
+    DocKind.UPLOAD: frozenset(
+        {Actor.JUDGE, Actor.APPROVER, Actor.OFFICER, Actor.TERMINAL, Actor.DEBTOR, Actor.CREDITOR}
+    ),
+}
+
+
+def check_step(kind: DocKind, state: DocState | None, action: DocAction, actor: Actor) -> DocState:
+    """The state after ``actor`` does ``action`` on a ``kind`` document in ``state``.
+
+    Forbidden when the actor may never do this to this kind; Conflict when the state does not
+    allow it now.
+    """
+    if action is DocAction.READ:
+        if actor not in READERS[kind]:
+            raise Forbidden(f"a {actor} may not read a {kind} document")
+        if state is None:
+            raise Conflict("no such document")
+        return state
+    allowed = RIGHTS.get((kind, action))
+    if allowed is None or actor not in allowed:
+        raise Forbidden(f"a {actor} may not {action} a {kind} document")
+    after = TRANSITIONS.get((kind, state, action))
+    if after is None:
+        raise Conflict(f"a {kind} document that is {state or 'new'} cannot be {action}d now")
+    return after
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    id: str
+    case_id: str
+    kind: DocKind
+    state: DocState
+    number: str
+    title: str
+    fields: dict[str, Any]
+    created_by: str
+    created_at: datetime
+    detention_id: str | None = None
+    parent_id: str | None = None  # a receipt's document, an upload's case document
+    sha256: str | None = None
+    size: int | None = None
+    media_type: str = "application/pdf"
+    file_name: str = ""
+    signed_by: str | None = None  # key id of the court signature on the PDF
+    updated_at: datetime | None = None
+    steps: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+    @property
+    def is_order(self) -> bool:
+        return self.kind in ORDER_KINDS
+
+
+@dataclass(frozen=True, slots=True)
+class InboxItem:
+    """A document waiting in one recipient's inbox.
+
+    Recipients: ``terminal:<id>`` (a detention-center terminal), ``seat:<case id>:<seat>`` (a
+    party's seat of a case), ``account:<id>`` (a judge or approver).
+    """
+
+    id: str
+    document_id: str
+    recipient: str
+    created_at: datetime
+    fetched_at: datetime | None = None  # the file arrived and its hash was checked
+    acknowledged_at: datetime | None = None
+    alerted_at: datetime | None = None  # the judge was told it is overdue

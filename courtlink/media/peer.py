@@ -1,0 +1,173 @@
+"""A Peer: the SFU's connection to one participant (media/connection.py), whose own tracks feed
+Producers and whose slots are fed by Consumers, all on the fast path (media/fastpath.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiortc import MediaStreamTrack, RTCRtpTransceiver
+
+from courtlink.court.seats import Seat
+from courtlink.media import _forward, fastpath, wire
+from courtlink.media.connection import SlotConnection
+from courtlink.media.consumer import Consumer
+from courtlink.media.producer import Producer
+
+__all__ = ["Peer", "PeerState"]
+
+log = logging.getLogger("courtlink.media")
+
+PeerState = str  # "new" | "connecting" | "connected" | "failed" | "closed"
+StateListener = Callable[["Peer", PeerState], Awaitable[None]]
+
+
+class Peer(SlotConnection):
+    def __init__(
+        self,
+        participant_id: str,
+        seats: tuple[Seat, ...],
+        *,
+        video_codec: str = "vp8",
+        ice_timeout: float = 20.0,
+        announced_address: str = "",
+        on_state: StateListener | None = None,
+        observe_latency: Callable[[float], None] | None = None,
+    ) -> None:
+        self.observe_latency = observe_latency
+        self._undo_ingress: Callable[[], None] | None = None
+        self._reporting = False
+        # The participant's packets to its producers by payload type, in C (media/_receive.c).
+        self._demux = _forward.Demux()
+        self._demux.observe = observe_latency
+        self.producers: dict[str, Producer] = {}
+        self.consumers: dict[tuple[Seat, str], Consumer] = {}
+        super().__init__(
+            participant_id,
+            seats,
+            video_codec=video_codec,
+            ice_timeout=ice_timeout,
+            announced_address=announced_address,
+            on_state=on_state,
+        )
+        wire.hook_rtp(self._own["audio"], self._on_rtp)
+
+    def _sending_track(self, kind: str) -> MediaStreamTrack:
+        # aiortc's sender waits on it forever and so never creates an encoder.
+        return wire.SilentTrack(kind)
+
+    def _own_added(self, kind: str, transceiver: RTCRtpTransceiver) -> None:
+        wire.quiet_receiver(transceiver.receiver)
+        self.producers[kind] = Producer(self.participant_id, kind, transceiver.receiver)
+
+    def _slot_added(self, seat: Seat, kind: str, transceiver: RTCRtpTransceiver) -> None:
+        wire.quiet_receiver(transceiver.receiver)
+        consumer = Consumer(str(seat), kind, transceiver)
+        wire.hook_sender_feedback(transceiver.sender, consumer.on_feedback)
+        wire.quiet_sender_reports(transceiver.sender)
+        self.consumers[(seat, kind)] = consumer
+
+    def _negotiated(self) -> None:
+        video = self._own["video"]
+        rtx = {v: k for k, v in wire.rtx_payload_types(video).items()}  # rtx pt -> media pt
+        self.producers["video"].configure(self.video_codec, rtx)
+        for kind, transceiver in self._own.items():
+            for codec in wire.negotiated_codecs(transceiver):
+                if codec.payloadType is not None:
+                    self._demux.route(codec.payloadType, self.producers[kind])
+        for consumer in self.consumers.values():
+            consumer.configure()
+
+    async def _on_rtp(self, data: bytes, arrival_ms: int) -> None:
+        """RTP that still came aiortc's way (before the fast path took the socket over)."""
+        self._ingress(data, time.perf_counter_ns())
+
+    def _ingress(self, data: bytes, arrived_ns: int) -> None:
+        """One decrypted RTP packet of this participant: to its producer and on to the
+        subscribers, all before returning (media/fastpath.py). On the fast path the Ingress
+        hands packets to the Demux itself, with no call through here."""
+        self._demux(data, arrived_ns)
+
+    def _take_socket(self) -> None:
+        """Connected: move this peer's RTP onto the fast path, both ways."""
+        dtls = self._own["audio"].receiver.transport
+        egress = fastpath.egress_for(dtls)
+        for consumer in self.consumers.values():
+            consumer.egress = egress if consumer.ready else None
+        if self._undo_ingress is None:
+            self._undo_ingress = fastpath.install_ingress(dtls, self._demux)
+
+    def quality(self) -> dict[str, Any]:
+        """This participant's connection as the server sees it: round-trip time (from the
+        receiver reports on the slots it receives) and loss on its uplink since last asked."""
+        rtts = [r for c in self.consumers.values() if (r := wire.sender_rtt(c.sender)) is not None]
+        losses = [x for p in self.producers.values() if (x := p.loss_since_last()) is not None]
+        return {
+            "state": self.state,
+            "rtt_ms": round(min(rtts) * 1000, 1) if rtts else None,
+            "loss": round(max(losses), 3) if losses else None,
+        }
+
+    def _connected(self) -> None:
+        self._take_socket()
+        if not self._reporting:
+            self._reporting = True
+            self._spawn(self._send_reports())
+        for producer in self.producers.values():
+            producer.want_keyframe()
+
+    def reports(self) -> bytes:
+        """This connection's RTCP reports as one compound packet: a sender report per slot that
+        has sent media, a receiver report per own track that has received some, and one SDES
+        naming the senders; empty when there is nothing to report.
+
+        aiortc would send each sender's and each receiver's report in a datagram and a task of
+        its own, eight a second per participant; together they are one."""
+        packets: list[Any] = []
+        senders = []
+        for consumer in self.consumers.values():
+            if wire.sender_ready(consumer.sender) and (sr := consumer.sender_report()):
+                packets.append(sr)
+                senders.append(consumer.sender)
+        for transceiver in self._own.values():
+            if (rr := wire.receiver_report(transceiver.receiver)) is not None:
+                packets.append(rr)
+        if not packets:
+            return b""
+        cname = wire.sender_cname(senders[0]) if senders else None
+        if cname is not None:
+            packets.append(wire.source_description(cname, [s._ssrc for s in senders]))
+        return b"".join(bytes(packet) for packet in packets)
+
+    async def _send_reports(self) -> None:
+        """Every 0.5 to 1.5 s (RFC 3550's randomised interval, as aiortc does), the reports."""
+        transport = self._own["audio"].receiver.transport
+        while True:
+            await asyncio.sleep(0.5 + random.random())
+            try:
+                payload = self.reports()
+                if payload:
+                    await wire.send_rtcp(transport, payload)
+            except Exception:
+                # One bad report must not end the connection's reports for good.
+                log.exception("RTCP reports of %s failed", self.participant_id)
+
+    async def close(self) -> None:
+        """Close the connection, its producers, consumers and tasks; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for producer in self.producers.values():
+            producer.close()
+        for consumer in self.consumers.values():
+            consumer.switch(None)
+            consumer.egress = None
+        if self._undo_ingress is not None:
+            self._undo_ingress()
+            self._undo_ingress = None
+        self._demux.clear()
+        await self._close_connection()

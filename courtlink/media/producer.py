@@ -1,0 +1,156 @@
+"""A Producer: one incoming track (a participant's microphone or camera) and its fan-out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiortc import RTCRtpReceiver
+
+from courtlink.media import _forward, wire
+from courtlink.media._forward import StreamStats
+from courtlink.media.nack import Gaps
+
+if TYPE_CHECKING:
+    from courtlink.media.consumer import Consumer
+
+__all__ = ["Producer"]
+
+log = logging.getLogger("courtlink.media")
+
+MAX_BITRATE = 2_500_000
+
+
+class Producer(_forward.Source):
+    """Receives one track's RTP (decrypted, never decoded) and hands each packet to the
+    Consumers currently subscribed, synchronously (media/fastpath.py). Asks the publisher for
+    key frames (rate-limited), for lost packets (NACK), and tells it the lowest bitrate its
+    subscribers can take (REMB); those RTCP messages go out in tasks, off the packet path.
+
+    ``receive(data)``, the per-packet work, is the C base's (media/_receive.c: ``Source``): it
+    parses the header, unwraps the publisher's retransmissions (``rtx``), counts (``packets``,
+    ``bytes``, the receiver statistics in ``stats``, the NACK gaps in ``nacks``), finds key
+    frames and hands the packet to each Consumer's C ``forward``. It calls ``_new_ssrc`` here
+    when the publisher's SSRC changes and ``_gap_opened`` when packets go missing."""
+
+    def __init__(
+        self,
+        participant_id: str,
+        kind: str,
+        receiver: RTCRtpReceiver,
+        *,
+        pli_interval: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.participant_id = participant_id
+        self.kind = kind
+        self.video = kind == "video"
+        self.receiver = receiver
+        self.pli_interval = pli_interval
+        self.clock = clock
+        self.consumers: list[Consumer] = []
+        self.clock_rate = 48000 if kind == "audio" else 90000
+        self.ssrc = None
+        self.rtx = {}  # rtx payload type -> media payload type
+        self.nacks = Gaps() if self.video else None
+        self.stats = None
+        self._last_pli = -1e9
+        self.plis_sent = 0
+        self._expected_prior = 0
+        self._received_prior = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.closed = False
+
+    def configure(self, video_codec: str, rtx: dict[int, int]) -> None:
+        """Called once negotiation settled."""
+        self.h264 = video_codec == "h264"
+        self.rtx = rtx
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("RTCP to the publisher failed: %r", task.exception())
+
+    def _new_ssrc(self) -> None:
+        """The publisher's media SSRC changed (its first packet, or it restarted its stream):
+        the statistics of that SSRC (fresh, or the ones kept from when it last sent), which
+        aiortc's receiver reports and getStats read, and fresh NACK gaps: the new stream's
+        sequence numbers have nothing to do with the old one's."""
+        assert self.ssrc is not None
+        stats = wire.registered_stats(self.receiver, self.ssrc)
+        if not isinstance(stats, StreamStats):
+            stats = StreamStats(self.clock_rate)
+            wire.register_stats(self.receiver, self.ssrc, stats)
+        self.stats = stats
+        self._expected_prior = self._received_prior = 0
+        if self.video:
+            self.nacks = Gaps()
+
+    def _gap_opened(self) -> None:
+        """Packets went missing: ask the publisher for every one still missing (from the
+        packet path: the NACK goes out in a task)."""
+        if self.nacks is not None and self.ssrc is not None:
+            self._spawn(wire.send_nack(self.receiver, self.ssrc, sorted(self.nacks.missing)))
+
+    def want_keyframe(self) -> bool:
+        """Ask the publisher for a key frame, at most once per ``pli_interval`` (from the
+        packet path: the PLI itself goes out in a task)."""
+        if self.kind != "video" or self.ssrc is None or self.closed:
+            return False
+        now = self.clock()
+        if now - self._last_pli < self.pli_interval:
+            return False
+        self._last_pli = now
+        self.plis_sent += 1
+        self._spawn(wire.send_pli(self.receiver, self.ssrc))
+        return True
+
+    def relay_nack(self, sequence_numbers: list[int]) -> None:
+        """A subscriber misses packets the consumer no longer holds: ask the publisher for those
+        still missing here too (one that came back has been forwarded already)."""
+        if self.ssrc is None or self.nacks is None:
+            return
+        still = [seq for seq in sequence_numbers if self.nacks.is_missing(seq)]
+        if still:
+            self._spawn(wire.send_nack(self.receiver, self.ssrc, still))
+
+    async def send_remb(self) -> int | None:
+        """Tell the publisher the lowest rate among its subscribers."""
+        if self.kind != "video" or self.ssrc is None or self.closed:
+            return None
+        rates = [c.remb_bps for c in self.consumers if c.remb_bps is not None]
+        if not rates:
+            return None
+        bitrate = min(min(rates), MAX_BITRATE)
+        await wire.send_remb(self.receiver, int(bitrate), [self.ssrc])
+        return int(bitrate)
+
+    def loss_since_last(self) -> float | None:
+        """Fraction of packets lost on the publisher's uplink since the previous call."""
+        stats = self.stats
+        if stats is None or stats.max_seq is None or stats.base_seq is None:
+            return None
+        expected = stats.packets_expected
+        received = stats.packets_received
+        interval = expected - self._expected_prior
+        got = received - self._received_prior
+        self._expected_prior, self._received_prior = expected, received
+        if interval <= 0:
+            return 0.0
+        return max(0.0, min(1.0, (interval - got) / interval))
+
+    def close(self) -> None:
+        self.closed = True
+        for consumer in tuple(self.consumers):
+            consumer.switch(None)
+        self.consumers.clear()
+        for task in list(self._tasks):
+            task.cancel()

@@ -1,0 +1,263 @@
+"""The SFU: one Router per live session; implements rooms.media_port.MediaPort."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from courtlink.court.seats import Seat
+from courtlink.errors import Conflict, NotFound
+from courtlink.live.media_port import MediaListener
+from courtlink.live.routing import Moderation
+from courtlink.media.connection import PeerState, SlotConnection
+from courtlink.media.guard import CodecGuard
+from courtlink.media.network import NetworkPolicy
+from courtlink.media.peer import Peer
+from courtlink.media.router import Router, SessionRouter
+
+__all__ = ["MediaServer", "MediaSettings", "Sfu"]
+
+log = logging.getLogger("courtlink.media")
+
+
+@dataclass(frozen=True)
+class MediaSettings:
+    ice_timeout: float = 20.0
+    announced_address: str = ""
+    host_address: str = ""
+    port_min: int = 0
+    port_max: int = 0
+    feedback_interval: float = 1.0
+    # Refuse codecs in this process (off where the same process also runs aiortc clients that
+    # decode, as some tests do).
+    guard_codecs: bool = True
+
+
+R = TypeVar("R", bound=SessionRouter[Any])
+P = TypeVar("P", bound=SlotConnection)
+
+
+class MediaServer(Generic[R, P]):
+    """courtlink.live.media_port.MediaPort over one router per live session and one connection per
+    participant. ``Sfu`` is the product's; media/transcode.py has the benchmark baseline's.
+    Subclasses make the routers and connections and count what they did."""
+
+    def __init__(self, settings: MediaSettings | None = None) -> None:
+        self.settings = settings or MediaSettings()
+        self.routers: dict[str, R] = {}
+        self.network = NetworkPolicy(
+            host_address=self.settings.host_address,
+            port_min=self.settings.port_min,
+            port_max=self.settings.port_max,
+        )
+        self._listener: MediaListener | None = None
+        self._started = False
+
+    # What subclasses fill in --------------------------------------------------------------
+
+    def _make_router(self, session_id: str, video_codec: str) -> R:
+        raise NotImplementedError
+
+    def _make_peer(
+        self,
+        router: R,
+        participant_id: str,
+        seats: tuple[Seat, ...],
+        on_state: Callable[[Any, PeerState], Awaitable[None]],
+    ) -> P:
+        raise NotImplementedError
+
+    def _starting(self) -> None:
+        """Once, when the first session's media starts."""
+
+    def _stopping(self) -> None:
+        """When the server closes, after every session ended."""
+
+    def _peer_state(self, router: R, peer: P, state: PeerState) -> None:
+        """A connection's state changed (before the listener hears of it)."""
+
+    def _retiring(self, peer: P) -> None:
+        """A participant leaves: count what its connection did."""
+
+    def counts(self) -> dict[str, int]:
+        raise NotImplementedError
+
+    # The port ---------------------------------------------------------------------------
+
+    def listen(self, listener: MediaListener) -> None:
+        self._listener = listener
+
+    async def start(self) -> None:
+        """Install the network policy (bind address, port range) in the running loop."""
+        if not self._started:
+            self.network.install()
+            self._starting()
+            self._started = True
+
+    def _router(self, session_id: str, video_codec: str = "vp8") -> R:
+        router = self.routers.get(session_id)
+        if router is None:
+            router = self._make_router(session_id, video_codec)
+
+            async def on_quality(report: dict[str, dict[str, Any]], sid: str = session_id) -> None:
+                if self._listener is not None:
+                    await self._listener(sid, "", "quality", report)
+
+            router.on_quality = on_quality
+            router.start()
+            self.routers[session_id] = router
+        return router
+
+    def _peer_for(self, session_id: str, participant_id: str) -> P:
+        router = self.routers.get(session_id)
+        peer: P | None = router.peers.get(participant_id) if router is not None else None
+        if peer is None:
+            raise Conflict(
+                "no media connection for this participant; join first", code="media_not_attached"
+            )
+        return peer
+
+    async def _new_peer(
+        self, router: R, participant_id: str, seats: tuple[Seat, ...]
+    ) -> dict[str, Any]:
+        session_id = router.session_id
+
+        async def on_state(peer: P, state: PeerState) -> None:
+            self._peer_state(router, peer, state)
+            if self._listener is not None and router.peers.get(peer.participant_id) is peer:
+                await self._listener(session_id, peer.participant_id, "state", {"state": state})
+
+        peer = self._make_peer(router, participant_id, seats, on_state)
+        try:
+            offer = await peer.offer()
+        except Exception:
+            await peer.close()
+            raise
+        await router.add(peer)
+        return offer
+
+    async def attach(
+        self,
+        session_id: str,
+        participant_id: str,
+        seats: tuple[Seat, ...],
+        *,
+        video_codec: str = "vp8",
+    ) -> dict[str, Any]:
+        await self.start()
+        return await self._new_peer(self._router(session_id, video_codec), participant_id, seats)
+
+    async def restart(self, session_id: str, participant_id: str) -> dict[str, Any]:
+        old = self._peer_for(session_id, participant_id)
+        return await self._new_peer(self.routers[session_id], participant_id, old.seats)
+
+    async def answer(self, session_id: str, participant_id: str, sdp: str) -> None:
+        peer = self._peer_for(session_id, participant_id)
+        await peer.accept(sdp)
+        self.routers[session_id].rewire()
+
+    async def candidate(
+        self, session_id: str, participant_id: str, candidate: dict[str, Any]
+    ) -> None:
+        await self._peer_for(session_id, participant_id).add_candidate(candidate)
+
+    async def detach(self, session_id: str, participant_id: str) -> None:
+        router = self.routers.get(session_id)
+        if router is None:
+            return
+        peer = router.peers.get(participant_id)
+        if peer is not None:
+            self._retiring(peer)
+        await router.remove(participant_id)
+        if not router.peers:
+            await router.close()
+            self.routers.pop(session_id, None)
+
+    async def route(
+        self, session_id: str, holders: Mapping[Seat, str], moderation: Moderation
+    ) -> None:
+        router = self.routers.get(session_id)
+        if router is not None:
+            await router.route(holders, moderation)
+
+    async def end(self, session_id: str) -> None:
+        router = self.routers.pop(session_id, None)
+        if router is not None:
+            await router.close()
+
+    async def close(self) -> None:
+        for session_id in list(self.routers):
+            await self.end(session_id)
+        if self._started:
+            self.network.uninstall()
+            self._stopping()
+            self._started = False
+
+    def router(self, session_id: str) -> R:
+        router = self.routers.get(session_id)
+        if router is None:
+            raise NotFound("no media for this session")
+        return router
+
+
+class Sfu(MediaServer[Router, Peer]):
+    """The product's media path: RTP forwarded without decoding (docs/architecture.md)."""
+
+    def __init__(
+        self,
+        settings: MediaSettings | None = None,
+        *,
+        observe_latency: Callable[[float], None] | None = None,
+    ) -> None:
+        super().__init__(settings)
+        # Called with the server-added latency (seconds, receive to last send) of sampled packets.
+        self.observe_latency = observe_latency
+        self.guard = CodecGuard()
+        self.forwarded = 0  # by peers already closed (live ones are summed in ``counts``)
+
+    def _make_router(self, session_id: str, video_codec: str) -> Router:
+        return Router(
+            session_id, video_codec=video_codec, feedback_interval=self.settings.feedback_interval
+        )
+
+    def _make_peer(
+        self,
+        router: Router,
+        participant_id: str,
+        seats: tuple[Seat, ...],
+        on_state: Callable[[Any, PeerState], Awaitable[None]],
+    ) -> Peer:
+        return Peer(
+            participant_id,
+            seats,
+            video_codec=router.video_codec,
+            ice_timeout=self.settings.ice_timeout,
+            announced_address=self.settings.announced_address,
+            on_state=on_state,
+            observe_latency=self.observe_latency,
+        )
+
+    def _starting(self) -> None:
+        if self.settings.guard_codecs:
+            self.guard.install()
+
+    def _stopping(self) -> None:
+        self.guard.uninstall()
+
+    def _retiring(self, peer: Peer) -> None:
+        self.forwarded += sum(c.forwarded for c in peer.consumers.values())
+
+    def counts(self) -> dict[str, int]:
+        """For metrics: routers, peers, producers and consumers fed, codec attempts."""
+        # A failed peer stays in its router, closed, until the participant restarts or leaves.
+        peers = [p for r in self.routers.values() for p in r.peers.values() if not p.closed]
+        return {
+            "routers": len(self.routers),
+            "peers": len(peers),
+            "consumers": sum(
+                1 for p in peers for c in p.consumers.values() if c.source is not None
+            ),
+            "codec_attempts": self.guard.attempts,
+        }

@@ -1,0 +1,315 @@
+"""The application factory: composes rooms/, signaling/ and media/ into one aiohttp app.
+
+Every resource is opened and closed in a cleanup context, in this order (closed in reverse):
+storage (database, keys, audit writer, Clerk, Gate) -> presence (memory or Redis) -> media ->
+signaling. Nothing lives at module level; two apps in one process are independent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator
+from datetime import timedelta, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiohttp_jinja2
+import jinja2
+import socketio
+from aiohttp import web
+from prometheus_client import generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from redis.asyncio import Redis
+
+from courtlink.bench.transcode import TranscodingSfu
+from courtlink.clock import Clock, system_clock
+from courtlink.config import Settings
+from courtlink.court.hashing import SecretHasher
+from courtlink.errors import CourtlinkError, Unavailable
+from courtlink.live.presence import MemoryPresence, Presence
+from courtlink.live.redis_presence import RedisPresence
+from courtlink.live.turn import ice_servers
+from courtlink.media import MediaSettings, Sfu
+from courtlink.metrics import Metrics
+from courtlink.signaling.documents import DocumentNotifier
+from courtlink.signaling.server import SignalingServer
+from courtlink.web.api import API, build_api
+from courtlink.web.auth import socket_authenticator
+from courtlink.web.filters import install_filters
+from courtlink.web.i18n import Translator
+from courtlink.web.keys import (
+    AUDITOR,
+    CLERK,
+    FILES,
+    GATE,
+    KEYRING,
+    MEDIA,
+    METRICS,
+    PRESENCE,
+    REGISTRY,
+    SEAL,
+    SERVICES,
+    SETTINGS,
+    SIGNALING,
+    STORE,
+    TRANSLATOR,
+)
+from courtlink.web.pages import add_page_routes
+from courtlink.web.problems import problem, problem_middleware, security_headers
+from courtlink.web.services import open_services
+
+__all__ = ["VERSION", "create_app"]
+
+VERSION = "0.1.0"
+log = logging.getLogger("courtlink.app")
+CST = timezone(timedelta(hours=8), "CST")
+
+HASHER = web.AppKey("hasher", SecretHasher)
+CLOCK = web.AppKey("clock", object)
+REDIS = web.AppKey("redis", Redis)
+
+
+def node_modules_dir(settings: Settings) -> Path:
+    if settings.server.node_modules:
+        return Path(settings.server.node_modules).expanduser().resolve()
+    return Path(__file__).resolve().parents[2] / "node_modules"
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock = system_clock,
+    hasher: SecretHasher | None = None,
+) -> web.Application:
+    """Build the app. Nothing is opened until it starts (cleanup contexts)."""
+    app = web.Application(
+        middlewares=[security_headers, problem_middleware], client_max_size=2 * 1024**2
+    )
+    app[SETTINGS] = settings
+    app[METRICS] = Metrics()
+    app[TRANSLATOR] = Translator()
+    if hasher is not None:
+        app[HASHER] = hasher
+    app[CLOCK] = clock
+
+    env = aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.PackageLoader("courtlink.web", "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+    )
+    app[TRANSLATOR].install(env)
+    install_filters(env)
+
+    app.cleanup_ctx.append(_storage)
+    app.cleanup_ctx.append(_presence)
+    app.cleanup_ctx.append(_media)
+    app.cleanup_ctx.append(_signaling)
+    app.cleanup_ctx.append(_documents)
+
+    api = build_api(VERSION)
+    app[API] = api
+    api.register(app)
+    add_page_routes(app)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/favicon.ico", favicon)
+    app.router.add_static(
+        "/static/", Path(str(resources.files("courtlink.web").joinpath("static"))), name="static"
+    )
+    vendor = node_modules_dir(settings) / "socket.io-client" / "dist"
+    app.router.add_get("/static/vendor/socket.io.min.js", _vendor_file(vendor / "socket.io.min.js"))
+    for method in ("GET", "POST", "OPTIONS"):
+        app.router.add_route(method, "/socket.io/", _socketio)
+    return app
+
+
+def _vendor_file(path: Path) -> Any:
+    present = path.is_file()  # checked once at start-up; npm ci runs before the server
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if not present:
+            return problem(
+                503, "assets_missing", "browser packages missing", "run `make run` (npm ci) first"
+            )
+        return web.FileResponse(path, headers={"Cache-Control": "public, max-age=86400"})
+
+    return handler
+
+
+async def _socketio(request: web.Request) -> web.StreamResponse:
+    response: web.StreamResponse = await request.app[SIGNALING].sio.handle_request(request)
+    return response
+
+
+# Cleanup contexts -----------------------------------------------------------------------
+
+
+async def _storage(app: web.Application) -> AsyncIterator[None]:
+    clock: Clock = app[CLOCK]  # type: ignore[assignment]
+    async with open_services(app[SETTINGS], clock=clock, hasher=app.get(HASHER)) as services:
+        app[STORE] = services.store
+        app[KEYRING] = services.keys
+        app[AUDITOR] = services.auditor
+        app[CLERK] = services.clerk
+        app[GATE] = services.gate
+        app[REGISTRY] = services.registry
+        app[SEAL] = services.seal
+        app[FILES] = services.files
+        app[SERVICES] = services
+        task = asyncio.create_task(services.auditor.run(), name="audit-checkpoints")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def _presence(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    presence: Presence
+    redis: Redis | None = None
+    if settings.redis.url:
+        redis = Redis.from_url(settings.redis.url)
+        try:
+            await redis.ping()
+        except Exception as exc:
+            await redis.aclose()
+            raise Unavailable(f"redis.url: Redis unreachable ({type(exc).__name__})") from None
+        presence = RedisPresence(redis)
+        await presence.start()
+        app[REDIS] = redis
+    else:
+        presence = MemoryPresence()
+    app[PRESENCE] = presence
+    try:
+        yield
+    finally:
+        await presence.close()
+        if redis is not None:
+            await redis.aclose()
+
+
+async def _media(app: web.Application) -> AsyncIterator[None]:
+    media = app[SETTINGS].media
+    # "transcode" is aiortc's decode/relay/re-encode path, only the benchmark's baseline.
+    options = MediaSettings(
+        ice_timeout=media.ice_timeout_seconds,
+        announced_address=media.announced_address,
+        host_address=media.host_address,
+        port_min=media.port_min,
+        port_max=media.port_max,
+    )
+    sfu: Sfu | TranscodingSfu
+    if media.mode == "transcode":
+        sfu = TranscodingSfu(options)
+    else:
+        sfu = Sfu(options, observe_latency=app[METRICS].media_latency.observe)
+    await sfu.start()
+    app[MEDIA] = sfu
+    try:
+        yield
+    finally:
+        await sfu.close()
+
+
+async def _signaling(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    manager = socketio.AsyncRedisManager(settings.redis.url) if settings.redis.url else None
+    server = SignalingServer(
+        clerk=app[CLERK],
+        presence=app[PRESENCE],
+        authenticate=socket_authenticator(app),
+        metrics=app[METRICS],
+        media=app[MEDIA],
+        client_manager=manager,
+        cors_allowed_origins=None,
+        ice_servers=lambda participant: ice_servers(
+            settings.media.stun_urls,
+            settings.media.turn_urls,
+            settings.media.turn_secret,
+            participant,
+        ),
+        ice_transport_policy=settings.media.ice_transport_policy,
+    )
+    app[SIGNALING] = server
+    try:
+        yield
+    finally:
+        await server.close()
+
+
+async def _documents(app: web.Application) -> AsyncIterator[None]:
+    """Live document notifications, and the watch for orders nobody acknowledged in time."""
+    registry = app[REGISTRY]
+    registry.notifier = DocumentNotifier(app[SIGNALING])
+    interval = app[SETTINGS].documents.overdue_check_seconds
+
+    async def watch() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await registry.report_overdue()
+            except CourtlinkError as exc:
+                log.warning("overdue check failed: %s", exc.message)
+
+    task = asyncio.create_task(watch(), name="documents-overdue")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+# Operations -----------------------------------------------------------------------------
+
+
+async def favicon(request: web.Request) -> web.StreamResponse:
+    path = Path(str(resources.files("courtlink.web").joinpath("static", "favicon.svg")))
+    return web.FileResponse(
+        path, headers={"Content-Type": "image/svg+xml", "Cache-Control": "public, max-age=86400"}
+    )
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "alive", "version": VERSION})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    try:
+        await request.app[STORE].ping()
+        if REDIS in request.app:
+            await request.app[REDIS].ping()
+    except (CourtlinkError, OSError, ConnectionError) as exc:
+        return problem(503, "unavailable", "not ready", str(exc))
+    return web.json_response({"status": "ready"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    m = request.app[METRICS]
+    try:
+        async with request.app[STORE].read() as tx:
+            seq, _, _ = await tx.audit_head()
+            sessions = await tx.sessions()
+        m.audit_events.set(seq)
+        counts: dict[str, int] = {}
+        for s in sessions:
+            counts[str(s.state)] = counts.get(str(s.state), 0) + 1
+        for state in ("scheduled", "open", "live", "ended"):
+            m.sessions.labels(state=state).set(counts.get(state, 0))
+    except CourtlinkError:
+        pass  # the scrape still shows the counters; /readyz reports the database
+    m.threads.set(threading.active_count())
+    m.tasks.set(len(asyncio.all_tasks()))
+    if MEDIA in request.app:
+        for kind, value in request.app[MEDIA].counts().items():
+            m.media.labels(kind=kind).set(value)
+    body = generate_latest(m.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

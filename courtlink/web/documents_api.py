@@ -1,0 +1,482 @@
+"""The documents part of the HTTP API: orders, settlement, payments, uploads, inboxes, files,
+receipts and the court's public keys. Each handler asks the Registry, which checks the rights.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+from courtlink.court.documents.lifecycle import DocAction, DocKind
+from courtlink.court.policy import Principal
+from courtlink.errors import Conflict, InvalidInput, NotFound
+from courtlink.papers import inspect_upload
+from courtlink.signaling.documents import document_view, item_view
+from courtlink.web.auth import account_principal, any_principal
+from courtlink.web.keys import FILES, KEYRING, REGISTRY, SEAL, SETTINGS
+from courtlink.web.openapi import Api
+
+__all__ = ["add_document_routes"]
+
+
+class In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OrderIn(In):
+    kind: DocKind = Field(description="renewal (续拘) or release (提前解除拘留)")
+    detention_id: StrictStr = Field(max_length=32)
+    reason: StrictStr = Field(min_length=1, max_length=2000)
+    days: StrictInt | None = Field(None, ge=1, description="renewals: at most the legal maximum")
+
+
+class OfficerIn(In):
+    officer: StrictStr = Field(min_length=1, max_length=40, description="the officer's username")
+    pin: StrictStr = Field(min_length=4, max_length=8)
+    reason: StrictStr = Field("", max_length=1000, description="refusals: why")
+    signature: StrictStr | None = Field(
+        None, max_length=800_000, description="service: the detainee's drawn signature, base64 PNG"
+    )
+    executed_at: AwareDatetime | None = None
+
+
+class SettlementIn(In):
+    case_id: StrictStr = Field(max_length=32)
+    terms: StrictStr = Field(min_length=1, max_length=5000)
+    amount_fen: StrictInt = Field(gt=0)
+    due: StrictStr = Field("", max_length=200)
+
+
+class SignIn(In):
+    signature: StrictStr = Field(min_length=1, max_length=800_000, description="base64 PNG")
+    officer: StrictStr | None = Field(
+        None, max_length=40, description="at a terminal: the officer who witnesses"
+    )
+    pin: StrictStr | None = Field(None, max_length=8)
+
+
+class PaymentIn(In):
+    amount_fen: StrictInt = Field(gt=0)
+    note: StrictStr = Field("", max_length=500)
+
+
+class ReceivedIn(In):
+    sha256: StrictStr = Field(min_length=64, max_length=64, pattern="^[0-9a-fA-F]{64}$")
+
+
+class ShareIn(In):
+    recipients: list[StrictStr] = Field(min_length=1, max_length=20)
+
+
+class DocumentOut(BaseModel):
+    id: str
+    case_id: str
+    detention_id: str | None
+    parent_id: str | None
+    kind: str
+    state: str
+    number: str
+    title: str
+    fields: dict[str, Any]
+    sha256: str | None
+    size: int | None
+    media_type: str
+    file_name: str
+    signed_by: str | None
+    created_at: datetime
+    updated_at: datetime | None
+    steps: list[dict[str, Any]]
+
+
+class InboxItemOut(BaseModel):
+    id: str
+    document_id: str
+    recipient: str
+    created_at: datetime
+    fetched_at: datetime | None
+    acknowledged_at: datetime | None
+
+
+class InboxEntryOut(BaseModel):
+    item: InboxItemOut
+    document: DocumentOut
+
+
+class KeysOut(BaseModel):
+    court_certificates_pem: str = Field(description="every court seal certificate, PEM")
+    current: str | None
+    audit_keys: dict[str, str] = Field(
+        description="{kid: base64 Ed25519 public key} of audit checkpoints"
+    )
+
+
+def _png(value: str | None) -> bytes | None:
+    if value is None:
+        return None
+    raw = value.split(",", 1)[1] if value.startswith("data:") else value
+    try:
+        data = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("signature: not base64") from None
+    inspect_upload(data, "image/png", 512 * 1024)
+    return data
+
+
+async def _principal(request: web.Request) -> Principal:
+    return await any_principal(request)
+
+
+# Orders ---------------------------------------------------------------------------------------
+
+
+async def list_documents(request: web.Request, _body: None) -> list[dict[str, Any]]:
+    principal = await account_principal(request)
+    case_id = request.query.get("case_id")
+    docs = await request.app[REGISTRY].documents(principal, [case_id] if case_id else None)
+    return [document_view(d) for d in docs]
+
+
+async def draft_order(request: web.Request, body: OrderIn) -> dict[str, Any]:
+    principal = await account_principal(request)
+    document = await request.app[REGISTRY].draft_order(
+        principal,
+        kind=body.kind,
+        detention_id=body.detention_id,
+        reason=body.reason,
+        days=body.days,
+    )
+    return document_view(document)
+
+
+async def get_document(request: web.Request, _body: None) -> dict[str, Any]:
+    document = await request.app[REGISTRY].read(
+        await _principal(request), request.match_info["document_id"]
+    )
+    return document_view(document)
+
+
+async def approve(request: web.Request, _body: None) -> dict[str, Any]:
+    principal = await account_principal(request)
+    return document_view(
+        await request.app[REGISTRY].approve(principal, request.match_info["document_id"])
+    )
+
+
+async def issue(request: web.Request, _body: None) -> dict[str, Any]:
+    principal = await account_principal(request)
+    return document_view(
+        await request.app[REGISTRY].issue(principal, request.match_info["document_id"])
+    )
+
+
+def _officer_step(action: DocAction) -> Any:
+    async def handler(request: web.Request, body: OfficerIn) -> dict[str, Any]:
+        document = await request.app[REGISTRY].officer_step(
+            await _principal(request),
+            request.match_info["document_id"],
+            action,
+            officer=body.officer,
+            pin=body.pin,
+            reason=body.reason,
+            signature_png=_png(body.signature),
+            at=body.executed_at,
+        )
+        return document_view(document)
+
+    handler.__name__ = f"{action}_document"
+    return handler
+
+
+# Settlement, payments, uploads ------------------------------------------------------------------
+
+
+async def draft_settlement(request: web.Request, body: SettlementIn) -> dict[str, Any]:
+    principal = await account_principal(request)
+    document = await request.app[REGISTRY].draft_settlement(
+        principal, case_id=body.case_id, terms=body.terms, amount_fen=body.amount_fen, due=body.due
+    )
+    return document_view(document)
+
+
+async def sign(request: web.Request, body: SignIn) -> dict[str, Any]:
+    png = _png(body.signature)
+    assert png is not None
+    document = await request.app[REGISTRY].sign(
+        await _principal(request),
+        request.match_info["document_id"],
+        png,
+        officer=body.officer,
+        pin=body.pin,
+    )
+    return document_view(document)
+
+
+async def confirm(request: web.Request, _body: None) -> dict[str, Any]:
+    principal = await account_principal(request)
+    return document_view(
+        await request.app[REGISTRY].confirm(principal, request.match_info["document_id"])
+    )
+
+
+async def confirm_payment(request: web.Request, body: PaymentIn) -> dict[str, Any]:
+    document = await request.app[REGISTRY].confirm_payment(
+        await _principal(request),
+        case_id=request.match_info["case_id"],
+        amount_fen=body.amount_fen,
+        note=body.note,
+    )
+    return document_view(document)
+
+
+async def upload(request: web.Request, _body: None) -> dict[str, Any]:
+    """multipart/form-data with one part named ``file``."""
+    principal = await _principal(request)
+    limit = request.app[SETTINGS].documents.max_upload_mb * 1024 * 1024
+    if request.content_type != "multipart/form-data":
+        raise InvalidInput("send the file as multipart/form-data, field 'file'")
+    if request.content_length is not None and request.content_length > limit + 64 * 1024:
+        raise InvalidInput(f"the file is larger than {limit // (1024 * 1024)} MB", code="too_large")
+    reader = await request.multipart()
+    part = await reader.next()
+    if part is None or getattr(part, "name", None) != "file":
+        raise InvalidInput("the form needs a part named 'file'")
+    chunks, size = [], 0
+    while chunk := await part.read_chunk(256 * 1024):  # type: ignore[union-attr]
+        size += len(chunk)
+        if size > limit:
+            raise InvalidInput(
+                f"the file is larger than {limit // (1024 * 1024)} MB", code="too_large"
+            )
+        chunks.append(chunk)
+    data = b"".join(chunks)
+    declared = part.headers.get("Content-Type", "")
+    media_type = await _inspect(data, declared, limit)
+    document = await request.app[REGISTRY].upload(
+        principal,
+        case_id=request.match_info["case_id"],
+        data=data,
+        media_type=media_type,
+        file_name=getattr(part, "filename", None) or "upload",
+    )
+    return document_view(document)
+
+
+async def _inspect(data: bytes, declared: str, limit: int) -> str:
+    return await asyncio.to_thread(inspect_upload, data, declared, limit)
+
+
+async def share(request: web.Request, body: ShareIn) -> list[dict[str, Any]]:
+    principal = await account_principal(request)
+    items = await request.app[REGISTRY].share(
+        principal, request.match_info["document_id"], body.recipients
+    )
+    return [item_view(i) for i in items]
+
+
+# Inbox and files ----------------------------------------------------------------------------------
+
+
+async def inbox(request: web.Request, _body: None) -> list[dict[str, Any]]:
+    entries = await request.app[REGISTRY].inbox(await _principal(request))
+    return [{"item": item_view(item), "document": document_view(doc)} for item, doc in entries]
+
+
+async def received(request: web.Request, body: ReceivedIn) -> dict[str, Any]:
+    item = await request.app[REGISTRY].received(
+        await _principal(request), request.match_info["item_id"], body.sha256
+    )
+    return item_view(item)
+
+
+async def document_file(request: web.Request, _body: None) -> web.StreamResponse:
+    """The file, with ranges (resumable) and its SHA-256 in a header. The ETag is aiohttp's
+    (modification time and size), which its conditional requests compare against."""
+    principal = await _principal(request)
+    document = await request.app[REGISTRY].read(principal, request.match_info["document_id"])
+    if document.sha256 is None:
+        raise Conflict("this document has no file yet")
+    path = request.app[FILES].path(document.id)
+    if not await asyncio.to_thread(path.is_file):
+        raise NotFound("the document's file is missing")
+    # FileResponse answers Range and If-Range requests (206) from the file on disk.
+    response = web.FileResponse(path, chunk_size=256 * 1024)
+    response.headers["Content-Type"] = document.media_type
+    response.headers["X-Content-SHA256"] = document.sha256
+    response.headers["Content-Disposition"] = (
+        f"inline; filename*=UTF-8''{_quote(document.file_name or document.id)}"
+    )
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _quote(name: str) -> str:
+    return quote(name, safe="")
+
+
+async def keys(request: web.Request, _body: None) -> KeysOut:
+    seal = request.app[SEAL]
+    return KeysOut(
+        court_certificates_pem=seal.public_pem(),
+        current=seal.current,
+        audit_keys=request.app[KEYRING].public_keys(),
+    )
+
+
+def add_document_routes(api: Api) -> None:
+    add = api.add
+    tag = "documents"
+    add(
+        "GET",
+        "/api/documents",
+        list_documents,
+        summary="Documents (court staff; ?case_id=)",
+        response=list[DocumentOut],
+        tag=tag,
+    )
+    add(
+        "POST",
+        "/api/documents/orders",
+        draft_order,
+        summary="Draft a renewal or early-release order (the case's judge)",
+        body=OrderIn,
+        response=DocumentOut,
+        status=201,
+        tag=tag,
+    )
+    add(
+        "GET",
+        "/api/documents/{document_id}",
+        get_document,
+        summary="One document and its steps",
+        response=DocumentOut,
+        auth="any",
+        tag=tag,
+    )
+    add(
+        "POST",
+        "/api/documents/{document_id}/approve",
+        approve,
+        summary="Approve an order (院长批准; approvers)",
+        response=DocumentOut,
+        tag=tag,
+    )
+    add(
+        "POST",
+        "/api/documents/{document_id}/issue",
+        issue,
+        summary="Render, seal and deliver an approved order (the case's judge)",
+        response=DocumentOut,
+        tag=tag,
+    )
+    for action in (DocAction.ACKNOWLEDGE, DocAction.SERVE, DocAction.EXECUTE, DocAction.REFUSE):
+        add(
+            "POST",
+            f"/api/documents/{{document_id}}/{action}",
+            _officer_step(action),
+            summary=f"{action.capitalize()} an order (an officer, with their PIN)",
+            body=OfficerIn,
+            response=DocumentOut,
+            auth="any",
+            tag=tag,
+        )
+    add(
+        "POST",
+        "/api/documents/settlements",
+        draft_settlement,
+        summary="Draft a settlement agreement (the case's judge)",
+        body=SettlementIn,
+        response=DocumentOut,
+        status=201,
+        tag=tag,
+    )
+    add(
+        "POST",
+        "/api/documents/{document_id}/sign",
+        sign,
+        summary="Sign a settlement agreement (debtor, creditor)",
+        body=SignIn,
+        response=DocumentOut,
+        auth="any",
+        tag=tag,
+    )
+    add(
+        "POST",
+        "/api/documents/{document_id}/confirm",
+        confirm,
+        summary="Confirm a signed settlement (the case's judge)",
+        response=DocumentOut,
+        tag=tag,
+    )
+    add(
+        "POST",
+        "/api/documents/{document_id}/share",
+        share,
+        summary="Send a document to more inboxes (the case's judge)",
+        body=ShareIn,
+        response=list[InboxItemOut],
+        tag=tag,
+    )
+    add(
+        "POST",
+        "/api/cases/{case_id}/payments",
+        confirm_payment,
+        summary="Confirm a payment received (the creditor)",
+        body=PaymentIn,
+        response=DocumentOut,
+        status=201,
+        auth="any",
+        tag=tag,
+    )
+    add(
+        "POST",
+        "/api/cases/{case_id}/uploads",
+        upload,
+        summary="Upload a PDF, PNG or JPEG (multipart, field 'file')",
+        response=DocumentOut,
+        status=201,
+        auth="any",
+        tag=tag,
+    )
+    add(
+        "GET",
+        "/api/inbox",
+        inbox,
+        summary="This principal's inbox",
+        response=list[InboxEntryOut],
+        auth="any",
+        tag=tag,
+    )
+    add(
+        "POST",
+        "/api/inbox/{item_id}/received",
+        received,
+        summary="The file arrived and its SHA-256 is this",
+        body=ReceivedIn,
+        response=InboxItemOut,
+        auth="any",
+        tag=tag,
+    )
+    add(
+        "GET",
+        "/api/keys",
+        keys,
+        summary="The court's seal certificates and the audit keys (public)",
+        response=KeysOut,
+        auth="none",
+        tag=tag,
+    )
+    add(
+        "GET",
+        "/api/documents/{document_id}/file",
+        document_file,
+        summary="The file; Range requests resume a download; X-Content-SHA256: its SHA-256",
+        auth="any",
+        tag=tag,
+    )

@@ -1,0 +1,526 @@
+"""The HTML pages: login, the judge's dashboard, invite and terminal links, the join page with
+its consent step. Jinja2 templates in web/templates, Chinese first (web/i18n.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import aiohttp_jinja2
+import segno
+from aiohttp import web
+
+from courtlink.court.consent import CONSENT_SEATS
+from courtlink.court.documents.lifecycle import DocKind, DocState
+from courtlink.court.invites import Invite
+from courtlink.court.policy import AccountPrincipal, Action, InvitePrincipal, Principal, may
+from courtlink.court.seats import SEATS, AccountRole, Seat
+from courtlink.court.sessions import SessionState
+from courtlink.errors import CourtlinkError, Forbidden, InvalidInput, NotAuthenticated
+from courtlink.papers.verify import check_copy
+from courtlink.web.auth import (
+    INVITE_COOKIE,
+    SESSION_COOKIE,
+    TERMINAL_COOKIE,
+    account_principal,
+    check_csrf,
+    csrf_token,
+    invite_principal,
+    set_cookie,
+)
+from courtlink.web.i18n import LANG_COOKIE, LANGS, N_, pick_lang
+from courtlink.web.keys import CLERK, GATE, REGISTRY, SEAL, SETTINGS, SIGNALING, STORE, TRANSLATOR
+
+__all__ = ["add_page_routes"]
+
+# China Standard Time: the zone of every court this serves; form times without a zone are CST.
+_CST = timezone(timedelta(hours=8), "CST")
+
+
+def qr_data_uri(url: str) -> str:
+    return str(segno.make(url, error="m").svg_data_uri(scale=4, border=2))
+
+
+def _render(
+    request: web.Request, template: str, context: dict[str, Any], status: int = 200
+) -> web.Response:
+    lang = pick_lang(request)
+    context = {"lang": lang, "path": request.path, "seats_all": SEATS, **context}
+    response = aiohttp_jinja2.render_template(template, request, context, status=status)
+    if "lang" in request.query and request.query["lang"] in LANGS:
+        response.set_cookie(
+            LANG_COOKIE, lang, max_age=365 * 86400, path="/", samesite="Lax", httponly=True
+        )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _t(request: web.Request, message: str) -> str:
+    return request.app[TRANSLATOR].gettext(pick_lang(request), message)
+
+
+# What each error means for the person in front of the page (the detail stays in English
+# underneath, for whoever they call for help).
+_EXPLAIN = {
+    "invite_invalid": N_(
+        "This link is not valid. Check that it was copied whole, or ask the court for a new one."
+    ),
+    "invite_expired": N_("This invite link has expired. Ask the court for a new one."),
+    "invite_revoked": N_("This invite link was withdrawn by the court."),
+    "not_authenticated": N_("Please log in, or open the link you were sent."),
+    "forbidden": N_("You may not do this."),
+    "not_found": N_("This was not found."),
+    "conflict": N_("This cannot be done now."),
+    "rate_limited": N_("Too many attempts. Wait a few minutes and try again."),
+    "invalid_input": N_("Something in the form is not right."),
+}
+
+
+def error_page(request: web.Request, exc: CourtlinkError) -> web.Response:
+    explain = _EXPLAIN.get(exc.code, N_("Something went wrong"))
+    return _render(
+        request,
+        "error.html",
+        {"code": exc.code, "message": exc.message, "explain": _t(request, explain)},
+        status=exc.status,
+    )
+
+
+def _check_origin(request: web.Request) -> None:
+    """Forms are posted only from our own pages (a second fence besides SameSite and CSRF)."""
+    origin = request.headers.get("Origin")
+    if origin and origin != "null":
+        allowed = {request.app[SETTINGS].public_url, f"{request.scheme}://{request.host}"}
+        if origin.rstrip("/") not in allowed:
+            raise Forbidden("this form was posted from another site", code="csrf_failed")
+
+
+# Login ----------------------------------------------------------------------------------
+
+
+async def index(request: web.Request) -> web.Response:
+    try:
+        await account_principal(request)
+    except NotAuthenticated:
+        raise web.HTTPSeeOther("/login") from None
+    raise web.HTTPSeeOther("/dashboard")
+
+
+async def login_page(request: web.Request) -> web.Response:
+    return _render(request, "login.html", {"error": None})
+
+
+async def login_submit(request: web.Request) -> web.Response:
+    try:
+        _check_origin(request)
+        form = await request.post()
+        done = await request.app[GATE].login(
+            str(form.get("username", "")),
+            str(form.get("password", "")),
+            request.remote or "unknown",
+        )
+    except CourtlinkError as exc:
+        return _render(
+            request, "login.html", {"error": exc.message, "code": exc.code}, status=exc.status
+        )
+    response = web.HTTPSeeOther("/dashboard")
+    hours = request.app[SETTINGS].security.account_session_hours
+    set_cookie(response, request, SESSION_COOKIE, done.token, int(hours * 3600))
+    raise response
+
+
+async def logout_submit(request: web.Request) -> web.Response:
+    try:
+        principal = await account_principal(request)
+        await request.app[GATE].logout(request.cookies[SESSION_COOKIE], principal)
+    except CourtlinkError:
+        pass
+    response = web.HTTPSeeOther("/login")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    raise response
+
+
+# Dashboard --------------------------------------------------------------------------------
+
+
+async def _invite_links(request: web.Request, invites: list[Invite]) -> list[dict[str, Any]]:
+    signer = request.app[CLERK].signer
+    now = request.app[CLERK].clock()
+    public = request.app[SETTINGS].public_url
+    links = []
+    for invite in invites:
+        live = not invite.revoked() and invite.expires_at > now
+        url = f"{public}/i/{signer.sign(invite)}" if live else ""
+        links.append(
+            {"invite": invite, "live": live, "url": url, "qr": qr_data_uri(url) if live else ""}
+        )
+    return links
+
+
+async def dashboard(request: web.Request) -> web.Response:
+    try:
+        principal = await account_principal(request)
+    except NotAuthenticated:
+        raise web.HTTPSeeOther("/login") from None
+    clerk = request.app[CLERK]
+    account = principal.account
+    if account.role is AccountRole.OFFICER:
+        return _render(
+            request,
+            "error.html",
+            {
+                "code": "forbidden",
+                "message": "",
+                "explain": _t(request, "Officers work at the detention-center terminal."),
+            },
+            status=403,
+        )
+    now = clerk.clock()
+    cases = await clerk.cases(principal)
+    by_id = {c.id: c for c in cases}
+    detentions = await clerk.detentions(principal)
+    sessions = await clerk.sessions(principal)
+    session_rows = []
+    for session in sessions:
+        case = by_id.get(session.case_id)
+        mine = case is not None and case.judge_id == account.id
+        invites = await clerk.invites(principal, session.id) if mine else []
+        session_rows.append(
+            {
+                "session": session,
+                "case": case,
+                "mine": mine,
+                "links": await _invite_links(
+                    request, [i for i in invites if Seat.JUDGE not in i.seats]
+                ),
+            }
+        )
+    soon = request.app[SETTINGS].detention.expiring_soon_days
+    return _render(
+        request,
+        "dashboard.html",
+        {
+            "account": account,
+            "csrf": csrf_token(request),
+            "cases": cases,
+            "cases_by_id": by_id,
+            "detentions": [
+                {
+                    "d": d,
+                    "status": str(d.status(now)),
+                    "days_left": d.days_left(now),
+                    "soon": d.expiring_soon(now, soon),
+                    "mine": d.case_id in by_id and by_id[d.case_id].judge_id == account.id,
+                }
+                for d in detentions
+            ],
+            "sessions": session_rows,
+            "now": now,
+            "ended": SessionState.ENDED,
+            "max_days": request.app[SETTINGS].detention.max_period_days,
+            "documents": await _document_rows(request, principal, by_id),
+        },
+    )
+
+
+async def _document_rows(
+    request: web.Request, principal: AccountPrincipal, cases_by_id: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The dashboard's documents: orders, agreements and payments, each with its receipts and
+    the buttons this account may press."""
+    account = principal.account
+    documents = await request.app[REGISTRY].documents(principal)
+    receipts: dict[str, list[Any]] = {}
+    for document in documents:
+        if document.parent_id is not None:
+            receipts.setdefault(document.parent_id, []).append(document)
+    async with request.app[STORE].read() as tx:
+        overdue = {item.document_id for item in await tx.items() if item.alerted_at is not None}
+    rows = []
+    for document in documents:
+        if document.kind in (DocKind.RECEIPT, DocKind.UPLOAD) and document.parent_id is not None:
+            continue
+        case = cases_by_id.get(document.case_id)
+        judge = (
+            case is not None and case.judge_id == account.id and account.role is AccountRole.JUDGE
+        )
+        rows.append(
+            {
+                "document": document,
+                "receipts": sorted(receipts.get(document.id, []), key=lambda r: r.created_at),
+                "overdue": document.id in overdue
+                and document.state in (DocState.ISSUED, DocState.DELIVERED),
+                "can_approve": account.role is AccountRole.APPROVER
+                and document.state is DocState.DRAFTED
+                and document.is_order,
+                "can_issue": judge and document.state is DocState.APPROVED,
+                "can_confirm": judge
+                and document.kind is DocKind.SETTLEMENT
+                and document.state is DocState.SIGNED,
+            }
+        )
+    return rows
+
+
+async def documents_fragment(request: web.Request) -> web.Response:
+    """The documents section alone, for the dashboard's live refresh."""
+    try:
+        principal = await account_principal(request)
+    except NotAuthenticated:
+        raise web.HTTPUnauthorized() from None
+    cases = {c.id: c for c in await request.app[CLERK].cases(principal)}
+    return _render(
+        request,
+        "_documents.html",
+        {
+            "documents": await _document_rows(request, principal, cases),
+            "cases_by_id": cases,
+            "csrf": csrf_token(request),
+        },
+    )
+
+
+async def _form_action(request: web.Request) -> tuple[AccountPrincipal, Any]:
+    principal = await account_principal(request, csrf=False)
+    _check_origin(request)
+    form = await request.post()
+    await check_csrf(request, csrf_token(request))
+    return principal, form
+
+
+async def create_session_submit(request: web.Request) -> web.Response:
+    try:
+        principal, form = await _form_action(request)
+        clerk = request.app[CLERK]
+        when_raw = str(form.get("scheduled_at", "")).strip()
+        scheduled = None
+        if when_raw:
+            try:
+                # The form's local time is China Standard Time (UTC+8), the courts' zone.
+                scheduled = datetime.fromisoformat(when_raw)
+            except ValueError:
+                raise InvalidInput("scheduled time is not a date and time") from None
+            if scheduled.tzinfo is None:
+                scheduled = scheduled.replace(tzinfo=_CST)
+        session = await clerk.create_session(
+            principal,
+            case_id=str(form.get("case_id", "")),
+            scheduled_at=scheduled,
+            lobby=form.get("lobby") == "on",
+            recorded=form.get("recorded") == "on",
+        )
+        for seat in (Seat.OFFICER, Seat.DEBTOR, Seat.CREDITOR):
+            await clerk.issue_invite(principal, session_id=session.id, seats=[seat])
+    except CourtlinkError as exc:
+        return error_page(request, exc)
+    raise web.HTTPSeeOther(f"/dashboard#session-{session.id}")
+
+
+async def issue_invite_submit(request: web.Request) -> web.Response:
+    try:
+        principal, form = await _form_action(request)
+        raw = str(form.get("seats", ""))
+        try:
+            seats = [Seat(s) for s in raw.split(",") if s]
+        except ValueError:
+            raise InvalidInput("unknown seat") from None
+        session_id = request.match_info["session_id"]
+        await request.app[CLERK].issue_invite(principal, session_id=session_id, seats=seats)
+    except CourtlinkError as exc:
+        return error_page(request, exc)
+    raise web.HTTPSeeOther(f"/dashboard#session-{session_id}")
+
+
+async def revoke_invite_submit(request: web.Request) -> web.Response:
+    try:
+        principal, _ = await _form_action(request)
+        invite = await request.app[CLERK].revoke_invite(principal, request.match_info["invite_id"])
+        await request.app[SIGNALING].invite_revoked(invite.session_id, invite.id)
+    except CourtlinkError as exc:
+        return error_page(request, exc)
+    raise web.HTTPSeeOther(f"/dashboard#session-{invite.session_id}")
+
+
+async def end_session_submit(request: web.Request) -> web.Response:
+    try:
+        principal, _ = await _form_action(request)
+        session = await request.app[CLERK].end_session(principal, request.match_info["session_id"])
+        await request.app[SIGNALING].end_session(session.id)
+    except CourtlinkError as exc:
+        return error_page(request, exc)
+    raise web.HTTPSeeOther(f"/dashboard#session-{session.id}")
+
+
+# Invite and terminal links ----------------------------------------------------------------
+
+
+async def open_invite(request: web.Request) -> web.Response:
+    """Swap the token in the link for an HttpOnly cookie and send the browser to a clean URL,
+    so the token is in neither the history nor any access log (web/logs.py redacts it)."""
+    token = request.match_info["token"]
+    try:
+        claims = await request.app[CLERK].open_invite(token)
+    except CourtlinkError as exc:
+        return error_page(request, exc)
+    query = "?" + request.query_string if request.query_string else ""
+    response = web.HTTPSeeOther(f"/join/{claims.session_id}{query}")
+    max_age = max(60, int((claims.expires_at - request.app[CLERK].clock()).total_seconds()))
+    set_cookie(response, request, INVITE_COOKIE, token, max_age)
+    raise response
+
+
+async def open_terminal(request: web.Request) -> web.Response:
+    credential = request.match_info["credential"]
+    try:
+        await request.app[GATE].terminal_for(credential)
+    except CourtlinkError as exc:
+        return error_page(request, exc)
+    response = web.HTTPSeeOther("/terminal")
+    set_cookie(response, request, TERMINAL_COOKIE, credential, 365 * 86400)
+    raise response
+
+
+async def terminal_page(request: web.Request) -> web.Response:
+    credential = request.cookies.get(TERMINAL_COOKIE, "")
+    try:
+        principal = await request.app[GATE].terminal_for(credential)
+    except CourtlinkError as exc:
+        return error_page(request, exc)
+    return _render(request, "terminal.html", {"terminal": principal.terminal})
+
+
+# Join and consent -------------------------------------------------------------------------
+
+
+async def _join_principal(request: web.Request, session_id: str) -> Principal:
+    """The invite if it is for this session, else the logged-in account."""
+    if request.cookies.get(INVITE_COOKIE):
+        try:
+            principal = await invite_principal(request)
+            if principal.claims.session_id == session_id:
+                return principal
+        except NotAuthenticated:
+            if not request.cookies.get(SESSION_COOKIE):
+                raise
+    return await account_principal(request)
+
+
+async def join_page(request: web.Request) -> web.Response:
+    session_id = request.match_info["session_id"]
+    clerk = request.app[CLERK]
+    try:
+        principal = await _join_principal(request, session_id)
+        session, case = await clerk.session(principal, session_id)
+    except CourtlinkError as exc:
+        return error_page(request, exc)
+    if isinstance(principal, AccountPrincipal):
+        reason = may(principal, Action.SEAT_JOIN, case=case, session_id=session.id, seat=Seat.JUDGE)
+        if reason is not None:
+            return error_page(request, Forbidden(reason))
+    if isinstance(principal, InvitePrincipal):
+        seats = list(principal.claims.seats)
+        pending = await clerk.consent_needed(principal.claims)
+        mode = "invite"
+    else:
+        seats, pending, mode = [Seat.JUDGE], [], "account"
+    return _render(
+        request,
+        "join.html",
+        {
+            "session": session,
+            "case": case,
+            "seats": seats,
+            "pending": pending,
+            "terminal": Seat.OFFICER in seats and Seat.DEBTOR in seats,
+            "mode": mode,
+            "ended": session.state is SessionState.ENDED,
+            "autojoin": request.query.get("autojoin") == "1",
+            "consent_seats": CONSENT_SEATS,
+        },
+    )
+
+
+async def consent_submit(request: web.Request) -> web.Response:
+    session_id = request.match_info["session_id"]
+    try:
+        _check_origin(request)
+        principal = await invite_principal(request)
+        if principal.claims.session_id != session_id:
+            raise Forbidden("this invite is for another session")
+        form = await request.post()
+        if form.get("agree") != "yes":
+            raise InvalidInput("tick the box to agree, or close this page")
+        await request.app[CLERK].give_consent(
+            principal,
+            officer_username=str(form.get("officer", "")) or None,
+            officer_pin=str(form.get("pin", "")) or None,
+        )
+    except CourtlinkError as exc:
+        return error_page(request, exc)
+    query = "?" + request.query_string if request.query_string else ""
+    raise web.HTTPSeeOther(f"/join/{session_id}{query}")
+
+
+# Verification ------------------------------------------------------------------------------
+
+
+async def _verify_context(request: web.Request, document_id: str) -> dict[str, Any]:
+    registry = request.app[REGISTRY]
+    document = await registry.find(document_id)
+    stored = None
+    if document.sha256 is not None and document.signed_by is not None:
+        stored = await check_copy(
+            request.app[SEAL], await registry.files.get(document.id), registry, document.id
+        )
+    return {"document": document, "stored": stored, "check": None}
+
+
+async def verify_page(request: web.Request) -> web.Response:
+    """Public: anyone holding a document (or its QR code) can check it is genuine."""
+    try:
+        context = await _verify_context(request, request.match_info["document_id"])
+    except CourtlinkError as exc:
+        return error_page(request, exc)
+    return _render(request, "verify.html", context)
+
+
+async def verify_submit(request: web.Request) -> web.Response:
+    document_id = request.match_info["document_id"]
+    try:
+        context = await _verify_context(request, document_id)
+        reader = await request.multipart()
+        part = await reader.next()
+        if part is None or getattr(part, "name", None) != "file":
+            raise InvalidInput("choose a PDF file")
+        data = bytearray()
+        while chunk := await part.read_chunk(256 * 1024):  # type: ignore[union-attr]
+            data += chunk
+            if len(data) > request.app[SETTINGS].documents.max_upload_mb * 1024 * 1024:
+                raise InvalidInput("the file is too large to be a Courtlink document")
+        context["check"] = await check_copy(
+            request.app[SEAL], bytes(data), request.app[REGISTRY], document_id
+        )
+    except CourtlinkError as exc:
+        return error_page(request, exc)
+    return _render(request, "verify.html", context)
+
+
+def add_page_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/", index)
+    r.add_get("/login", login_page)
+    r.add_post("/login", login_submit)
+    r.add_post("/logout", logout_submit)
+    r.add_get("/dashboard", dashboard)
+    r.add_get("/dashboard/documents", documents_fragment)
+    r.add_post("/dashboard/sessions", create_session_submit)
+    r.add_post("/dashboard/sessions/{session_id}/invites", issue_invite_submit)
+    r.add_post("/dashboard/sessions/{session_id}/end", end_session_submit)
+    r.add_post("/dashboard/invites/{invite_id}/revoke", revoke_invite_submit)
+    r.add_get("/i/{token}", open_invite)
+    r.add_get("/t/{credential}", open_terminal)
+    r.add_get("/terminal", terminal_page)
+    r.add_get("/join/{session_id}", join_page)
+    r.add_post("/join/{session_id}/consent", consent_submit)
+    r.add_get("/verify/{document_id}", verify_page)
+    r.add_post("/verify/{document_id}", verify_submit)
