@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta, timezone
 from importlib import resources
 from pathlib import Path
@@ -25,7 +25,6 @@ from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from redis.asyncio import Redis
 
-from courtlink.bench.transcode import TranscodingSfu
 from courtlink.clock import Clock, system_clock
 from courtlink.config import Settings
 from courtlink.court.hashing import SecretHasher
@@ -34,6 +33,7 @@ from courtlink.live.presence import MemoryPresence, Presence
 from courtlink.live.redis_presence import RedisPresence
 from courtlink.live.turn import ice_servers
 from courtlink.media import MediaSettings, Sfu
+from courtlink.media.sfu import MediaServer
 from courtlink.metrics import Metrics
 from courtlink.signaling.documents import DocumentNotifier
 from courtlink.signaling.server import SignalingServer
@@ -72,6 +72,17 @@ HASHER = web.AppKey("hasher", SecretHasher)
 CLOCK = web.AppKey("clock", object)
 REDIS = web.AppKey("redis", Redis)
 
+# Builds the media server from its settings and the app's metrics; the default is the SFU. The
+# benchmark passes its transcoding baseline here (courtlink.bench.transcode), so the app never
+# imports it.
+MediaFactory = Callable[[MediaSettings, Metrics], MediaServer[Any, Any]]
+MEDIA_FACTORY = web.AppKey("media_factory", object)
+
+
+def sfu_factory(options: MediaSettings, metrics: Metrics) -> MediaServer[Any, Any]:
+    """The product's media path: the SFU, sampling its added latency into the metrics."""
+    return Sfu(options, observe_latency=metrics.media_latency.observe)
+
 
 def node_modules_dir(settings: Settings) -> Path:
     if settings.server.node_modules:
@@ -84,6 +95,7 @@ def create_app(
     *,
     clock: Clock = system_clock,
     hasher: SecretHasher | None = None,
+    media_factory: MediaFactory = sfu_factory,
 ) -> web.Application:
     """Build the app. Nothing is opened until it starts (cleanup contexts)."""
     app = web.Application(
@@ -95,6 +107,7 @@ def create_app(
     if hasher is not None:
         app[HASHER] = hasher
     app[CLOCK] = clock
+    app[MEDIA_FACTORY] = media_factory
 
     env = aiohttp_jinja2.setup(
         app,
@@ -198,7 +211,6 @@ async def _presence(app: web.Application) -> AsyncIterator[None]:
 
 async def _media(app: web.Application) -> AsyncIterator[None]:
     media = app[SETTINGS].media
-    # "transcode" is aiortc's decode/relay/re-encode path, only the benchmark's baseline.
     options = MediaSettings(
         ice_timeout=media.ice_timeout_seconds,
         announced_address=media.announced_address,
@@ -206,11 +218,8 @@ async def _media(app: web.Application) -> AsyncIterator[None]:
         port_min=media.port_min,
         port_max=media.port_max,
     )
-    sfu: Sfu | TranscodingSfu
-    if media.mode == "transcode":
-        sfu = TranscodingSfu(options)
-    else:
-        sfu = Sfu(options, observe_latency=app[METRICS].media_latency.observe)
+    factory: MediaFactory = app[MEDIA_FACTORY]  # type: ignore[assignment]
+    sfu = factory(options, app[METRICS])
     await sfu.start()
     app[MEDIA] = sfu
     try:
