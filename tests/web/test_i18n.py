@@ -49,7 +49,7 @@ def template_ids() -> set[str]:
 
 
 def python_ids() -> set[str]:
-    """``_t(request, "...")`` calls and ``N_("...")`` marks in courtlink/**.py (babel.cfg keywords)."""
+    """``_t(request, "...")`` calls and ``N_("...")`` marks in courtlink/ (babel.cfg keywords)."""
     ids: set[str] = set()
     for module in sorted(PACKAGE.rglob("*.py")):
         with module.open("rb") as handle:
