@@ -1,8 +1,9 @@
-"""The meeting point of signaling/ and media/.
+"""The meeting point of the live session and media/.
 
-Signaling decides who is in a session and what the judge allows; media moves the audio and video.
-Neither imports the other: signaling calls a ``MediaPort`` and media implements one; web/ hands the
-implementation to signaling at start-up. Offers and answers cross as plain dicts.
+The hearing (live/hearing.py) decides who is in a session and what the judge allows; media moves
+the audio and video. Neither imports the other: live calls a ``MediaPort`` and media implements
+one; web/ hands the implementation to the hearing at start-up. Offers and answers cross as plain
+dicts, so signaling never sees aiortc and media never sees Socket.IO.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from courtlink.live.routing import Moderation
 
 __all__ = ["MediaListener", "MediaPort"]
 
-# media -> signaling: (session id, participant id, event name, payload), e.g. a peer that failed.
+# media -> live: (session id, participant id, event name, payload), e.g. a peer that failed.
 MediaListener = Callable[[str, str, str, dict[str, Any]], Awaitable[None]]
 
 
 class MediaPort(Protocol):
+    """What the live session needs from a media server (the SFU implements it)."""
+
     def listen(self, listener: MediaListener) -> None:
         """Where media reports peer state changes and connection quality."""
 

@@ -11,9 +11,18 @@ import base64
 import hashlib
 import hmac
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ice_servers"]
+__all__ = ["BrowserIce", "IceServers", "ice_servers"]
+
+# participant id -> the ICE servers (STUN, TURN with fresh credentials) for its browser
+IceServers = Callable[[str], list[dict[str, Any]]]
+
+
+def _no_servers(_participant: str) -> list[dict[str, Any]]:
+    return []
 
 
 def ice_servers(
@@ -40,3 +49,20 @@ def ice_servers(
             }
         )
     return servers
+
+
+@dataclass(frozen=True, slots=True)
+class BrowserIce:
+    """What every offer tells the browser about ICE: the servers (TURN credentials are made per
+    participant, so that one leaked credential admits nobody else) and the transport policy
+    (``relay`` forces TURN, for networks that allow nothing else)."""
+
+    servers: IceServers = field(default=_no_servers)
+    transport_policy: str = "all"
+
+    def offer(self, offer: dict[str, Any], participant_id: str) -> dict[str, Any]:
+        """The ``media.offer`` message: the SFU's offer with the ICE settings added."""
+        message = dict(offer)
+        message["ice_servers"] = self.servers(participant_id)
+        message["ice_transport_policy"] = self.transport_policy
+        return message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
@@ -14,6 +15,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "CaucusRequest",
     "EndRequest",
+    "Handler",
     "JoinRequest",
     "LeaveRequest",
     "LobbyRequest",
@@ -33,6 +35,9 @@ __all__ = [
 PROTOCOL_VERSION = 1
 
 P = TypeVar("P", bound="Payload")
+
+# An event handler: (sid, payload) -> the ack.
+Handler = Callable[[str, Any], Awaitable[dict[str, Any]]]
 
 
 class Payload(BaseModel):

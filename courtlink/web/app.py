@@ -29,14 +29,18 @@ from courtlink.clock import Clock, system_clock
 from courtlink.config import Settings
 from courtlink.court.hashing import SecretHasher
 from courtlink.errors import CourtlinkError, Unavailable
+from courtlink.live.hearing import Hearing
+from courtlink.live.moderation import JudgeControls
+from courtlink.live.negotiation import MediaNegotiation
 from courtlink.live.presence import MemoryPresence, Presence
 from courtlink.live.redis_presence import RedisPresence
-from courtlink.live.turn import ice_servers
+from courtlink.live.turn import BrowserIce, ice_servers
 from courtlink.media import MediaSettings, Sfu
 from courtlink.media.sfu import MediaServer
 from courtlink.metrics import Metrics
 from courtlink.signaling.documents import DocumentNotifier
-from courtlink.signaling.server import SignalingServer
+from courtlink.signaling.outbox import SocketOutbox
+from courtlink.signaling.server import SignalingServer, socket_server
 from courtlink.web.api import API, build_api
 from courtlink.web.auth import socket_authenticator
 from courtlink.web.filters import install_filters
@@ -229,23 +233,36 @@ async def _media(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _signaling(app: web.Application) -> AsyncIterator[None]:
+    """The live session (live/) served over Socket.IO (signaling/): signaling carries what the
+    hearing tells clients through its outbox, and media meets the hearing through the MediaPort."""
     settings = app[SETTINGS]
     manager = socketio.AsyncRedisManager(settings.redis.url) if settings.redis.url else None
-    server = SignalingServer(
-        clerk=app[CLERK],
-        presence=app[PRESENCE],
-        authenticate=socket_authenticator(app),
-        metrics=app[METRICS],
-        media=app[MEDIA],
-        client_manager=manager,
-        cors_allowed_origins=None,
-        ice_servers=lambda participant: ice_servers(
+    outbox = SocketOutbox(socket_server(client_manager=manager, cors_allowed_origins=None))
+    ice = BrowserIce(
+        servers=lambda participant: ice_servers(
             settings.media.stun_urls,
             settings.media.turn_urls,
             settings.media.turn_secret,
             participant,
         ),
-        ice_transport_policy=settings.media.ice_transport_policy,
+        transport_policy=settings.media.ice_transport_policy,
+    )
+    hearing = Hearing(
+        clerk=app[CLERK],
+        presence=app[PRESENCE],
+        outbox=outbox,
+        metrics=app[METRICS],
+        media=app[MEDIA],
+        ice=ice,
+    )
+    server = SignalingServer(
+        outbox,
+        hearing,
+        controls=JudgeControls(hearing, app[CLERK]),
+        negotiation=MediaNegotiation(hearing, app[MEDIA]),
+        clerk=app[CLERK],
+        authenticate=socket_authenticator(app),
+        metrics=app[METRICS],
     )
     app[SIGNALING] = server
     try:
@@ -257,7 +274,7 @@ async def _signaling(app: web.Application) -> AsyncIterator[None]:
 async def _documents(app: web.Application) -> AsyncIterator[None]:
     """Live document notifications, and the watch for orders nobody acknowledged in time."""
     registry = app[REGISTRY]
-    registry.notifier = DocumentNotifier(app[SIGNALING])
+    registry.notifier = DocumentNotifier(app[SIGNALING].sio)
     interval = app[SETTINGS].documents.overdue_check_seconds
 
     async def watch() -> None:
