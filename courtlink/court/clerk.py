@@ -1,12 +1,15 @@
 """The Clerk (书记员): every change to Courtlink's records goes through here.
 
 Each method checks the role policy, writes the change and its audit event in one transaction,
-and returns frozen records. Web handlers, signaling handlers and the CLI all call the Clerk; none
-of them touch the database or the policy on their own.
+and returns frozen records. The read side is here too: what the pages show (a judge's own cases,
+the links of live invites, the seats a principal comes for, overdue documents) is decided by the
+same policy, so no edge reads the database or asks the policy itself. Web handlers, signaling
+handlers and the CLI all call the Clerk.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -16,6 +19,7 @@ from courtlink.court.auditor import Auditor
 from courtlink.court.cases import Case, normalize_case_number
 from courtlink.court.consent import CONSENT_SEATS, CONSENT_TEXT_VERSION, Consent
 from courtlink.court.detentions import Detention, Period, check_period_days
+from courtlink.court.documents.lifecycle import DocState
 from courtlink.court.hashing import SecretHasher
 from courtlink.court.invites import Invite, InviteClaims, InviteSigner, check_invite_seats
 from courtlink.court.policy import (
@@ -32,7 +36,7 @@ from courtlink.errors import Conflict, Forbidden, InvalidInput, InviteRevoked, N
 from courtlink.live.routing import MODERATED_SEATS, Caucus
 from courtlink.storage import Store
 
-__all__ = ["Clerk", "ClerkRules", "IssuedInvite"]
+__all__ = ["Clerk", "ClerkRules", "InviteLink", "IssuedInvite", "Seating"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +55,31 @@ class ClerkRules:
 class IssuedInvite:
     invite: Invite
     token: str
+
+
+@dataclass(frozen=True, slots=True)
+class InviteLink:
+    """An invite as its session's judge sees it: ``token`` is None once the invite is revoked
+    or expired, since such a link no longer opens anything."""
+
+    invite: Invite
+    token: str | None
+
+    @property
+    def live(self) -> bool:
+        """The link still opens the session."""
+        return self.token is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Seating:
+    """What the join page shows a principal: the session, its case, the seats they come for
+    and which of those still wait for the party's consent."""
+
+    session: Session
+    case: Case
+    seats: tuple[Seat, ...]
+    consent_pending: tuple[Seat, ...]
 
 
 def _name(value: str, what: str, limit: int = 100) -> str:
@@ -127,6 +156,13 @@ class Clerk:
         authorize(principal, Action.CASE_READ)
         async with self.store.read() as tx:
             return await tx.cases()
+
+    def assigned(self, principal: Principal, cases: Iterable[Case]) -> frozenset[str]:
+        """The ids of those ``cases`` whose judge ``principal`` is: the ones they may act on
+        (record detentions, hold sessions, issue orders). Pages show those cases' buttons."""
+        return frozenset(
+            case.id for case in cases if may(principal, Action.DETENTION_CREATE, case=case) is None
+        )
 
     async def create_detention(
         self, principal: Principal, *, case_id: str, center: str, start: datetime, days: int
@@ -412,6 +448,20 @@ class Clerk:
             authorize(principal, Action.INVITE_READ, case=case)
             return await tx.invites(session_id)
 
+    async def invite_links(self, principal: Principal, session_id: str) -> list[InviteLink]:
+        """The session's invites with the links of those still live, for the session's judge.
+        A token is the same signature as at issue, so showing it again grants nothing new."""
+        now = self.clock()
+        return [
+            InviteLink(
+                invite,
+                self.signer.sign(invite)
+                if not invite.revoked() and invite.expires_at > now
+                else None,
+            )
+            for invite in await self.invites(principal, session_id)
+        ]
+
     async def check_invite(self, token: str) -> InviteClaims:
         """Verify an invite token and that it has not been revoked. Every use calls this."""
         claims = self.signer.read(token)
@@ -529,6 +579,17 @@ class Clerk:
 
     # Joining ----------------------------------------------------------------------------
 
+    async def seating(self, principal: Principal, session_id: str) -> Seating:
+        """The seats ``principal`` comes to the session for: an invite's seats (with those whose
+        party has not consented yet), or the judge's seat for the case's judge. Forbidden for
+        anyone else. Unlike ``authorize_join`` an ended session is no error: the page says so."""
+        session, case = await self.session(principal, session_id)
+        if isinstance(principal, InvitePrincipal):
+            pending = await self.consent_needed(principal.claims)
+            return Seating(session, case, principal.claims.seats, tuple(pending))
+        authorize(principal, Action.SEAT_JOIN, case=case, session_id=session.id, seat=Seat.JUDGE)
+        return Seating(session, case, (Seat.JUDGE,), ())
+
     async def authorize_join(
         self, principal: Principal, session_id: str, seats: tuple[Seat, ...]
     ) -> tuple[Session, Case]:
@@ -551,6 +612,19 @@ class Clerk:
                     f"consent is needed first for the {missing[0]} seat", code="consent_required"
                 )
         return session, case
+
+    # Documents --------------------------------------------------------------------------
+
+    async def overdue_documents(self, principal: Principal) -> frozenset[str]:
+        """The ids of orders the detention center has not acknowledged in time (the judge was
+        alerted) and that still wait for it. Court staff only, like the case list."""
+        authorize(principal, Action.CASE_READ)
+        async with self.store.read() as tx:
+            alerted = {item.document_id for item in await tx.items() if item.alerted_at}
+            documents = [await tx.document(document_id) for document_id in alerted]
+        return frozenset(
+            d.id for d in documents if d.state in (DocState.ISSUED, DocState.DELIVERED)
+        )
 
     async def record(
         self,
