@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from courtlink.court.detentions import Detention
 from courtlink.court.policy import AccountPrincipal, InvitePrincipal, TerminalPrincipal
 from courtlink.web.auth import (
     SESSION_COOKIE,
@@ -35,6 +36,12 @@ from courtlink.web.schemas import (
     SessionOut,
     TerminalIn,
     TerminalOut,
+    account_out,
+    case_out,
+    detention_out,
+    invite_out,
+    session_out,
+    terminal_out,
 )
 
 __all__ = ["build_api", "invite_url"]
@@ -50,7 +57,7 @@ def invite_url(request: web.Request, token: str) -> str:
 async def login(request: web.Request, body: LoginIn) -> web.Response:
     done = await request.app[GATE].login(body.username, body.password, request.remote or "unknown")
     response = web.json_response(
-        MeOut(kind="account", account=AccountOut.of(done.account), csrf=done.csrf).model_dump(
+        MeOut(kind="account", account=account_out(done.account), csrf=done.csrf).model_dump(
             mode="json"
         )
     )
@@ -71,7 +78,7 @@ async def me(request: web.Request, _body: None) -> MeOut:
     principal = await any_principal(request)
     match principal:
         case AccountPrincipal(account=account):
-            return MeOut(kind="account", account=AccountOut.of(account), csrf=csrf_token(request))
+            return MeOut(kind="account", account=account_out(account), csrf=csrf_token(request))
         case InvitePrincipal(claims=claims):
             return MeOut(kind="invite", session=claims.session_id, seats=list(claims.seats))
         case TerminalPrincipal():
@@ -84,25 +91,24 @@ async def me(request: web.Request, _body: None) -> MeOut:
 
 async def list_cases(request: web.Request, _body: None) -> list[CaseOut]:
     principal = await account_principal(request)
-    return [CaseOut.of(c) for c in await request.app[CLERK].cases(principal)]
+    return [case_out(c) for c in await request.app[CLERK].cases(principal)]
 
 
 async def create_case(request: web.Request, body: CaseIn) -> CaseOut:
     principal = await account_principal(request)
     case = await request.app[CLERK].create_case(principal, **body.model_dump())
-    return CaseOut.of(case)
+    return case_out(case)
 
 
 async def get_case(request: web.Request, _body: None) -> CaseOut:
     principal = await account_principal(request)
-    return CaseOut.of(await request.app[CLERK].case(principal, request.match_info["case_id"]))
+    return case_out(await request.app[CLERK].case(principal, request.match_info["case_id"]))
 
 
-def _detention_out(request: web.Request, detentions: list[Any]) -> list[DetentionOut]:
-    clerk = request.app[CLERK]
+def _detention_out(request: web.Request, detentions: list[Detention]) -> list[DetentionOut]:
     soon = request.app[SETTINGS].detention.expiring_soon_days
-    now = clerk.clock()
-    return [DetentionOut.of(d, now, soon) for d in detentions]
+    now = request.app[CLERK].clock()
+    return [detention_out(d, now, soon) for d in detentions]
 
 
 async def list_detentions(request: web.Request, _body: None) -> list[DetentionOut]:
@@ -130,31 +136,31 @@ async def get_detention(request: web.Request, _body: None) -> DetentionOut:
 
 async def list_sessions(request: web.Request, _body: None) -> list[SessionOut]:
     principal = await account_principal(request)
-    return [SessionOut.of(s) for s in await request.app[CLERK].sessions(principal)]
+    return [session_out(s) for s in await request.app[CLERK].sessions(principal)]
 
 
 async def create_session(request: web.Request, body: SessionIn) -> SessionOut:
     principal = await account_principal(request)
-    return SessionOut.of(await request.app[CLERK].create_session(principal, **body.model_dump()))
+    return session_out(await request.app[CLERK].create_session(principal, **body.model_dump()))
 
 
 async def get_session(request: web.Request, _body: None) -> SessionOut:
     principal = await any_principal(request)
     session, _ = await request.app[CLERK].session(principal, request.match_info["session_id"])
-    return SessionOut.of(session)
+    return session_out(session)
 
 
 async def end_session(request: web.Request, _body: None) -> SessionOut:
     principal = await account_principal(request)
     session = await request.app[CLERK].end_session(principal, request.match_info["session_id"])
     await request.app[SIGNALING].end_session(session.id)
-    return SessionOut.of(session)
+    return session_out(session)
 
 
 async def list_invites(request: web.Request, _body: None) -> list[InviteOut]:
     principal = await account_principal(request)
     return [
-        InviteOut.of(i)
+        invite_out(i)
         for i in await request.app[CLERK].invites(principal, request.match_info["session_id"])
     ]
 
@@ -168,16 +174,14 @@ async def issue_invite(request: web.Request, body: InviteIn) -> IssuedInviteOut:
         ttl_hours=body.ttl_hours,
         label=body.label,
     )
-    return IssuedInviteOut(
-        invite=InviteOut.of(issued.invite), url=invite_url(request, issued.token)
-    )
+    return IssuedInviteOut(invite=invite_out(issued.invite), url=invite_url(request, issued.token))
 
 
 async def revoke_invite(request: web.Request, _body: None) -> InviteOut:
     principal = await account_principal(request)
     invite = await request.app[CLERK].revoke_invite(principal, request.match_info["invite_id"])
     await request.app[SIGNALING].invite_revoked(invite.session_id, invite.id)
-    return InviteOut.of(invite)
+    return invite_out(invite)
 
 
 # Terminals and accounts ---------------------------------------------------------------------
@@ -185,7 +189,7 @@ async def revoke_invite(request: web.Request, _body: None) -> InviteOut:
 
 async def list_terminals(request: web.Request, _body: None) -> list[TerminalOut]:
     principal = await account_principal(request)
-    return [TerminalOut.of(t) for t in await request.app[GATE].terminals(principal)]
+    return [terminal_out(t) for t in await request.app[GATE].terminals(principal)]
 
 
 async def create_terminal(request: web.Request, body: TerminalIn) -> IssuedTerminalOut:
@@ -193,18 +197,18 @@ async def create_terminal(request: web.Request, body: TerminalIn) -> IssuedTermi
     terminal, credential = await request.app[GATE].add_terminal(
         principal, name=body.name, center=body.center
     )
-    return IssuedTerminalOut(terminal=TerminalOut.of(terminal), credential=credential)
+    return IssuedTerminalOut(terminal=terminal_out(terminal), credential=credential)
 
 
 async def list_accounts(request: web.Request, _body: None) -> list[AccountOut]:
     principal = await account_principal(request)
-    return [AccountOut.of(a) for a in await request.app[GATE].accounts(principal)]
+    return [account_out(a) for a in await request.app[GATE].accounts(principal)]
 
 
 async def create_account(request: web.Request, body: AccountIn) -> AccountOut:
     principal = await account_principal(request)
     account = await request.app[GATE].add_account(principal, **body.model_dump())
-    return AccountOut.of(account)
+    return account_out(account)
 
 
 async def openapi(request: web.Request, _body: None) -> dict[str, Any]:

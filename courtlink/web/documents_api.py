@@ -7,114 +7,36 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from courtlink.court.documents.lifecycle import DocAction, DocKind
+from courtlink.court.documents.lifecycle import DocAction
 from courtlink.court.policy import Principal
 from courtlink.errors import Conflict, InvalidInput, NotFound
 from courtlink.papers import inspect_upload
-from courtlink.signaling.documents import document_view, item_view
 from courtlink.web.auth import account_principal, any_principal
 from courtlink.web.keys import FILES, KEYRING, REGISTRY, SEAL, SETTINGS
 from courtlink.web.openapi import Api
+from courtlink.web.schemas import (
+    DocumentOut,
+    InboxEntryOut,
+    InboxItemOut,
+    KeysOut,
+    OfficerIn,
+    OrderIn,
+    PaymentIn,
+    ReceivedIn,
+    SettlementIn,
+    ShareIn,
+    SignIn,
+    document_out,
+    inbox_entry_out,
+    item_out,
+)
 
 __all__ = ["add_document_routes"]
-
-
-class In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class OrderIn(In):
-    kind: DocKind = Field(description="renewal (续拘) or release (提前解除拘留)")
-    detention_id: StrictStr = Field(max_length=32)
-    reason: StrictStr = Field(min_length=1, max_length=2000)
-    days: StrictInt | None = Field(None, ge=1, description="renewals: at most the legal maximum")
-
-
-class OfficerIn(In):
-    officer: StrictStr = Field(min_length=1, max_length=40, description="the officer's username")
-    pin: StrictStr = Field(min_length=4, max_length=8)
-    reason: StrictStr = Field("", max_length=1000, description="refusals: why")
-    signature: StrictStr | None = Field(
-        None, max_length=800_000, description="service: the detainee's drawn signature, base64 PNG"
-    )
-    executed_at: AwareDatetime | None = None
-
-
-class SettlementIn(In):
-    case_id: StrictStr = Field(max_length=32)
-    terms: StrictStr = Field(min_length=1, max_length=5000)
-    amount_fen: StrictInt = Field(gt=0)
-    due: StrictStr = Field("", max_length=200)
-
-
-class SignIn(In):
-    signature: StrictStr = Field(min_length=1, max_length=800_000, description="base64 PNG")
-    officer: StrictStr | None = Field(
-        None, max_length=40, description="at a terminal: the officer who witnesses"
-    )
-    pin: StrictStr | None = Field(None, max_length=8)
-
-
-class PaymentIn(In):
-    amount_fen: StrictInt = Field(gt=0)
-    note: StrictStr = Field("", max_length=500)
-
-
-class ReceivedIn(In):
-    sha256: StrictStr = Field(min_length=64, max_length=64, pattern="^[0-9a-fA-F]{64}$")
-
-
-class ShareIn(In):
-    recipients: list[StrictStr] = Field(min_length=1, max_length=20)
-
-
-class DocumentOut(BaseModel):
-    id: str
-    case_id: str
-    detention_id: str | None
-    parent_id: str | None
-    kind: str
-    state: str
-    number: str
-    title: str
-    fields: dict[str, Any]
-    sha256: str | None
-    size: int | None
-    media_type: str
-    file_name: str
-    signed_by: str | None
-    created_at: datetime
-    updated_at: datetime | None
-    steps: list[dict[str, Any]]
-
-
-class InboxItemOut(BaseModel):
-    id: str
-    document_id: str
-    recipient: str
-    created_at: datetime
-    fetched_at: datetime | None
-    acknowledged_at: datetime | None
-
-
-class InboxEntryOut(BaseModel):
-    item: InboxItemOut
-    document: DocumentOut
-
-
-class KeysOut(BaseModel):
-    court_certificates_pem: str = Field(description="every court seal certificate, PEM")
-    current: str | None
-    audit_keys: dict[str, str] = Field(
-        description="{kid: base64 Ed25519 public key} of audit checkpoints"
-    )
 
 
 def _png(value: str | None) -> bytes | None:
@@ -136,14 +58,14 @@ async def _principal(request: web.Request) -> Principal:
 # Orders ---------------------------------------------------------------------------------------
 
 
-async def list_documents(request: web.Request, _body: None) -> list[dict[str, Any]]:
+async def list_documents(request: web.Request, _body: None) -> list[DocumentOut]:
     principal = await account_principal(request)
     case_id = request.query.get("case_id")
     docs = await request.app[REGISTRY].documents(principal, [case_id] if case_id else None)
-    return [document_view(d) for d in docs]
+    return [document_out(d) for d in docs]
 
 
-async def draft_order(request: web.Request, body: OrderIn) -> dict[str, Any]:
+async def draft_order(request: web.Request, body: OrderIn) -> DocumentOut:
     principal = await account_principal(request)
     document = await request.app[REGISTRY].draft_order(
         principal,
@@ -152,32 +74,32 @@ async def draft_order(request: web.Request, body: OrderIn) -> dict[str, Any]:
         reason=body.reason,
         days=body.days,
     )
-    return document_view(document)
+    return document_out(document)
 
 
-async def get_document(request: web.Request, _body: None) -> dict[str, Any]:
+async def get_document(request: web.Request, _body: None) -> DocumentOut:
     document = await request.app[REGISTRY].read(
         await _principal(request), request.match_info["document_id"]
     )
-    return document_view(document)
+    return document_out(document)
 
 
-async def approve(request: web.Request, _body: None) -> dict[str, Any]:
+async def approve(request: web.Request, _body: None) -> DocumentOut:
     principal = await account_principal(request)
-    return document_view(
+    return document_out(
         await request.app[REGISTRY].approve(principal, request.match_info["document_id"])
     )
 
 
-async def issue(request: web.Request, _body: None) -> dict[str, Any]:
+async def issue(request: web.Request, _body: None) -> DocumentOut:
     principal = await account_principal(request)
-    return document_view(
+    return document_out(
         await request.app[REGISTRY].issue(principal, request.match_info["document_id"])
     )
 
 
 def _officer_step(action: DocAction) -> Any:
-    async def handler(request: web.Request, body: OfficerIn) -> dict[str, Any]:
+    async def handler(request: web.Request, body: OfficerIn) -> DocumentOut:
         document = await request.app[REGISTRY].officer_step(
             await _principal(request),
             request.match_info["document_id"],
@@ -188,7 +110,7 @@ def _officer_step(action: DocAction) -> Any:
             signature_png=_png(body.signature),
             at=body.executed_at,
         )
-        return document_view(document)
+        return document_out(document)
 
     handler.__name__ = f"{action}_document"
     return handler
@@ -197,15 +119,15 @@ def _officer_step(action: DocAction) -> Any:
 # Settlement, payments, uploads ------------------------------------------------------------------
 
 
-async def draft_settlement(request: web.Request, body: SettlementIn) -> dict[str, Any]:
+async def draft_settlement(request: web.Request, body: SettlementIn) -> DocumentOut:
     principal = await account_principal(request)
     document = await request.app[REGISTRY].draft_settlement(
         principal, case_id=body.case_id, terms=body.terms, amount_fen=body.amount_fen, due=body.due
     )
-    return document_view(document)
+    return document_out(document)
 
 
-async def sign(request: web.Request, body: SignIn) -> dict[str, Any]:
+async def sign(request: web.Request, body: SignIn) -> DocumentOut:
     png = _png(body.signature)
     assert png is not None
     document = await request.app[REGISTRY].sign(
@@ -215,27 +137,27 @@ async def sign(request: web.Request, body: SignIn) -> dict[str, Any]:
         officer=body.officer,
         pin=body.pin,
     )
-    return document_view(document)
+    return document_out(document)
 
 
-async def confirm(request: web.Request, _body: None) -> dict[str, Any]:
+async def confirm(request: web.Request, _body: None) -> DocumentOut:
     principal = await account_principal(request)
-    return document_view(
+    return document_out(
         await request.app[REGISTRY].confirm(principal, request.match_info["document_id"])
     )
 
 
-async def confirm_payment(request: web.Request, body: PaymentIn) -> dict[str, Any]:
+async def confirm_payment(request: web.Request, body: PaymentIn) -> DocumentOut:
     document = await request.app[REGISTRY].confirm_payment(
         await _principal(request),
         case_id=request.match_info["case_id"],
         amount_fen=body.amount_fen,
         note=body.note,
     )
-    return document_view(document)
+    return document_out(document)
 
 
-async def upload(request: web.Request, _body: None) -> dict[str, Any]:
+async def upload(request: web.Request, _body: None) -> DocumentOut:
     """multipart/form-data with one part named ``file``."""
     principal = await _principal(request)
     limit = request.app[SETTINGS].documents.max_upload_mb * 1024 * 1024
@@ -265,34 +187,34 @@ async def upload(request: web.Request, _body: None) -> dict[str, Any]:
         media_type=media_type,
         file_name=getattr(part, "filename", None) or "upload",
     )
-    return document_view(document)
+    return document_out(document)
 
 
 async def _inspect(data: bytes, declared: str, limit: int) -> str:
     return await asyncio.to_thread(inspect_upload, data, declared, limit)
 
 
-async def share(request: web.Request, body: ShareIn) -> list[dict[str, Any]]:
+async def share(request: web.Request, body: ShareIn) -> list[InboxItemOut]:
     principal = await account_principal(request)
     items = await request.app[REGISTRY].share(
         principal, request.match_info["document_id"], body.recipients
     )
-    return [item_view(i) for i in items]
+    return [item_out(i) for i in items]
 
 
 # Inbox and files ----------------------------------------------------------------------------------
 
 
-async def inbox(request: web.Request, _body: None) -> list[dict[str, Any]]:
+async def inbox(request: web.Request, _body: None) -> list[InboxEntryOut]:
     entries = await request.app[REGISTRY].inbox(await _principal(request))
-    return [{"item": item_view(item), "document": document_view(doc)} for item, doc in entries]
+    return [inbox_entry_out(item, doc) for item, doc in entries]
 
 
-async def received(request: web.Request, body: ReceivedIn) -> dict[str, Any]:
+async def received(request: web.Request, body: ReceivedIn) -> InboxItemOut:
     item = await request.app[REGISTRY].received(
         await _principal(request), request.match_info["item_id"], body.sha256
     )
-    return item_view(item)
+    return item_out(item)
 
 
 async def document_file(request: web.Request, _body: None) -> web.StreamResponse:

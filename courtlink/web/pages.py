@@ -1,5 +1,8 @@
 """The HTML pages: login, the judge's dashboard, invite and terminal links, the join page with
-its consent step. Jinja2 templates in web/templates, Chinese first (web/i18n.py)."""
+its consent step. Jinja2 templates in web/templates, Chinese first (web/i18n.py).
+
+Like the API, the pages ask the Clerk, the Gate and the Registry, which check the policy; the
+templates get the views of web/schemas.py, the same ones the API returns."""
 
 from __future__ import annotations
 
@@ -7,13 +10,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import aiohttp_jinja2
-import segno
 from aiohttp import web
 
 from courtlink.court.consent import CONSENT_SEATS
-from courtlink.court.documents.lifecycle import DocKind, DocState
-from courtlink.court.invites import Invite
-from courtlink.court.policy import AccountPrincipal, Action, InvitePrincipal, Principal, may
+from courtlink.court.documents.lifecycle import DocKind, DocState, Document
+from courtlink.court.policy import AccountPrincipal, InvitePrincipal, Principal
 from courtlink.court.seats import SEATS, AccountRole, Seat
 from courtlink.court.sessions import SessionState
 from courtlink.errors import CourtlinkError, Forbidden, InvalidInput, NotAuthenticated
@@ -29,16 +30,21 @@ from courtlink.web.auth import (
     set_cookie,
 )
 from courtlink.web.i18n import LANG_COOKIE, LANGS, N_, pick_lang
-from courtlink.web.keys import CLERK, GATE, REGISTRY, SEAL, SETTINGS, SIGNALING, STORE, TRANSLATOR
+from courtlink.web.keys import CLERK, GATE, REGISTRY, SEAL, SETTINGS, SIGNALING, TRANSLATOR
+from courtlink.web.schemas import (
+    account_out,
+    case_out,
+    detention_out,
+    document_out,
+    invite_link_view,
+    session_out,
+    terminal_out,
+)
 
 __all__ = ["add_page_routes"]
 
 # China Standard Time: the zone of every court this serves; form times without a zone are CST.
 _CST = timezone(timedelta(hours=8), "CST")
-
-
-def qr_data_uri(url: str) -> str:
-    return str(segno.make(url, error="m").svg_data_uri(scale=4, border=2))
 
 
 def _render(
@@ -143,28 +149,14 @@ async def logout_submit(request: web.Request) -> web.Response:
 # Dashboard --------------------------------------------------------------------------------
 
 
-async def _invite_links(request: web.Request, invites: list[Invite]) -> list[dict[str, Any]]:
-    signer = request.app[CLERK].signer
-    now = request.app[CLERK].clock()
-    public = request.app[SETTINGS].public_url
-    links = []
-    for invite in invites:
-        live = not invite.revoked() and invite.expires_at > now
-        url = f"{public}/i/{signer.sign(invite)}" if live else ""
-        links.append(
-            {"invite": invite, "live": live, "url": url, "qr": qr_data_uri(url) if live else ""}
-        )
-    return links
-
-
 async def dashboard(request: web.Request) -> web.Response:
     try:
         principal = await account_principal(request)
     except NotAuthenticated:
         raise web.HTTPSeeOther("/login") from None
     clerk = request.app[CLERK]
-    account = principal.account
-    if account.role is AccountRole.OFFICER:
+    settings = request.app[SETTINGS]
+    if principal.account.role is AccountRole.OFFICER:
         return _render(
             request,
             "error.html",
@@ -177,80 +169,72 @@ async def dashboard(request: web.Request) -> web.Response:
         )
     now = clerk.clock()
     cases = await clerk.cases(principal)
-    by_id = {c.id: c for c in cases}
-    detentions = await clerk.detentions(principal)
-    sessions = await clerk.sessions(principal)
+    own = clerk.assigned(principal, cases)
+    by_id = {c.id: case_out(c) for c in cases}
     session_rows = []
-    for session in sessions:
-        case = by_id.get(session.case_id)
-        mine = case is not None and case.judge_id == account.id
-        invites = await clerk.invites(principal, session.id) if mine else []
+    for session in await clerk.sessions(principal):
+        mine = session.case_id in own
+        # The judge's own invite is for the judge's other devices, not to hand out here.
+        links = [
+            invite_link_view(link, settings.public_url)
+            for link in (await clerk.invite_links(principal, session.id) if mine else [])
+            if Seat.JUDGE not in link.invite.seats
+        ]
         session_rows.append(
             {
-                "session": session,
-                "case": case,
+                "session": session_out(session),
+                "case": by_id.get(session.case_id),
                 "mine": mine,
-                "links": await _invite_links(
-                    request, [i for i in invites if Seat.JUDGE not in i.seats]
-                ),
+                "links": links,
             }
         )
-    soon = request.app[SETTINGS].detention.expiring_soon_days
+    soon = settings.detention.expiring_soon_days
     return _render(
         request,
         "dashboard.html",
         {
-            "account": account,
+            "account": account_out(principal.account),
             "csrf": csrf_token(request),
-            "cases": cases,
+            "cases": list(by_id.values()),
             "cases_by_id": by_id,
+            "own": own,
             "detentions": [
-                {
-                    "d": d,
-                    "status": str(d.status(now)),
-                    "days_left": d.days_left(now),
-                    "soon": d.expiring_soon(now, soon),
-                    "mine": d.case_id in by_id and by_id[d.case_id].judge_id == account.id,
-                }
-                for d in detentions
+                {"d": detention_out(d, now, soon), "mine": d.case_id in own}
+                for d in await clerk.detentions(principal)
             ],
             "sessions": session_rows,
-            "now": now,
-            "ended": SessionState.ENDED,
-            "max_days": request.app[SETTINGS].detention.max_period_days,
-            "documents": await _document_rows(request, principal, by_id),
+            "max_days": settings.detention.max_period_days,
+            "documents": await _document_rows(request, principal, own),
         },
     )
 
 
 async def _document_rows(
-    request: web.Request, principal: AccountPrincipal, cases_by_id: dict[str, Any]
+    request: web.Request, principal: AccountPrincipal, own: frozenset[str]
 ) -> list[dict[str, Any]]:
     """The dashboard's documents: orders, agreements and payments, each with its receipts and
-    the buttons this account may press."""
-    account = principal.account
+    the buttons this account may press (the Registry checks again when one is pressed)."""
+    role = principal.account.role
     documents = await request.app[REGISTRY].documents(principal)
-    receipts: dict[str, list[Any]] = {}
+    overdue = await request.app[CLERK].overdue_documents(principal)
+    receipts: dict[str, list[Document]] = {}
     for document in documents:
         if document.parent_id is not None:
             receipts.setdefault(document.parent_id, []).append(document)
-    async with request.app[STORE].read() as tx:
-        overdue = {item.document_id for item in await tx.items() if item.alerted_at is not None}
     rows = []
     for document in documents:
         if document.kind in (DocKind.RECEIPT, DocKind.UPLOAD) and document.parent_id is not None:
             continue
-        case = cases_by_id.get(document.case_id)
-        judge = (
-            case is not None and case.judge_id == account.id and account.role is AccountRole.JUDGE
-        )
+        judge = document.case_id in own and role is AccountRole.JUDGE
         rows.append(
             {
-                "document": document,
-                "receipts": sorted(receipts.get(document.id, []), key=lambda r: r.created_at),
-                "overdue": document.id in overdue
-                and document.state in (DocState.ISSUED, DocState.DELIVERED),
-                "can_approve": account.role is AccountRole.APPROVER
+                "document": document_out(document),
+                "receipts": [
+                    document_out(r)
+                    for r in sorted(receipts.get(document.id, []), key=lambda r: r.created_at)
+                ],
+                "overdue": document.id in overdue,
+                "can_approve": role is AccountRole.APPROVER
                 and document.state is DocState.DRAFTED
                 and document.is_order,
                 "can_issue": judge and document.state is DocState.APPROVED,
@@ -268,13 +252,14 @@ async def documents_fragment(request: web.Request) -> web.Response:
         principal = await account_principal(request)
     except NotAuthenticated:
         raise web.HTTPUnauthorized() from None
-    cases = {c.id: c for c in await request.app[CLERK].cases(principal)}
+    clerk = request.app[CLERK]
+    cases = await clerk.cases(principal)
     return _render(
         request,
         "_documents.html",
         {
-            "documents": await _document_rows(request, principal, cases),
-            "cases_by_id": cases,
+            "documents": await _document_rows(request, principal, clerk.assigned(principal, cases)),
+            "cases_by_id": {c.id: case_out(c) for c in cases},
             "csrf": csrf_token(request),
         },
     )
@@ -386,7 +371,7 @@ async def terminal_page(request: web.Request) -> web.Response:
         principal = await request.app[GATE].terminal_for(credential)
     except CourtlinkError as exc:
         return error_page(request, exc)
-    return _render(request, "terminal.html", {"terminal": principal.terminal})
+    return _render(request, "terminal.html", {"terminal": terminal_out(principal.terminal)})
 
 
 # Join and consent -------------------------------------------------------------------------
@@ -407,33 +392,23 @@ async def _join_principal(request: web.Request, session_id: str) -> Principal:
 
 async def join_page(request: web.Request) -> web.Response:
     session_id = request.match_info["session_id"]
-    clerk = request.app[CLERK]
     try:
         principal = await _join_principal(request, session_id)
-        session, case = await clerk.session(principal, session_id)
+        seating = await request.app[CLERK].seating(principal, session_id)
     except CourtlinkError as exc:
         return error_page(request, exc)
-    if isinstance(principal, AccountPrincipal):
-        reason = may(principal, Action.SEAT_JOIN, case=case, session_id=session.id, seat=Seat.JUDGE)
-        if reason is not None:
-            return error_page(request, Forbidden(reason))
-    if isinstance(principal, InvitePrincipal):
-        seats = list(principal.claims.seats)
-        pending = await clerk.consent_needed(principal.claims)
-        mode = "invite"
-    else:
-        seats, pending, mode = [Seat.JUDGE], [], "account"
+    seats = list(seating.seats)
     return _render(
         request,
         "join.html",
         {
-            "session": session,
-            "case": case,
+            "session": session_out(seating.session),
+            "case": case_out(seating.case),
             "seats": seats,
-            "pending": pending,
+            "pending": list(seating.consent_pending),
             "terminal": Seat.OFFICER in seats and Seat.DEBTOR in seats,
-            "mode": mode,
-            "ended": session.state is SessionState.ENDED,
+            "mode": "invite" if isinstance(principal, InvitePrincipal) else "account",
+            "ended": seating.session.state is SessionState.ENDED,
             "autojoin": request.query.get("autojoin") == "1",
             "consent_seats": CONSENT_SEATS,
         },
@@ -472,7 +447,7 @@ async def _verify_context(request: web.Request, document_id: str) -> dict[str, A
         stored = await check_copy(
             request.app[SEAL], await registry.files.get(document.id), registry, document.id
         )
-    return {"document": document, "stored": stored, "check": None}
+    return {"document": document_out(document), "stored": stored, "check": None}
 
 
 async def verify_page(request: web.Request) -> web.Response:

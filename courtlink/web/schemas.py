@@ -1,14 +1,25 @@
-"""Request and response bodies of the HTTP API (documented at /api/openapi.json)."""
+"""The bodies of the web edge: what the HTTP API accepts and every view of a record that the
+API and the pages show.
+
+Each record has one function that builds its view (``case_out``, ``document_out``, ...). The API
+declares these models as its responses, which gives validation, serialization and
+/api/openapi.json from one source; the pages render the very same views, so a field (a
+detention's days left, whether an invite link is live) is worked out in one place only.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
+import segno
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from courtlink.court.accounts import Account
 from courtlink.court.cases import Case
+from courtlink.court.clerk import InviteLink
 from courtlink.court.detentions import Detention
+from courtlink.court.documents.lifecycle import DocKind, Document, InboxItem
 from courtlink.court.invites import Invite
 from courtlink.court.seats import AccountRole, Seat
 from courtlink.court.sessions import Session
@@ -21,21 +32,50 @@ __all__ = [
     "CaseOut",
     "DetentionIn",
     "DetentionOut",
+    "DocumentOut",
+    "InboxEntryOut",
+    "InboxItemOut",
     "InviteIn",
+    "InviteLinkView",
     "InviteOut",
     "IssuedInviteOut",
+    "IssuedTerminalOut",
+    "KeysOut",
     "LoginIn",
     "MeOut",
+    "OfficerIn",
+    "OrderIn",
+    "PaymentIn",
     "PeriodOut",
+    "ReceivedIn",
     "SessionIn",
     "SessionOut",
+    "SettlementIn",
+    "ShareIn",
+    "SignIn",
     "TerminalIn",
     "TerminalOut",
+    "account_out",
+    "case_out",
+    "detention_out",
+    "document_out",
+    "inbox_entry_out",
+    "invite_link_view",
+    "invite_out",
+    "item_out",
+    "qr_data_uri",
+    "session_out",
+    "terminal_out",
 ]
 
 
 class In(BaseModel):
+    """A request body: unknown fields are an error, not silently dropped."""
+
     model_config = ConfigDict(extra="forbid")
+
+
+# Request bodies: accounts, cases, sessions, invites, terminals ------------------------------
 
 
 class LoginIn(In):
@@ -88,6 +128,57 @@ class AccountIn(In):
     is_admin: StrictBool = False
 
 
+# Request bodies: documents ----------------------------------------------------------------
+
+
+class OrderIn(In):
+    kind: DocKind = Field(description="renewal (续拘) or release (提前解除拘留)")
+    detention_id: StrictStr = Field(max_length=32)
+    reason: StrictStr = Field(min_length=1, max_length=2000)
+    days: StrictInt | None = Field(None, ge=1, description="renewals: at most the legal maximum")
+
+
+class OfficerIn(In):
+    officer: StrictStr = Field(min_length=1, max_length=40, description="the officer's username")
+    pin: StrictStr = Field(min_length=4, max_length=8)
+    reason: StrictStr = Field("", max_length=1000, description="refusals: why")
+    signature: StrictStr | None = Field(
+        None, max_length=800_000, description="service: the detainee's drawn signature, base64 PNG"
+    )
+    executed_at: AwareDatetime | None = None
+
+
+class SettlementIn(In):
+    case_id: StrictStr = Field(max_length=32)
+    terms: StrictStr = Field(min_length=1, max_length=5000)
+    amount_fen: StrictInt = Field(gt=0)
+    due: StrictStr = Field("", max_length=200)
+
+
+class SignIn(In):
+    signature: StrictStr = Field(min_length=1, max_length=800_000, description="base64 PNG")
+    officer: StrictStr | None = Field(
+        None, max_length=40, description="at a terminal: the officer who witnesses"
+    )
+    pin: StrictStr | None = Field(None, max_length=8)
+
+
+class PaymentIn(In):
+    amount_fen: StrictInt = Field(gt=0)
+    note: StrictStr = Field("", max_length=500)
+
+
+class ReceivedIn(In):
+    sha256: StrictStr = Field(min_length=64, max_length=64, pattern="^[0-9a-fA-F]{64}$")
+
+
+class ShareIn(In):
+    recipients: list[StrictStr] = Field(min_length=1, max_length=20)
+
+
+# Views: accounts, cases, detentions, sessions, invites, terminals ----------------------------
+
+
 class AccountOut(BaseModel):
     id: str
     username: str
@@ -97,17 +188,18 @@ class AccountOut(BaseModel):
     center: str
     is_admin: bool
 
-    @classmethod
-    def of(cls, a: Account) -> AccountOut:
-        return cls(
-            id=a.id,
-            username=a.username,
-            display_name=a.display_name,
-            role=a.role,
-            court=a.court,
-            center=a.center,
-            is_admin=a.is_admin,
-        )
+
+def account_out(a: Account) -> AccountOut:
+    """An account without its secrets (password and PIN hashes stay inside)."""
+    return AccountOut(
+        id=a.id,
+        username=a.username,
+        display_name=a.display_name,
+        role=a.role,
+        court=a.court,
+        center=a.center,
+        is_admin=a.is_admin,
+    )
 
 
 class MeOut(BaseModel):
@@ -130,20 +222,21 @@ class CaseOut(BaseModel):
     amount_outstanding_fen: int
     created_at: datetime
 
-    @classmethod
-    def of(cls, c: Case) -> CaseOut:
-        return cls(
-            id=c.id,
-            number=c.number,
-            court=c.court,
-            judge_id=c.judge_id,
-            creditor_name=c.creditor_name,
-            debtor_name=c.debtor_name,
-            amount_owed_fen=c.amount_owed_fen,
-            amount_paid_fen=c.amount_paid_fen,
-            amount_outstanding_fen=c.amount_outstanding_fen,
-            created_at=c.created_at,
-        )
+
+def case_out(c: Case) -> CaseOut:
+    """A case with what is still owed."""
+    return CaseOut(
+        id=c.id,
+        number=c.number,
+        court=c.court,
+        judge_id=c.judge_id,
+        creditor_name=c.creditor_name,
+        debtor_name=c.debtor_name,
+        amount_owed_fen=c.amount_owed_fen,
+        amount_paid_fen=c.amount_paid_fen,
+        amount_outstanding_fen=c.amount_outstanding_fen,
+        created_at=c.created_at,
+    )
 
 
 class PeriodOut(BaseModel):
@@ -164,20 +257,22 @@ class DetentionOut(BaseModel):
     expiring_soon: bool
     released_at: datetime | None
 
-    @classmethod
-    def of(cls, d: Detention, now: datetime, soon_days: int) -> DetentionOut:
-        return cls(
-            id=d.id,
-            case_id=d.case_id,
-            debtor_name=d.debtor_name,
-            center=d.center,
-            periods=[PeriodOut(start=p.start, days=p.days, end=p.end) for p in d.periods],
-            ends_at=d.ends_at,
-            status=str(d.status(now)),
-            days_left=round(d.days_left(now), 2),
-            expiring_soon=d.expiring_soon(now, soon_days),
-            released_at=d.released_at,
-        )
+
+def detention_out(d: Detention, now: datetime, soon_days: int) -> DetentionOut:
+    """A detention as of ``now``: its status, days left, and whether it ends within
+    ``soon_days`` (the dashboard's warning)."""
+    return DetentionOut(
+        id=d.id,
+        case_id=d.case_id,
+        debtor_name=d.debtor_name,
+        center=d.center,
+        periods=[PeriodOut(start=p.start, days=p.days, end=p.end) for p in d.periods],
+        ends_at=d.ends_at,
+        status=str(d.status(now)),
+        days_left=round(d.days_left(now), 2),
+        expiring_soon=d.expiring_soon(now, soon_days),
+        released_at=d.released_at,
+    )
 
 
 class SessionOut(BaseModel):
@@ -190,18 +285,19 @@ class SessionOut(BaseModel):
     created_at: datetime
     ended_at: datetime | None
 
-    @classmethod
-    def of(cls, s: Session) -> SessionOut:
-        return cls(
-            id=s.id,
-            case_id=s.case_id,
-            scheduled_at=s.scheduled_at,
-            state=str(s.state),
-            lobby=s.lobby,
-            recorded=s.recorded,
-            created_at=s.created_at,
-            ended_at=s.ended_at,
-        )
+
+def session_out(s: Session) -> SessionOut:
+    """A session without its moderation state (that travels over Socket.IO)."""
+    return SessionOut(
+        id=s.id,
+        case_id=s.case_id,
+        scheduled_at=s.scheduled_at,
+        state=str(s.state),
+        lobby=s.lobby,
+        recorded=s.recorded,
+        created_at=s.created_at,
+        ended_at=s.ended_at,
+    )
 
 
 class InviteOut(BaseModel):
@@ -212,21 +308,44 @@ class InviteOut(BaseModel):
     revoked_at: datetime | None
     label: str
 
-    @classmethod
-    def of(cls, i: Invite) -> InviteOut:
-        return cls(
-            id=i.id,
-            session_id=i.session_id,
-            seats=list(i.seats),
-            expires_at=i.expires_at,
-            revoked_at=i.revoked_at,
-            label=i.label,
-        )
+
+def invite_out(i: Invite) -> InviteOut:
+    """An invite without its token (the token is shown once, when issued)."""
+    return InviteOut(
+        id=i.id,
+        session_id=i.session_id,
+        seats=list(i.seats),
+        expires_at=i.expires_at,
+        revoked_at=i.revoked_at,
+        label=i.label,
+    )
 
 
 class IssuedInviteOut(BaseModel):
     invite: InviteOut
     url: str = Field(description="the invite link; shown once here, keep it like a key")
+
+
+class InviteLinkView(BaseModel):
+    """An invite on its judge's dashboard: the link and its QR code while it is live."""
+
+    invite: InviteOut
+    live: bool
+    url: str
+    qr: str
+
+
+def qr_data_uri(url: str) -> str:
+    """The QR code of ``url`` as an SVG data URI (medium error correction, for phone screens)."""
+    return str(segno.make(url, error="m").svg_data_uri(scale=4, border=2))
+
+
+def invite_link_view(link: InviteLink, public_url: str) -> InviteLinkView:
+    """A dashboard invite: its URL under ``public_url`` and QR code if live, else blanks."""
+    url = f"{public_url}/i/{link.token}" if link.token is not None else ""
+    return InviteLinkView(
+        invite=invite_out(link.invite), live=link.live, url=url, qr=qr_data_uri(url) if url else ""
+    )
 
 
 class TerminalOut(BaseModel):
@@ -235,11 +354,97 @@ class TerminalOut(BaseModel):
     center: str
     created_at: datetime
 
-    @classmethod
-    def of(cls, t: Terminal) -> TerminalOut:
-        return cls(id=t.id, name=t.name, center=t.center, created_at=t.created_at)
+
+def terminal_out(t: Terminal) -> TerminalOut:
+    """A terminal without its credential."""
+    return TerminalOut(id=t.id, name=t.name, center=t.center, created_at=t.created_at)
 
 
 class IssuedTerminalOut(BaseModel):
     terminal: TerminalOut
     credential: str = Field(description="shown once; open /t/<credential> on the terminal")
+
+
+# Views: documents ----------------------------------------------------------------------------
+
+
+class DocumentOut(BaseModel):
+    id: str
+    case_id: str
+    detention_id: str | None
+    parent_id: str | None
+    kind: str
+    state: str
+    number: str
+    title: str
+    fields: dict[str, Any]
+    sha256: str | None
+    size: int | None
+    media_type: str
+    file_name: str
+    signed_by: str | None
+    created_at: datetime
+    updated_at: datetime | None
+    steps: list[dict[str, Any]]
+
+
+def document_out(d: Document) -> DocumentOut:
+    """A document with its steps (who did what, when), without who created it."""
+    return DocumentOut(
+        id=d.id,
+        case_id=d.case_id,
+        detention_id=d.detention_id,
+        parent_id=d.parent_id,
+        kind=str(d.kind),
+        state=str(d.state),
+        number=d.number,
+        title=d.title,
+        fields=d.fields,
+        sha256=d.sha256,
+        size=d.size,
+        media_type=d.media_type,
+        file_name=d.file_name,
+        signed_by=d.signed_by,
+        created_at=d.created_at,
+        updated_at=d.updated_at,
+        steps=list(d.steps),
+    )
+
+
+class InboxItemOut(BaseModel):
+    id: str
+    document_id: str
+    recipient: str
+    created_at: datetime
+    fetched_at: datetime | None
+    acknowledged_at: datetime | None
+
+
+def item_out(i: InboxItem) -> InboxItemOut:
+    """An inbox item; when the judge was alerted about it stays inside."""
+    return InboxItemOut(
+        id=i.id,
+        document_id=i.document_id,
+        recipient=i.recipient,
+        created_at=i.created_at,
+        fetched_at=i.fetched_at,
+        acknowledged_at=i.acknowledged_at,
+    )
+
+
+class InboxEntryOut(BaseModel):
+    item: InboxItemOut
+    document: DocumentOut
+
+
+def inbox_entry_out(item: InboxItem, document: Document) -> InboxEntryOut:
+    """One entry of an inbox: the item and the document it brings."""
+    return InboxEntryOut(item=item_out(item), document=document_out(document))
+
+
+class KeysOut(BaseModel):
+    court_certificates_pem: str = Field(description="every court seal certificate, PEM")
+    current: str | None
+    audit_keys: dict[str, str] = Field(
+        description="{kid: base64 Ed25519 public key} of audit checkpoints"
+    )
