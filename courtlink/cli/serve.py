@@ -1,104 +1,54 @@
-"""``courtlink serve``: run the app until SIGINT/SIGTERM, print the demo links on first start."""
+"""``courtlink serve``: the server's options (address, port, demo, a self-signed certificate).
+
+The server itself (cli/server.py) is imported only once the command runs.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import os
-import signal
-import socket
-import sys
 from typing import Any
 
-from aiohttp import web
+import click
 
-from courtlink.config import Settings
-from courtlink.court.demo import ensure_demo
-from courtlink.web.app import create_app
-from courtlink.web.keys import CLERK, GATE
-from courtlink.web.logs import RedactingAccessLogger, configure_logging
-from courtlink.web.tls import server_context
+from courtlink.cli.common import run, settings_of
 
-__all__ = ["serve", "use_uvloop"]
-
-log = logging.getLogger("courtlink.serve")
+__all__ = ["serve"]
 
 
-# Linux 6.15+: the longest wait between TCP retransmissions, per socket (default 120 s).
-TCP_RTO_MAX_MS = getattr(socket, "TCP_RTO_MAX_MS", 44)
-SIGNALING_RTO_MAX_MS = 2000
-
-
-def cap_retransmission_backoff(sockets: Any) -> bool:
-    """Retransmit at least every 2 s on connections accepted from ``sockets`` (Linux 6.15+).
-
-    After a participant's network drops for ten seconds, TCP's doubling backoff holds what the
-    server sends next (the new offer after a media restart) for up to several seconds more once
-    the network is back. Two seconds keep TCP's own give-up time (tcp_retries2) near 27 s,
-    about when engine.io gives up on a silent client anyway (10 s ping interval + 20 s timeout);
-    one second would cut a connection after 15 s of outage.
-    Returns whether the kernel took it; older kernels keep their default.
-    """
-    applied = False
-    for sock in sockets or ():
-        if sock.family in (socket.AF_INET, socket.AF_INET6) and sys.platform == "linux":
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, TCP_RTO_MAX_MS, SIGNALING_RTO_MAX_MS)
-                applied = True
-    return applied
-
-
-def use_uvloop() -> None:
-    """uvloop when installed: a faster event loop for signaling and media."""
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-
-
-async def serve(
-    settings: Settings, *, demo: bool = True, ready: asyncio.Event | None = None
+@click.command()
+@click.option("--host", help="Address to bind (default from config: 127.0.0.1).")
+@click.option("--port", type=int, help="Port to bind (default from config: 8080).")
+@click.option(
+    "--demo/--no-demo", default=None, help="Create the demo on first start (default from config)."
+)
+@click.option(
+    "--tls-self-signed",
+    is_flag=True,
+    help="Serve HTTPS with a self-signed certificate made in the data directory (LAN trials).",
+)
+@click.pass_context
+def serve(
+    ctx: click.Context, host: str | None, port: int | None, demo: bool | None, tls_self_signed: bool
 ) -> None:
-    configure_logging(settings.log.level, settings.log.format)
-    app = create_app(settings)
-    runner = web.AppRunner(app, access_log_class=RedactingAccessLogger, handle_signals=False)
-    await runner.setup()
-    context = None
-    if settings.server.tls_cert:
-        context = server_context(settings.server.tls_cert, settings.server.tls_key)
-    site = web.TCPSite(
-        runner, settings.server.host, settings.server.port, reuse_address=True, ssl_context=context
-    )
-    await site.start()
-    server = getattr(site, "_server", None)  # aiohttp keeps the asyncio server private
-    if not cap_retransmission_backoff(getattr(server, "sockets", None)):
-        log.info("TCP retransmission backoff left at the kernel's default (needs Linux 6.15+)")
-    log.info("listening on %s (data in %s)", settings.public_url, settings.data_dir)
-    if demo:
-        made = await ensure_demo(app[CLERK], app[GATE])
-        lines = [f"Courtlink demo session {made.session_id} at {settings.public_url}"]
-        for seat, url in made.links(settings.public_url).items():
-            lines.append(f"  {seat:9} {url}")
-        for username, secret in made.new_credentials.items():
-            lines.append(f"  login {username}: {secret}")
-        if made.new_credentials:
-            # Shown once on the console; kept for the operator in a file only they can read.
-            creds = settings.data_dir / "demo-credentials.txt"
-            fd = os.open(creds, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                for username, secret in made.new_credentials.items():
-                    handle.write(f"{username}: {secret}\n")
-            lines.append(f"  (these logins are also in {creds})")
-        print("\n".join(lines), file=sys.stdout, flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    if ready is not None:
-        ready.set()
-    try:
-        await stop.wait()
-    finally:
-        log.info("stopping")
-        await runner.cleanup()
+    """Run the server."""
+    from courtlink.cli.server import serve as run_server
+    from courtlink.cli.server import use_uvloop
+
+    settings = settings_of(ctx)
+    updates: dict[str, Any] = {}
+    if host is not None:
+        updates["host"] = host
+    if port is not None:
+        updates["port"] = port
+    if tls_self_signed:
+        from courtlink.web.tls import self_signed
+
+        cert, key = self_signed(
+            settings.data_dir / "tls", updates.get("host", settings.server.host)
+        )
+        updates.update({"tls_cert": str(cert), "tls_key": str(key)})
+    if updates:
+        settings = settings.model_copy(
+            update={"server": settings.server.model_copy(update=updates)}
+        )
+    use_uvloop()
+    run(run_server(settings, demo=settings.demo.enabled if demo is None else demo))

@@ -16,7 +16,7 @@ import pytest
 
 from courtlink.bench.report import draw, levels_for
 from courtlink.bench.sfu import BenchError, generator_load, latency_percentiles, slope
-from courtlink.cli.main import SFU_KEYS
+from courtlink.cli.bench import SFU_KEYS
 from tests.conftest import missing
 
 COURTLINK = str(Path(sys.executable).with_name("courtlink"))
