@@ -4,7 +4,7 @@ Janus (the Debian package ``janus`` 1.1.x) is started with a configuration gener
 temporary directory, pinned to core 0 like the Courtlink server. Each load participant joins as a
 Janus client would: one session over the HTTP API, a VideoRoom *publisher* handle with its own
 sendonly PeerConnection, and once its three companions publish, one multistream *subscriber*
-handle receiving their audio and video. The load generator (web/bench/loadgen.py, on core 1) then
+handle receiving their audio and video. The load generator (bench/loadgen.py, on core 1) then
 takes both connections over exactly as it does for Courtlink: pre-encrypted SRTP out of the
 publisher connection, RTP counted at the socket of the subscriber connection.
 

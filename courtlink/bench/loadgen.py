@@ -3,7 +3,7 @@
 Each load participant joins like any client (invite, Socket.IO, the server's offer, aiortc for
 ICE and DTLS). Once connected it stops using aiortc's media path entirely:
 
-* **Sending** replays pre-encoded VP8 and Opus (web/bench/media.py) as RTP that was encrypted
+* **Sending** replays pre-encoded VP8 and Opus (bench/media.py) as RTP that was encrypted
   *before* the measurement starts (SRTP with the connection's own keys, in sequence order), so
   during the measurement each packet costs one ``sendto``.
 * **Receiving** counts RTP datagrams at the socket, without decrypting or parsing them, in
@@ -13,7 +13,7 @@ ICE and DTLS). Once connected it stops using aiortc's media path entirely:
 It runs in its own process, pinned to its own core by the bench, and reports its own CPU: the
 bench refuses a result when the generator was busy more than ``MAX_GENERATOR_LOAD`` of its core.
 
-Run as ``python -m web.bench.loadgen`` with a JSON plan on stdin; it prints JSON lines.
+Run as ``python -m courtlink.bench.loadgen`` with a JSON plan on stdin; it prints JSON lines.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ async def _level(path: str, rooms: int, seconds: float, log: Any) -> BenchResult
         from courtlink.bench.janus import run_janus_level
 
         return await run_janus_level(rooms, seconds, log=log)
-    return await run_level(rooms, seconds, mode=path, log=log)
+    return await run_level(rooms, seconds, path=path, log=log)
 
 
 async def measure_path(

@@ -1,11 +1,11 @@
 """``courtlink bench sfu``: the media path under load, measured from outside the server.
 
-The bench starts the server (pinned to core 0 with taskset), creates ``rooms`` sessions of four
-participants, and runs the load generator (web/bench/loadgen.py) in its own process on core 1.
-Over a measured window it reads the server's CPU time and memory from /proc and its counters
-from /metrics, and the generator's packet counts. ``run_level`` is one load level; ``curve``
-runs several and takes consumers per core from the slope, so fixed costs neither flatter nor
-punish the figure.
+The bench starts the server (bench/server.py: the SFU, or the transcoding baseline; pinned to
+core 0 with taskset), creates ``rooms`` sessions of four participants, and runs the load
+generator (bench/loadgen.py) in its own process on core 1. Over a measured window it reads the
+server's CPU time and memory from /proc and its counters from /metrics, and the generator's
+packet counts. ``run_level`` is one load level; bench/report.py runs several and takes
+consumers per core from the slope, so fixed costs neither flatter nor punish the figure.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from courtlink.errors import CourtlinkError
 __all__ = [
     "BenchError",
     "BenchResult",
-    "curve",
     "generator_load",
     "latency_percentiles",
     "run_level",
@@ -81,9 +80,10 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``courtlink serve`` in a fresh data directory, pinned to a core."""
+    """The bench's server (bench/server.py) in a fresh data directory, pinned to a core, with
+    the SFU (``path`` "sfu") or the transcoding baseline ("transcode")."""
 
-    def __init__(self, data_dir: Path, *, core: int | None, mode: str = "sfu") -> None:
+    def __init__(self, data_dir: Path, *, core: int | None, path: str = "sfu") -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -92,17 +92,18 @@ class ServerProcess:
             "COURTLINK_DATA_DIR": str(data_dir),
             "COURTLINK_PORT": str(self.port),
             "COURTLINK__MEDIA__HOST_ADDRESS": "127.0.0.1",
-            "COURTLINK__MEDIA__MODE": mode,
             "COURTLINK__SESSIONS__LOBBY_BY_DEFAULT": "false",
             "COURTLINK__LOG__LEVEL": "WARNING",
             "COURTLINK__DEMO__ENABLED": "false",
         }
         self.core = core
+        self.baseline = [] if path == "sfu" else ["--baseline", path]
         self.proc: subprocess.Popen[bytes] | None = None
 
     def cli(self, *args: str, stdin: str = "") -> str:
+        """``courtlink <args>`` against this server's data directory; its stdout."""
         out = subprocess.run(  # noqa: S603 - our own interpreter and CLI
-            [sys.executable, "-c", "from web.cli import main; main()", *args],
+            [sys.executable, "-m", "courtlink.cli", *args],
             input=stdin.encode(),
             env=self.env,
             capture_output=True,
@@ -114,9 +115,7 @@ class ServerProcess:
         return out.stdout.decode()
 
     async def start(self) -> None:
-        command = pin(
-            [sys.executable, "-c", "from web.cli import main; main()", "serve"], self.core
-        )
+        command = pin([sys.executable, "-m", "courtlink.bench.server", *self.baseline], self.core)
         log = (self.data_dir / "server.log").open("wb")
         self.proc = subprocess.Popen(  # noqa: S603, ASYNC220 - our own server, started once
             command, env=self.env, stdout=log, stderr=subprocess.STDOUT
@@ -284,12 +283,12 @@ async def run_generator(plan: dict[str, Any], core: int | None, on_event: Any) -
 
 
 async def run_level(
-    rooms: int, seconds: float, *, mode: str = "sfu", warmup: float = 4.0, log: Any = None
+    rooms: int, seconds: float, *, path: str = "sfu", warmup: float = 4.0, log: Any = None
 ) -> BenchResult:
-    """One load level through Courtlink (``mode`` "sfu", or "transcode": aiortc's usual path)."""
+    """One load level through Courtlink (``path`` "sfu", or "transcode": aiortc's usual path)."""
     cache = Path(tempfile.gettempdir()) / "courtlink-bench-cache"
     with tempfile.TemporaryDirectory(prefix="courtlink-bench-") as tmp:
-        server = ServerProcess(Path(tmp), core=0, mode=mode)
+        server = ServerProcess(Path(tmp), core=0, path=path)
         await server.start()
         try:
             participants = await prepare_rooms(server, rooms)
@@ -324,7 +323,7 @@ async def run_level(
     p50, p95 = latency_percentiles(m1, m0)
     loss = None if result["loss_ratio"] is None else round(result["loss_ratio"], 5)
     served = float(consumers)
-    if mode == "transcode":
+    if path == "transcode":
         # Re-encoded packets do not match the sent ones one for one, and a saturated server
         # delivers fewer frames than it receives: count consumer-equivalents by the video
         # frames it actually handed to its encoders (30 per second per video consumer).
@@ -335,7 +334,7 @@ async def run_level(
         loss = round(1 - delivered, 5)
     generator = generator_load(result)
     return BenchResult(
-        path=mode,
+        path=path,
         rooms=rooms,
         consumers=consumers,
         server_cpu_cores=round(cores, 3),
@@ -361,16 +360,3 @@ def slope(points: list[tuple[float, float]]) -> tuple[float, float]:
     sxy = sum((x - mx) * (y - my) for x, y in points)
     b = sxy / sxx if sxx else 0.0
     return my - b * mx, b
-
-
-async def curve(
-    levels: list[int], seconds: float, *, mode: str = "sfu", log: Any = None
-) -> tuple[list[BenchResult], float]:
-    """Several load levels; consumers per core from the slope of CPU over consumers."""
-    results = []
-    for rooms in levels:
-        if log is not None:
-            log(f"{mode}: {rooms} rooms")
-        results.append(await run_level(rooms, seconds, mode=mode, log=log))
-    _, b = slope([(r.consumers, r.server_cpu_cores) for r in results])
-    return results, (1 / b if b > 0 else float("inf"))

@@ -1,23 +1,25 @@
 """The transcoding path: aiortc's usual decode, relay and re-encode. The benchmark's baseline only.
 
-Courtlink's media path is the SFU (media/sfu.py), which forwards RTP without decoding. This
-module exists only so that ``courtlink bench sfu`` can measure the SFU against what aiortc
-applications usually do (``[media] mode = "transcode"``): it is not the product, it is not
+Courtlink's media path is the SFU (courtlink/media/sfu.py), which forwards RTP without
+decoding. This module exists only so that ``courtlink bench sfu --baseline transcode`` can
+measure the SFU against what aiortc applications usually do: it is not the product, it is not
 covered by the media guarantees (no codec guard; NACKs and key frame requests are answered by
-aiortc on each hop, not relayed; no added-latency histogram), and nothing but the benchmark
-should turn it on.
+aiortc on each hop, not relayed; no added-latency histogram), and only the benchmark's server
+entry (bench/server.py) plugs it in, through the app's media factory (``transcoding_factory``).
 
-``TranscodingSfu`` implements rooms.media_port.MediaPort with the same offers as ``Sfu`` (the
-same fixed slots per participant, the same ``{"type", "sdp", "slots", "own"}`` shape), so
-signaling, the browser and the headless clients work unchanged. Inside, everything is aiortc's
-ordinary media path:
+``TranscodingSfu`` implements courtlink.live.media_port.MediaPort with the same offers as
+``Sfu`` (the same fixed slots per participant, the same ``{"type", "sdp", "slots", "own"}``
+shape), so signaling, the browser and the headless clients work unchanged. It is built on the
+SFU's bases (media.sfu.MediaServer, media.router.SessionRouter, media.connection.SlotConnection),
+so it differs from it only in how a slot is fed. Inside, everything is aiortc's ordinary media
+path:
 
 * each incoming track is received as aiortc does by default (a decoder thread per track) and
   fanned out with one ``aiortc.contrib.media.MediaRelay`` per publisher track;
 * each outgoing slot's sender has its own ``SlotTrack``, fed from ``relay.subscribe(track)``
-  while the routing policy (rooms.routing.flows) allows it, so aiortc runs one encoder per
-  consumer, as an application that hands every subscriber a relayed track does. The
-  subscriptions are unbuffered (``buffered=False``, the newest frame wins): with aiortc's
+  while the routing policy (courtlink.live.routing.flows) allows it, so aiortc runs one
+  encoder per consumer, as an application that hands every subscriber a relayed track does.
+  The subscriptions are unbuffered (``buffered=False``, the newest frame wins): with aiortc's
   default buffered ones, an overloaded server queues decoded frames without bound (about
   460 kB each at 640x480), and the benchmark would measure that growth rather than the
   transcoding.
@@ -54,8 +56,15 @@ from courtlink.court.seats import Seat
 from courtlink.media.connection import KINDS, PeerState, SlotConnection
 from courtlink.media.router import SessionRouter
 from courtlink.media.sfu import MediaServer, MediaSettings
+from courtlink.metrics import Metrics
 
-__all__ = ["SlotTrack", "TranscodingPeer", "TranscodingRoom", "TranscodingSfu"]
+__all__ = [
+    "SlotTrack",
+    "TranscodingPeer",
+    "TranscodingRoom",
+    "TranscodingSfu",
+    "transcoding_factory",
+]
 
 log = logging.getLogger("courtlink.media")
 
@@ -382,7 +391,8 @@ class TranscodingRoom(SessionRouter[TranscodingPeer]):
 
 class TranscodingSfu(MediaServer[TranscodingRoom, TranscodingPeer]):
     """aiortc's usual decode/relay/encode server behind the MediaPort of media.sfu.Sfu: the
-    benchmark's baseline (``[media] mode = "transcode"``), never the product's media path.
+    benchmark's baseline (``python -m courtlink.bench.server --baseline transcode``), never the
+    product's media path.
 
     No CodecGuard: this path decodes and encodes by design."""
 
@@ -392,7 +402,7 @@ class TranscodingSfu(MediaServer[TranscodingRoom, TranscodingPeer]):
         self.frames = dict.fromkeys(KINDS, 0)  # frames encoded for peers already closed
 
     def _starting(self) -> None:
-        log.warning("media mode 'transcode': decoding and re-encoding (benchmark baseline)")
+        log.warning("transcoding baseline: decoding and re-encoding (benchmark only)")
 
     def _make_router(self, session_id: str, video_codec: str) -> TranscodingRoom:
         return TranscodingRoom(
@@ -406,20 +416,23 @@ class TranscodingSfu(MediaServer[TranscodingRoom, TranscodingPeer]):
         seats: tuple[Seat, ...],
         on_state: Callable[[Any, PeerState], Awaitable[None]],
     ) -> TranscodingPeer:
+        async def rewire_then_tell(peer: TranscodingPeer, state: PeerState) -> None:
+            # A connected peer's tracks are relayed from now on: feed the slots that wait on
+            # them before signaling hears of the state.
+            if state == "connected" and not router.closed:
+                router.rewire()
+            await on_state(peer, state)
+
         peer = TranscodingPeer(
             participant_id,
             seats,
             video_codec=router.video_codec,
             ice_timeout=self.settings.ice_timeout,
             announced_address=self.settings.announced_address,
-            on_state=on_state,
+            on_state=rewire_then_tell,
         )
         peer.on_closed = self._closed_peer
         return peer
-
-    def _peer_state(self, router: TranscodingRoom, peer: TranscodingPeer, state: PeerState) -> None:
-        if state == "connected" and not router.closed:
-            router.rewire()  # its tracks are relayed from now on
 
     def _closed_peer(self, peer: TranscodingPeer) -> None:
         self.forwarded += peer.sent
@@ -443,3 +456,9 @@ class TranscodingSfu(MediaServer[TranscodingRoom, TranscodingPeer]):
         for kind in KINDS:
             counts[f"{kind}_frames"] = self.frames[kind] + sum(p.frames(kind) for p in peers)
         return counts
+
+
+def transcoding_factory(options: MediaSettings, metrics: Metrics) -> TranscodingSfu:
+    """The app's media factory for the baseline (courtlink.web.app.create_app's
+    ``media_factory``). ``metrics`` goes unused: this path has no added-latency histogram."""
+    return TranscodingSfu(options)

@@ -117,9 +117,6 @@ class MediaSettings(_Section):
     turn_urls: list[str] = []
     turn_secret: str = ""
     ice_transport_policy: Literal["all", "relay"] = "all"
-    # "sfu" forwards RTP untouched (the product). "transcode" is aiortc's usual decode, relay and
-    # re-encode path, kept only as the benchmark's baseline.
-    mode: Literal["sfu", "transcode"] = "sfu"
 
     @field_validator("stun_urls", "turn_urls", mode="before")
     @classmethod
