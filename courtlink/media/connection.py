@@ -1,5 +1,6 @@
-"""One participant's single RTCPeerConnection to the server, with fixed slots: what the SFU's
-Peer (media/peer.py) and the benchmark's transcoding baseline (media/transcode.py) share.
+"""One participant's single RTCPeerConnection to the server, with fixed slots: the connection's
+life (offer, answer, candidates, ICE deadline, closing), apart from what moves the media, which
+is the SFU's Peer (media/peer.py).
 
 The server makes the only offer. It holds, in this order: the participant's own audio and video
 (the server receives them), then an audio and a video slot for every seat the participant does not

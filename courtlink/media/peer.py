@@ -14,7 +14,7 @@ from aiortc import MediaStreamTrack, RTCRtpTransceiver
 
 from courtlink.court.seats import Seat
 from courtlink.media import _forward, fastpath, wire
-from courtlink.media.connection import SlotConnection
+from courtlink.media.connection import PeerState, SlotConnection
 from courtlink.media.consumer import Consumer
 from courtlink.media.producer import Producer
 
@@ -22,7 +22,6 @@ __all__ = ["Peer", "PeerState"]
 
 log = logging.getLogger("courtlink.media")
 
-PeerState = str  # "new" | "connecting" | "connected" | "failed" | "closed"
 StateListener = Callable[["Peer", PeerState], Awaitable[None]]
 
 

@@ -1,8 +1,8 @@
 """The media of one live session: its participants' connections, and what feeds each slot.
 
 ``SessionRouter`` holds the session's connections and applies the routing policy
-(rooms.routing.flows) to every slot; ``Router`` is the SFU's (slots fed by Producers through
-Consumers), media/transcode.py has the benchmark baseline's.
+(courtlink.live.routing.flows) to every slot, whatever feeds a slot; ``Router`` is the SFU's
+(slots fed by Producers through Consumers).
 """
 
 from __future__ import annotations

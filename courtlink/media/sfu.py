@@ -1,4 +1,4 @@
-"""The SFU: one Router per live session; implements rooms.media_port.MediaPort."""
+"""The SFU: one Router per live session; implements courtlink.live.media_port.MediaPort."""
 
 from __future__ import annotations
 
@@ -41,8 +41,9 @@ P = TypeVar("P", bound=SlotConnection)
 
 class MediaServer(Generic[R, P]):
     """courtlink.live.media_port.MediaPort over one router per live session and one connection per
-    participant. ``Sfu`` is the product's; media/transcode.py has the benchmark baseline's.
-    Subclasses make the routers and connections and count what they did."""
+    participant: the port's bookkeeping (attach, restart, answer, candidates, detach, route,
+    end), apart from how media moves. Subclasses (``Sfu``) make the routers and connections and
+    count what they did."""
 
     def __init__(self, settings: MediaSettings | None = None) -> None:
         self.settings = settings or MediaSettings()
@@ -74,9 +75,6 @@ class MediaServer(Generic[R, P]):
 
     def _stopping(self) -> None:
         """When the server closes, after every session ended."""
-
-    def _peer_state(self, router: R, peer: P, state: PeerState) -> None:
-        """A connection's state changed (before the listener hears of it)."""
 
     def _retiring(self, peer: P) -> None:
         """A participant leaves: count what its connection did."""
@@ -125,7 +123,6 @@ class MediaServer(Generic[R, P]):
         session_id = router.session_id
 
         async def on_state(peer: P, state: PeerState) -> None:
-            self._peer_state(router, peer, state)
             if self._listener is not None and router.peers.get(peer.participant_id) is peer:
                 await self._listener(session_id, peer.participant_id, "state", {"state": state})
 
