@@ -36,7 +36,7 @@ from courtlink.errors import Conflict, Forbidden, InvalidInput, InviteRevoked, N
 from courtlink.live.routing import MODERATED_SEATS, Caucus
 from courtlink.storage import Store
 
-__all__ = ["Clerk", "ClerkRules", "InviteLink", "IssuedInvite", "Seating"]
+__all__ = ["Clerk", "ClerkRules", "InviteLink", "IssuedInvite", "Seating", "Tally"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +87,15 @@ def _name(value: str, what: str, limit: int = 100) -> str:
     if not value or len(value) > limit:
         raise InvalidInput(f"{what} must be 1 to {limit} characters")
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """The counts the /metrics scrape reports: sessions in each state (every state, zeros too)
+    and the audit chain's length."""
+
+    sessions: dict[str, int]
+    audit_events: int
 
 
 class Clerk:
@@ -612,6 +621,19 @@ class Clerk:
                     f"consent is needed first for the {missing[0]} seat", code="consent_required"
                 )
         return session, case
+
+    # Operations -------------------------------------------------------------------------
+
+    async def tally(self) -> Tally:
+        """Counts for monitoring. No principal: they name nobody and no case, and /metrics is
+        for the operators (kept off the public network by the proxy)."""
+        async with self.store.read() as tx:
+            seq, _, _ = await tx.audit_head()
+            sessions = await tx.sessions()
+        counts = dict.fromkeys((str(state) for state in SessionState), 0)
+        for session in sessions:
+            counts[str(session.state)] += 1
+        return Tally(sessions=counts, audit_events=seq)
 
     # Documents --------------------------------------------------------------------------
 

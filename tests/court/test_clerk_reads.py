@@ -196,3 +196,20 @@ async def test_overdue_documents_are_for_court_staff(services: Services, world: 
     ):
         with pytest.raises(Forbidden):
             await services.clerk.overdue_documents(principal)
+
+
+# Operations -----------------------------------------------------------------------------------
+
+
+async def test_tally_counts_sessions_by_state_and_the_audit_chain(
+    services: Services, world: World
+) -> None:
+    clerk = services.clerk
+    before = await clerk.tally()
+    assert before.sessions == {"scheduled": 1, "open": 0, "live": 0, "ended": 0}
+    async with services.store.read() as tx:
+        assert before.audit_events == (await tx.audit_head())[0] > 0
+    await clerk.end_session(world.me, world.session.id)
+    after = await clerk.tally()
+    assert after.sessions == {"scheduled": 0, "open": 0, "live": 0, "ended": 1}
+    assert after.audit_events == before.audit_events + 1
