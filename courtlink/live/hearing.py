@@ -213,20 +213,27 @@ class Hearing:
             case_id=case.id,
             data={"participant": participant_id, "seats": [str(s) for s in seats]},
         )
-        # Unless it already left (a disconnect while the join was recorded vacated it).
-        if self.media is not None and attendee.participant_id == participant_id:
-            offer = await self.media.attach(
-                session.id, participant_id, seats, video_codec=session.video_codec
-            )
-            if attendee.participant_id != participant_id:  # it left while media was attaching
-                await self.media.detach(session.id, participant_id)
-            else:
-                await self.send_offer(attendee.connection, participant_id, offer)
+        await self._attach_media(attendee, session, participant_id)
         if gone:
             await self._vacate(attendee, reason="disconnected")
             raise Conflict("the connection closed while joining")
         message = await self.broadcast(session.id)
         return joined_view(session, case, participant_id, seats, message)
+
+    async def _attach_media(
+        self, attendee: Attendee, session: Session, participant_id: str
+    ) -> None:
+        """Make the participant's peer connection and send its offer, unless the participant
+        already left (a disconnect while the join was recorded vacated it)."""
+        if self.media is None or attendee.participant_id != participant_id:
+            return
+        offer = await self.media.attach(
+            session.id, participant_id, attendee.seats, video_codec=session.video_codec
+        )
+        if attendee.participant_id != participant_id:  # it left while media was attaching
+            await self.media.detach(session.id, participant_id)
+        else:
+            await self.send_offer(attendee.connection, participant_id, offer)
 
     async def _authorize(
         self, principal: Principal, session_id: str, seats: tuple[Seat, ...]
