@@ -63,6 +63,25 @@ class AuditKind(StrEnum):
     REPLACED = "participant.replaced"
     REMOVED = "participant.removed"
     MODERATED = "session.moderated"
+    DETENTION_CHANGED = "detention.changed"  # an order executed: released, or a period added
+    # Documents: one kind per step. ``courtlink audit verify`` reconciles each document with the
+    # last event about it, found by the ``document.`` prefix (documents/reconcile.py).
+    DOCUMENT_DRAFTED = "document.drafted"
+    DOCUMENT_APPROVED = "document.approved"
+    DOCUMENT_ISSUED = "document.issued"
+    DOCUMENT_FETCHED = "document.fetched"
+    DOCUMENT_DELIVERED = "document.delivered"
+    DOCUMENT_ACKNOWLEDGED = "document.acknowledged"
+    DOCUMENT_SERVED = "document.served"
+    DOCUMENT_EXECUTED = "document.executed"
+    DOCUMENT_REFUSED = "document.refused"
+    DOCUMENT_SIGNED = "document.signed"
+    DOCUMENT_CONFIRMED = "document.confirmed"
+    DOCUMENT_PAYMENT_CONFIRMED = "document.payment_confirmed"
+    DOCUMENT_UPLOADED = "document.uploaded"
+    DOCUMENT_SHARED = "document.shared"
+    DOCUMENT_OVERDUE = "document.overdue"
+    DOCUMENT_RECEIPT_ISSUED = "document.receipt_issued"
 
 
 def canonical(value: Any) -> bytes:
