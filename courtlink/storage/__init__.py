@@ -1,4 +1,5 @@
-"""Storage: the SQLAlchemy schema, its migrations, and the Store that opens it."""
+"""Storage: the SQLAlchemy schema, its migrations, the Store that opens it, and Records, the
+queries of one transaction (one module per aggregate, one row mapper in rows.py)."""
 
 from courtlink.storage.records import Records
 from courtlink.storage.store import Store

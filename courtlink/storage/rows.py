@@ -57,7 +57,7 @@ _IDENTITY = Convert(_same)
 
 
 def _json_dump(value: Any) -> str:
-    # Sorted keys: the same data is always the same text (diffs, comparisons by eye).
+    # Sorted keys: the same data is always stored as the same text.
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
@@ -138,7 +138,7 @@ class RowMapper(Generic[T]):
         self._convert: Mapping[str, Convert] = MappingProxyType(convert)
         self._columns = tuple(c.name for c in table.columns if c.name in names)
 
-    def _to(self, name: str) -> Convert:
+    def _conversion(self, name: str) -> Convert:
         return self._convert.get(name, _IDENTITY)
 
     def load(self, row: Row[Any] | Mapping[str, Any], **given: Any) -> T:
@@ -147,7 +147,7 @@ class RowMapper(Generic[T]):
         kwargs = dict(given)
         for f in fields(self.cls):
             if f.name not in kwargs and f.name in values:
-                kwargs[f.name] = self._to(f.name).load(values[f.name])
+                kwargs[f.name] = self._conversion(f.name).load(values[f.name])
         return self.cls(**kwargs)
 
     def dump(self, record: T, *only: str) -> dict[str, Any]:
@@ -157,4 +157,4 @@ class RowMapper(Generic[T]):
         unknown = sorted(set(names) - set(self._columns))
         if unknown:
             raise KeyError(f"{self.table.name} has no field column {', '.join(unknown)}")
-        return {name: self._to(name).dump(getattr(record, name)) for name in names}
+        return {name: self._conversion(name).dump(getattr(record, name)) for name in names}
