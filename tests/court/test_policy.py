@@ -7,13 +7,14 @@ someone decides here who may do it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import pytest
 
 from courtlink.court.accounts import Account
 from courtlink.court.cases import Case
+from courtlink.court.documents.lifecycle import Actor as DocActor
 from courtlink.court.invites import InviteClaims
 from courtlink.court.policy import (
     AccountPrincipal,
@@ -21,8 +22,14 @@ from courtlink.court.policy import (
     InvitePrincipal,
     Principal,
     TerminalPrincipal,
+    Who,
     authorize,
+    check_lists_documents,
+    check_shares,
+    document_actor,
+    inboxes_of,
     may,
+    signer,
 )
 from courtlink.court.seats import SEATS, AccountRole, Seat
 from courtlink.court.terminals import Terminal
@@ -272,3 +279,133 @@ def test_actors_name_the_principal() -> None:
     assert account("judge-assigned", AccountRole.JUDGE).actor == "account:judge-assigned"
     assert invite(SESSION, C).actor == "invite:inv-creditor"
     assert terminal().actor == "terminal:t1"
+
+
+# Documents: who a principal is for the documents of one case --------------------------------
+
+CENTER = "盐城市拘留所"
+
+
+def other_center_officer() -> AccountPrincipal:
+    principal = account("officer-elsewhere", AccountRole.OFFICER)
+    return AccountPrincipal(replace(principal.account, center="别处拘留所"))
+
+
+def other_center_terminal() -> TerminalPrincipal:
+    return TerminalPrincipal(Terminal("t2", "别处终端", "别处拘留所", "x", T0, False))
+
+
+# (name, principal, the invite's session's case, an officer named) -> (actor, seat, pin asked)
+DOCUMENT_ACTORS: list[tuple[str, Principal, str | None, bool, DocActor, Seat | None, bool]] = [
+    ("assigned judge", account("judge-assigned", AccountRole.JUDGE), None, False,
+     DocActor.JUDGE, None, False),
+    ("other judge", account("judge-other", AccountRole.JUDGE), None, False,
+     DocActor.OTHER, None, False),
+    ("disabled judge", account("judge-assigned", AccountRole.JUDGE, disabled=True), None, False,
+     DocActor.OTHER, None, False),
+    ("approver", account("approver", AccountRole.APPROVER), None, False,
+     DocActor.APPROVER, None, False),
+    ("officer of the center", account("officer", AccountRole.OFFICER), None, False,
+     DocActor.OFFICER, None, False),
+    # A logged-in officer is known: a name or PIN sent along asks nothing more.
+    ("officer of the center, PIN sent", account("officer", AccountRole.OFFICER), None, True,
+     DocActor.OFFICER, None, False),
+    ("officer of another center", other_center_officer(), None, False,
+     DocActor.OTHER, None, False),
+    ("debtor invite", invite(SESSION, D), CASE.id, False, DocActor.DEBTOR, D, False),
+    ("debtor invite, PIN sent", invite(SESSION, D), CASE.id, True, DocActor.DEBTOR, D, False),
+    ("creditor invite", invite(SESSION, C), CASE.id, False, DocActor.CREDITOR, C, False),
+    ("officer invite", invite(SESSION, OF), CASE.id, False, DocActor.TERMINAL, OF, False),
+    ("officer invite, PIN sent", invite(SESSION, OF), CASE.id, True, DocActor.OFFICER, OF, True),
+    ("terminal invite", invite(SESSION, OF, D), CASE.id, False, DocActor.DEBTOR, D, False),
+    ("terminal invite, PIN sent", invite(SESSION, OF, D), CASE.id, True,
+     DocActor.OFFICER, OF, True),
+    ("judge invite", invite(SESSION, J), CASE.id, False, DocActor.OTHER, None, False),
+    ("invite of another case", invite(OTHER_SESSION, D), "c-other", True,
+     DocActor.OTHER, None, False),
+    ("terminal of the center", terminal(), None, False, DocActor.TERMINAL, None, False),
+    ("terminal of the center, PIN sent", terminal(), None, True, DocActor.OFFICER, None, True),
+    ("disabled terminal", terminal(disabled=True), None, True, DocActor.OTHER, None, False),
+    ("terminal of another center", other_center_terminal(), None, True,
+     DocActor.OTHER, None, False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("principal", "session_case", "named", "actor", "seat", "pin"),
+    [row[1:] for row in DOCUMENT_ACTORS],
+    ids=[row[0] for row in DOCUMENT_ACTORS],
+)
+def test_document_actor(
+    principal: Principal,
+    session_case: str | None,
+    named: bool,
+    actor: DocActor,
+    seat: Seat | None,
+    pin: bool,
+) -> None:
+    who = document_actor(
+        principal, CASE, center=CENTER, session_case_id=session_case, names_officer=named
+    )
+    assert (who.actor, who.seat, who.needs_pin) == (actor, seat, pin)
+    assert who.name == principal.actor  # until a PIN names the officer
+    if pin:
+        confirmed = who.confirmed("officer-7")
+        assert (confirmed.name, confirmed.officer_id) == ("officer:officer-7", "officer-7")
+        assert not confirmed.needs_pin
+
+
+def test_without_a_detention_no_officer_or_terminal_acts() -> None:
+    for principal in (account("officer", AccountRole.OFFICER), terminal()):
+        who = document_actor(principal, CASE, center=None, names_officer=True)
+        assert who.actor is DocActor.OTHER
+        assert not who.needs_pin
+
+
+def test_inboxes_of_each_principal() -> None:
+    assert inboxes_of(account("judge-assigned", AccountRole.JUDGE)) == ["account:judge-assigned"]
+    assert inboxes_of(invite(SESSION, OF, D), session_case_id=CASE.id) == [
+        f"seat:{CASE.id}:officer",
+        f"seat:{CASE.id}:debtor",
+    ]
+    assert inboxes_of(terminal()) == ["terminal:t1"]
+
+
+def test_only_court_staff_list_documents() -> None:
+    staff: list[Principal] = [
+        account("judge-other", AccountRole.JUDGE),
+        account("approver", AccountRole.APPROVER),
+    ]
+    for principal in staff:
+        check_lists_documents(principal)
+    others: list[Principal] = [
+        account("officer", AccountRole.OFFICER),
+        invite(SESSION, D),
+        terminal(),
+    ]
+    for principal in others:
+        with pytest.raises(Forbidden, match="only court staff"):
+            check_lists_documents(principal)
+
+
+def test_only_the_judge_shares() -> None:
+    check_shares(Who(DocActor.JUDGE, "account:judge-assigned"))
+    for actor in set(DocActor) - {DocActor.JUDGE}:
+        with pytest.raises(Forbidden, match="only the case's judge"):
+            check_shares(Who(actor, "x"))
+
+
+def test_at_a_terminal_the_debtor_signs_and_the_officer_confirms() -> None:
+    officer = Who(DocActor.OFFICER, "officer:o1", Seat.OFFICER, "o1")
+    who, seat = signer(officer, officer_confirms=True)
+    assert (who.actor, who.name, who.officer_id, seat) == (
+        DocActor.DEBTOR,
+        "officer:o1",
+        "o1",
+        Seat.DEBTOR,
+    )
+    creditor = Who(DocActor.CREDITOR, "invite:c", Seat.CREDITOR)
+    assert signer(creditor, officer_confirms=True) == (creditor, Seat.CREDITOR)
+    assert signer(officer, officer_confirms=False) == (officer, Seat.OFFICER)
+    judge = Who(DocActor.JUDGE, "account:j")
+    assert signer(judge, officer_confirms=False) == (judge, None)
