@@ -262,6 +262,9 @@ class Participant:
         )
         self._http: aiohttp.ClientSession | None = None
         self._stopped = asyncio.Event()
+        # Set when the report is taken: later frames are neither counted nor recorded, so the
+        # report and the recorded files agree (closing the connection still takes a while).
+        self._reported = False
         self.stop_reason: str | None = None
         self.restarts = 0
         self._offer_lock = asyncio.Lock()
@@ -426,6 +429,8 @@ class Participant:
                 frame = await track.recv()
             except MediaStreamError:
                 return
+            if self._reported:
+                return
             if recorder is not None and self._record_pool is not None:
                 if isinstance(frame, av.VideoFrame):
                     self._record_pool.submit(recorder.video, frame)
@@ -556,6 +561,7 @@ class Participant:
             self._spawn(self._watchdog())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopped.wait(), seconds)
+            self._reported = True
             return self.report()
         finally:
             await self.close()
