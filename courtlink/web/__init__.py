@@ -1,5 +1,6 @@
-"""The web edge: the aiohttp application factory, HTTP API, pages, static files and the CLI."""
+"""The web edge: the aiohttp application factory (``courtlink.web.app.create_app``), the HTTP
+API, the pages and the static files.
 
-from courtlink.web.app import VERSION, create_app
-
-__all__ = ["VERSION", "create_app"]
+Nothing is imported here: papers/ uses web/filters.py for its templates, and importing the
+whole app with it would close an import cycle (papers -> web -> app -> keys -> papers).
+"""
