@@ -42,6 +42,7 @@ from courtlink.signaling.documents import DocumentNotifier
 from courtlink.signaling.outbox import SocketOutbox
 from courtlink.signaling.server import SignalingServer, socket_server
 from courtlink.web.api import API, build_api
+from courtlink.web.assets import add_vendor_routes
 from courtlink.web.auth import socket_authenticator
 from courtlink.web.filters import install_filters
 from courtlink.web.i18n import Translator
@@ -86,12 +87,6 @@ MEDIA_FACTORY = web.AppKey("media_factory", object)
 def sfu_factory(options: MediaSettings, metrics: Metrics) -> MediaServer[Any, Any]:
     """The product's media path: the SFU, sampling its added latency into the metrics."""
     return Sfu(options, observe_latency=metrics.media_latency.observe)
-
-
-def node_modules_dir(settings: Settings) -> Path:
-    if settings.server.node_modules:
-        return Path(settings.server.node_modules).expanduser().resolve()
-    return Path(__file__).resolve().parents[2] / "node_modules"
 
 
 def create_app(
@@ -139,24 +134,10 @@ def create_app(
     app.router.add_static(
         "/static/", Path(str(resources.files("courtlink.web").joinpath("static"))), name="static"
     )
-    vendor = node_modules_dir(settings) / "socket.io-client" / "dist"
-    app.router.add_get("/static/vendor/socket.io.min.js", _vendor_file(vendor / "socket.io.min.js"))
+    add_vendor_routes(app, settings)
     for method in ("GET", "POST", "OPTIONS"):
         app.router.add_route(method, "/socket.io/", _socketio)
     return app
-
-
-def _vendor_file(path: Path) -> Any:
-    present = path.is_file()  # checked once at start-up; npm ci runs before the server
-
-    async def handler(request: web.Request) -> web.StreamResponse:
-        if not present:
-            return problem(
-                503, "assets_missing", "browser packages missing", "run `make run` (npm ci) first"
-            )
-        return web.FileResponse(path, headers={"Cache-Control": "public, max-age=86400"})
-
-    return handler
 
 
 async def _socketio(request: web.Request) -> web.StreamResponse:
@@ -321,15 +302,10 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     m = request.app[METRICS]
     try:
-        async with request.app[STORE].read() as tx:
-            seq, _, _ = await tx.audit_head()
-            sessions = await tx.sessions()
-        m.audit_events.set(seq)
-        counts: dict[str, int] = {}
-        for s in sessions:
-            counts[str(s.state)] = counts.get(str(s.state), 0) + 1
-        for state in ("scheduled", "open", "live", "ended"):
-            m.sessions.labels(state=state).set(counts.get(state, 0))
+        tally = await request.app[CLERK].tally()
+        m.audit_events.set(tally.audit_events)
+        for state, count in tally.sessions.items():
+            m.sessions.labels(state=state).set(count)
     except CourtlinkError:
         pass  # the scrape still shows the counters; /readyz reports the database
     m.threads.set(threading.active_count())
