@@ -16,8 +16,8 @@ import jinja2
 import segno
 from weasyprint import HTML
 
+from courtlink.papers.filters import install_filters
 from courtlink.papers.seal import SUBJECT_PREFIX, CourtSeal
-from courtlink.web.filters import install_filters
 
 __all__ = ["DocumentPrinter", "render_pdf"]
 

@@ -38,13 +38,13 @@ from courtlink.live.turn import BrowserIce, ice_servers
 from courtlink.media import MediaSettings, Sfu
 from courtlink.media.sfu import MediaServer
 from courtlink.metrics import Metrics
+from courtlink.papers.filters import install_filters
 from courtlink.signaling.documents import DocumentNotifier
 from courtlink.signaling.outbox import SocketOutbox
 from courtlink.signaling.server import SignalingServer, socket_server
 from courtlink.web.api import API, build_api
 from courtlink.web.assets import add_vendor_routes
 from courtlink.web.auth import socket_authenticator
-from courtlink.web.filters import install_filters
 from courtlink.web.i18n import Translator
 from courtlink.web.keys import (
     AUDITOR,

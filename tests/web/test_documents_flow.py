@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from courtlink.config import Settings
-from courtlink.web.filters import zh_date
+from courtlink.papers.filters import zh_date
 from courtlink.web.keys import SEAL
 from courtlink.web.services import Services
 from tests.conftest import LiveServer, make_settings

@@ -1,4 +1,4 @@
-"""Jinja2 filters shared by the pages and the documents: China Standard Time and money."""
+"""Jinja2 filters shared by the pages and the printed documents: China Standard Time and money."""
 
 from __future__ import annotations
 
