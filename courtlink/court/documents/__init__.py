@@ -1,2 +1,6 @@
-"""Documents: orders, settlements, payment proofs, uploads and receipts; their lifecycle and
-the Registry that changes them."""
+"""Documents: orders, settlement agreements, payment proofs, uploads and receipts.
+
+lifecycle.py is the pure lifecycle and rights table; registry.py the facade callers use, over
+orders.py, settlement.py, payments.py, uploads.py, delivery.py, reading.py and reconcile.py,
+whose steps all follow the one template of steps.py and share desk.py (ports in ports.py).
+"""

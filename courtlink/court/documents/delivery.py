@@ -23,7 +23,12 @@ from courtlink.court.documents.lifecycle import (
     InboxItem,
 )
 from courtlink.court.documents.receipts import Printed, advance, print_receipt
-from courtlink.court.documents.steps import DocumentScene, DocumentStep, Step, Written
+from courtlink.court.documents.steps import (
+    DocumentScene,
+    PlainDocumentStep,
+    Step,
+    Written,
+)
 from courtlink.court.policy import Principal, Who, check_shares
 from courtlink.errors import Conflict, Forbidden, InvalidInput
 from courtlink.storage import Records
@@ -176,11 +181,8 @@ class _Received(Step[_FetchScene, Printed | None]):
 
 
 @dataclass(frozen=True, kw_only=True)
-class _Share(DocumentStep[DocumentScene, None]):
+class _Share(PlainDocumentStep[None]):
     recipients: tuple[str, ...]
-
-    async def load(self, desk: Desk, tx: Records) -> DocumentScene:
-        return await self.read_scene(desk, tx)
 
     def allowed(self, scene: DocumentScene) -> DocState:
         check_shares(scene.who)

@@ -26,7 +26,14 @@ from courtlink.court.documents.lifecycle import (
     check_step,
 )
 from courtlink.court.documents.receipts import Printed, advance, print_receipt
-from courtlink.court.documents.steps import DocumentScene, DocumentStep, Scene, Step, Written
+from courtlink.court.documents.steps import (
+    DocumentScene,
+    DocumentStep,
+    PlainDocumentStep,
+    Scene,
+    Step,
+    Written,
+)
 from courtlink.court.policy import Principal, Who
 from courtlink.court.seats import Seat
 from courtlink.errors import Conflict, Forbidden, InvalidInput
@@ -184,11 +191,8 @@ class _Draft(Step[Scene, Document]):
 
 
 @dataclass(frozen=True, kw_only=True)
-class _Approve(DocumentStep[DocumentScene, Document]):
+class _Approve(PlainDocumentStep[Document]):
     action = DocAction.APPROVE
-
-    async def load(self, desk: Desk, tx: Records) -> DocumentScene:
-        return await self.read_scene(desk, tx)
 
     async def prepare(
         self, desk: Desk, scene: DocumentScene, state: DocState, now: datetime
@@ -205,11 +209,8 @@ class _Approve(DocumentStep[DocumentScene, Document]):
 
 
 @dataclass(frozen=True, kw_only=True)
-class _Issue(DocumentStep[DocumentScene, Document]):
+class _Issue(PlainDocumentStep[Document]):
     action = DocAction.ISSUE
-
-    async def load(self, desk: Desk, tx: Records) -> DocumentScene:
-        return await self.read_scene(desk, tx)
 
     async def prepare(
         self, desk: Desk, scene: DocumentScene, state: DocState, now: datetime

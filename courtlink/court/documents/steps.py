@@ -38,7 +38,7 @@ from courtlink.court.policy import Principal, Who
 from courtlink.errors import Conflict
 from courtlink.storage import Records
 
-__all__ = ["DocumentScene", "DocumentStep", "Scene", "Step", "Written"]
+__all__ = ["DocumentScene", "DocumentStep", "PlainDocumentStep", "Scene", "Step", "Written"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -148,3 +148,12 @@ class DocumentStep(Step[D, P]):
         if current.state is not scene.document.state:
             raise Conflict(self.conflict)
         return replace(scene, document=current)
+
+
+class PlainDocumentStep(DocumentStep[DocumentScene, P]):
+    """A step on a document that needs nothing read beyond the document, its case, its
+    detention and who acts."""
+
+    async def load(self, desk: Desk, tx: Records) -> DocumentScene:
+        """``read_scene``."""
+        return await self.read_scene(desk, tx)
