@@ -63,13 +63,14 @@ def with_services(fn: Callable[..., Awaitable[T]], *, checkpoint: bool = True) -
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> T:
-        # Imported here: opening the records pulls in the storage and the papers, which
-        # `courtlink --help` and the commands that need no records should not pay for.
-        from courtlink.web.services import open_services
-
         settings = settings_of(click.get_current_context())
 
         async def go() -> T:
+            # Imported here: opening the records pulls in the storage and the papers, which
+            # `courtlink --help` and the commands that need no records should not pay for; and
+            # inside ``run``, so that even a broken import is one line.
+            from courtlink.web.services import open_services
+
             async with open_services(settings, checkpoint_on_close=checkpoint) as services:
                 return await fn(services, *args, **kwargs)
 
