@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 from pathlib import Path
 
 from courtlink.errors import NotFound
@@ -32,8 +33,10 @@ class FileStore:
     def _write(self, document_id: str, data: bytes) -> None:
         final = self.path(document_id)
         final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = final.parent / f".{document_id}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # A temporary name of its own per write (mkstemp: O_EXCL, mode 0600), so that two
+        # writes of one id never write into one temporary file.
+        fd, name = tempfile.mkstemp(prefix=f".{document_id}.", suffix=".tmp", dir=final.parent)
+        tmp = Path(name)
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)

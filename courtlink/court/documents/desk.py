@@ -26,7 +26,7 @@ from courtlink.court.documents.ports import FileStore, Notifier, Printer
 from courtlink.court.policy import InvitePrincipal, Principal, Who, document_actor, inboxes_of
 from courtlink.storage import Records, Store
 
-__all__ = ["TITLES", "Desk", "RegistryRules", "chinese_number", "sha256_of"]
+__all__ = ["TITLES", "Desk", "RegistryRules", "Sealed", "chinese_number", "sha256_of"]
 
 _DIGITS = "零一二三四五六七八九"
 
@@ -54,6 +54,14 @@ def chinese_number(n: int) -> str:
     if ones:
         text += _DIGITS[ones]
     return text
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """A document with the sealed PDF it will be kept with (``Desk.seal``, ``Desk.keep``)."""
+
+    document: Document
+    pdf: bytes
 
 
 def sha256_of(data: bytes) -> str:
@@ -154,19 +162,31 @@ class Desk:
 
     # Writing ----------------------------------------------------------------------------
 
-    async def seal(self, document: Document, template: str, context: dict[str, Any]) -> Document:
-        """Render ``template`` to the sealed PDF of ``document``, store it, and return the
-        document with its file's hash, size, name and signing key. Called outside any write
-        transaction: rendering takes a second and the database is not held meanwhile."""
+    async def seal(self, document: Document, template: str, context: dict[str, Any]) -> Sealed:
+        """Render ``template`` to the sealed PDF of ``document``: the document with its file's
+        hash, size, name and signing key, and the file, not stored yet (``keep``). Called
+        outside any write transaction: rendering takes a second and the database is not held
+        meanwhile."""
         pdf, kid = await self.printer.print(template, context, document_id=document.id)
-        await self.files.put(document.id, pdf)
-        return replace(
+        document = replace(
             document,
             sha256=sha256_of(pdf),
             size=len(pdf),
             file_name=f"{document.number}.pdf",
             signed_by=kid,
         )
+        return Sealed(document, pdf)
+
+    async def keep(self, sealed: Sealed) -> Document:
+        """Store a sealed file under its document's id. Steps call it last in their write
+        transaction, once ``lock`` has won the race: files are kept by document id, so a step
+        that stored its file before knowing it won (two 发出 clicks at once) would replace the
+        winner's file with one whose hash nobody recorded, and every recipient's hash check
+        would fail for good. The file is whole on disk before the commit; a commit that fails
+        after it leaves that document's file replaced by the refused step's, which the next
+        try of the step replaces again."""
+        await self.files.put(sealed.document.id, sealed.pdf)
+        return sealed.document
 
     async def step(
         self,

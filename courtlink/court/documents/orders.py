@@ -16,7 +16,7 @@ from courtlink.clock import new_id
 from courtlink.court.audit import AuditKind
 from courtlink.court.cases import Case
 from courtlink.court.detentions import Detention, check_period_days
-from courtlink.court.documents.desk import TITLES, Desk
+from courtlink.court.documents.desk import TITLES, Desk, Sealed
 from courtlink.court.documents.lifecycle import (
     ORDER_KINDS,
     DocAction,
@@ -209,12 +209,12 @@ class _Approve(PlainDocumentStep[Document]):
 
 
 @dataclass(frozen=True, kw_only=True)
-class _Issue(PlainDocumentStep[Document]):
+class _Issue(PlainDocumentStep[Sealed]):
     action = DocAction.ISSUE
 
     async def prepare(
         self, desk: Desk, scene: DocumentScene, state: DocState, now: datetime
-    ) -> Document:
+    ) -> Sealed:
         document, detention = scene.document, scene.detention
         assert detention is not None
         return await desk.seal(
@@ -224,9 +224,9 @@ class _Issue(PlainDocumentStep[Document]):
         )
 
     async def write(
-        self, desk: Desk, tx: Records, scene: DocumentScene, prepared: Document, now: datetime
+        self, desk: Desk, tx: Records, scene: DocumentScene, prepared: Sealed, now: datetime
     ) -> Written:
-        issued, detention = prepared, scene.detention
+        issued, detention = prepared.document, scene.detention
         assert detention is not None
         await tx.save_document(issued)
         await desk.step(tx, issued, self.action, scene.who, now, data={"sha256": issued.sha256})
@@ -242,7 +242,8 @@ class _Issue(PlainDocumentStep[Document]):
             *await desk.terminals_at(tx, detention.center),
             f"seat:{scene.case.id}:{Seat.OFFICER}",
         ]
-        return Written(issued, await desk.deliver_to(tx, issued, recipients, now))
+        items = await desk.deliver_to(tx, issued, recipients, now)
+        return Written(await desk.keep(prepared), items)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

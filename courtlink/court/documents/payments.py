@@ -8,7 +8,7 @@ from datetime import datetime
 
 from courtlink.clock import new_id
 from courtlink.court.audit import AuditKind
-from courtlink.court.documents.desk import TITLES, Desk
+from courtlink.court.documents.desk import TITLES, Desk, Sealed
 from courtlink.court.documents.lifecycle import DocAction, DocKind, DocState, Document, check_step
 from courtlink.court.documents.steps import Scene, Step, Written
 from courtlink.court.policy import Principal
@@ -38,7 +38,7 @@ class Payments:
 
 
 @dataclass(frozen=True, kw_only=True)
-class _ConfirmPayment(Step[Scene, Document]):
+class _ConfirmPayment(Step[Scene, Sealed]):
     principal: Principal
     case_id: str
     amount_fen: int
@@ -55,7 +55,7 @@ class _ConfirmPayment(Step[Scene, Document]):
             raise InvalidInput(f"amount: at most the outstanding {outstanding} fen")
         return state
 
-    async def prepare(self, desk: Desk, scene: Scene, state: DocState, now: datetime) -> Document:
+    async def prepare(self, desk: Desk, scene: Scene, state: DocState, now: datetime) -> Sealed:
         case = scene.case
         document = Document(
             id=new_id(),
@@ -84,9 +84,9 @@ class _ConfirmPayment(Step[Scene, Document]):
         return replace(scene, case=fresh)
 
     async def write(
-        self, desk: Desk, tx: Records, scene: Scene, prepared: Document, now: datetime
+        self, desk: Desk, tx: Records, scene: Scene, prepared: Sealed, now: datetime
     ) -> Written:
-        document, case = prepared, scene.case
+        document, case = prepared.document, scene.case
         paid = case.amount_paid_fen + self.amount_fen
         await tx.add_document(document)
         await tx.set_amount_paid(case.id, paid)
@@ -100,4 +100,5 @@ class _ConfirmPayment(Step[Scene, Document]):
             paid_fen=paid,
         )
         recipients = [f"account:{case.judge_id}", f"seat:{case.id}:{Seat.DEBTOR}"]
-        return Written(document, await desk.deliver_to(tx, document, recipients, now))
+        items = await desk.deliver_to(tx, document, recipients, now)
+        return Written(await desk.keep(prepared), items)

@@ -11,7 +11,7 @@ from typing import Any
 
 from courtlink.clock import new_id
 from courtlink.court.audit import AuditKind
-from courtlink.court.documents.desk import TITLES, Desk, sha256_of
+from courtlink.court.documents.desk import TITLES, Desk, Sealed, sha256_of
 from courtlink.court.documents.lifecycle import (
     DocAction,
     DocKind,
@@ -204,7 +204,7 @@ class _ConfirmScene(DocumentScene):
 
 
 @dataclass(frozen=True, kw_only=True)
-class _Confirm(DocumentStep[_ConfirmScene, Document]):
+class _Confirm(DocumentStep[_ConfirmScene, Sealed]):
     action = DocAction.CONFIRM
 
     async def load(self, desk: Desk, tx: Records) -> _ConfirmScene:
@@ -219,7 +219,7 @@ class _Confirm(DocumentStep[_ConfirmScene, Document]):
 
     async def prepare(
         self, desk: Desk, scene: _ConfirmScene, state: DocState, now: datetime
-    ) -> Document:
+    ) -> Sealed:
         document = scene.document
         context: dict[str, Any] = {
             "document": document,
@@ -233,9 +233,9 @@ class _Confirm(DocumentStep[_ConfirmScene, Document]):
         )
 
     async def write(
-        self, desk: Desk, tx: Records, scene: _ConfirmScene, prepared: Document, now: datetime
+        self, desk: Desk, tx: Records, scene: _ConfirmScene, prepared: Sealed, now: datetime
     ) -> Written:
-        confirmed, case = prepared, scene.case
+        confirmed, case = prepared.document, scene.case
         await tx.save_document(confirmed)
         await desk.step(
             tx, confirmed, self.action, scene.who, now, data={"sha256": confirmed.sha256}
@@ -256,4 +256,5 @@ class _Confirm(DocumentStep[_ConfirmScene, Document]):
         # Everyone had the draft: the final copy must be fetched (and hash-checked) again.
         for item in await tx.items(document_id=confirmed.id):
             await tx.mark_item(item.id, fetched_at=None)  # type: ignore[arg-type]
-        return Written(confirmed, await desk.deliver_to(tx, confirmed, recipients, now))
+        items = await desk.deliver_to(tx, confirmed, recipients, now)
+        return Written(await desk.keep(prepared), items)

@@ -1,14 +1,13 @@
 """Two steps on one document at once (a double click on 发出): the template refuses the loser
-with Conflict. Known gap: ``issue`` and ``confirm`` store the file under the document's id
-while preparing, before either knows it won, so the loser's file may replace the winner's."""
+with Conflict, and only the winner's sealed file is kept. Files are kept by document id, so a
+loser that stored its file while preparing (as ``issue`` and ``confirm`` once did) would replace
+the winner's with one whose hash nobody recorded."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 from typing import Any
-
-import pytest
 
 from courtlink.court.policy import AccountPrincipal
 from courtlink.errors import Conflict
@@ -61,11 +60,6 @@ async def test_of_two_issues_at_once_one_wins(
     assert [s["action"] for s in stored.steps] == ["draft", "approve", "issue"]
 
 
-@pytest.mark.xfail(
-    strict=False,  # which of the two wins is up to the scheduler
-    reason="known gap: the loser's sealed file replaces the winner's (files are kept by "
-    "document id and stored before the write transaction); see the Registry report",
-)
 async def test_the_winners_file_is_the_one_kept(
     world_services: tuple[Services, World], clock: MovableClock
 ) -> None:
