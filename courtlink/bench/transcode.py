@@ -17,7 +17,7 @@ path:
 * each incoming track is received as aiortc does by default (a decoder thread per track) and
   fanned out with one ``aiortc.contrib.media.MediaRelay`` per publisher track;
 * each outgoing slot's sender has its own ``SlotTrack``, fed from ``relay.subscribe(track)``
-  while the routing policy (courtlink.live.routing.flows) allows it, so aiortc runs one
+  while the routing policy (courtlink.court.routing.flows) allows it, so aiortc runs one
   encoder per consumer, as an application that hands every subscriber a relayed track does.
   The subscriptions are unbuffered (``buffered=False``, the newest frame wins): with aiortc's
   default buffered ones, an overloaded server queues decoded frames without bound (about

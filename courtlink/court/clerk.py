@@ -30,10 +30,10 @@ from courtlink.court.policy import (
     authorize,
     may,
 )
+from courtlink.court.routing import MODERATED_SEATS, Caucus
 from courtlink.court.seats import AccountRole, Seat
 from courtlink.court.sessions import Session, SessionState, check_video_codec
 from courtlink.errors import Conflict, Forbidden, InvalidInput, InviteRevoked, NotFound, RateLimited
-from courtlink.live.routing import MODERATED_SEATS, Caucus
 from courtlink.storage import Store
 
 __all__ = ["Clerk", "ClerkRules", "InviteLink", "IssuedInvite", "Seating", "Tally"]
@@ -296,7 +296,7 @@ class Clerk:
     ) -> Session:
         """The judge's moderation: ``lobby`` (value: on/off), ``admit`` (seat: the creditor),
         ``caucus`` (caucus: a side, or None to end it), ``mute`` (seat, value: muted or not).
-        Stored on the session, audited, and enforced by the SFU through rooms/routing.py."""
+        Stored on the session, audited, and enforced by the SFU through court/routing.py."""
         async with self.store.write() as tx:
             session = await tx.session(session_id)
             case = await tx.case(session.case_id)

@@ -6,9 +6,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
+from courtlink.court.routing import Caucus, Moderation
 from courtlink.court.seats import Seat
 from courtlink.errors import Conflict, InvalidInput
-from courtlink.live.routing import Caucus, Moderation
 
 __all__ = ["VIDEO_CODECS", "Session", "SessionState"]
 
@@ -41,7 +41,7 @@ class Session:
     created_at: datetime
     ended_at: datetime | None = None
     video_codec: str = "vp8"
-    # The judge's moderation (rooms/routing.py); ``lobby`` above is whether the lobby is on.
+    # The judge's moderation (court/routing.py); ``lobby`` above is whether the lobby is on.
     admitted: frozenset[Seat] = frozenset()
     caucus: Caucus | None = None
     muted: frozenset[Seat] = frozenset()

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
+from courtlink.court.routing import Moderation
 from courtlink.court.seats import Seat
-from courtlink.live.routing import Moderation
 
 __all__ = ["MediaListener", "MediaPort"]
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from courtlink.court.clerk import Clerk
+from courtlink.court.routing import Caucus
 from courtlink.court.seats import Seat
 from courtlink.errors import Conflict, Forbidden, NotFound
 from courtlink.live.attendee import Attendee
 from courtlink.live.hearing import Hearing
-from courtlink.live.routing import Caucus
 
 __all__ = ["JudgeControls"]
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from courtlink.court.cases import Case
+from courtlink.court.routing import seat_status
 from courtlink.court.seats import SEATS, Seat
 from courtlink.court.sessions import Session
 from courtlink.live.presence import SeatMap, seat_view
-from courtlink.live.routing import seat_status
 
 __all__ = ["joined_view", "presence_view"]
 

@@ -1,7 +1,7 @@
 """The media of one live session: its participants' connections, and what feeds each slot.
 
 ``SessionRouter`` holds the session's connections and applies the routing policy
-(courtlink.live.routing.flows) to every slot, whatever feeds a slot; ``Router`` is the SFU's
+(courtlink.court.routing.flows) to every slot, whatever feeds a slot; ``Router`` is the SFU's
 (slots fed by Producers through Consumers).
 """
 
@@ -13,8 +13,8 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Generic, TypeVar
 
+from courtlink.court.routing import Flow, Moderation, flows
 from courtlink.court.seats import Seat
-from courtlink.live.routing import Flow, Moderation, flows
 from courtlink.media.connection import SlotConnection
 from courtlink.media.peer import Peer
 

@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from courtlink.court.routing import Moderation
 from courtlink.court.seats import Seat
 from courtlink.errors import Conflict, NotFound
 from courtlink.live.media_port import MediaListener
-from courtlink.live.routing import Moderation
 from courtlink.media.connection import PeerState, SlotConnection
 from courtlink.media.guard import CodecGuard
 from courtlink.media.network import NetworkPolicy

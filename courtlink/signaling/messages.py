@@ -7,9 +7,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
+from courtlink.court.routing import Caucus
 from courtlink.court.seats import Seat
 from courtlink.errors import CourtlinkError, InvalidInput
-from courtlink.live.routing import Caucus
 
 __all__ = [
     "PROTOCOL_VERSION",

@@ -9,9 +9,9 @@ from sqlalchemy import select, update
 
 from courtlink.court.consent import Consent
 from courtlink.court.invites import Invite
+from courtlink.court.routing import Caucus
 from courtlink.court.seats import Seat
 from courtlink.court.sessions import Session, SessionState
-from courtlink.live.routing import Caucus
 from courtlink.storage import tables as t
 from courtlink.storage.queries import Queries
 from courtlink.storage.rows import BOOL, INT, SEAT_SET, SEAT_TUPLE, RowMapper, enum, optional_enum

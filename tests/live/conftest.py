@@ -13,13 +13,13 @@ import pytest
 
 from courtlink.court.audit import AuditEvent
 from courtlink.court.policy import AccountPrincipal, InvitePrincipal, Principal
+from courtlink.court.routing import Moderation
 from courtlink.court.seats import Seat
 from courtlink.live.hearing import Hearing
 from courtlink.live.media_port import MediaListener
 from courtlink.live.moderation import JudgeControls
 from courtlink.live.negotiation import MediaNegotiation
 from courtlink.live.presence import MemoryPresence
-from courtlink.live.routing import Moderation
 from courtlink.live.turn import BrowserIce
 from courtlink.metrics import Metrics
 from courtlink.web.services import Services

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from courtlink.court.audit import AuditKind
+from courtlink.court.routing import Caucus
 from courtlink.court.seats import Seat
 from courtlink.errors import Conflict, Forbidden, InviteRevoked, NotFound
-from courtlink.live.routing import Caucus
 from tests.live.conftest import Live
 
 

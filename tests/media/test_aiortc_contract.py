@@ -69,9 +69,9 @@ from aiortc.rtp import (
 from aiortc.utils import random32
 from av import VideoFrame
 
+from courtlink.court.routing import Caucus, Moderation
 from courtlink.court.seats import Seat
 from courtlink.errors import ConfigError
-from courtlink.live.routing import Caucus, Moderation
 from courtlink.media import Sfu, fastpath, wire
 from courtlink.media._forward import StreamStats
 from courtlink.media.consumer import RECEIVER_WINDOW, Consumer

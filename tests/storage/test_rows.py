@@ -17,10 +17,10 @@ from courtlink.court.consent import Consent
 from courtlink.court.detentions import Detention, Period
 from courtlink.court.documents.lifecycle import DocKind, DocState, Document, InboxItem
 from courtlink.court.invites import Invite
+from courtlink.court.routing import Caucus
 from courtlink.court.seats import AccountRole, Seat
 from courtlink.court.sessions import Session, SessionState
 from courtlink.court.terminals import Terminal
-from courtlink.live.routing import Caucus
 from courtlink.storage import tables as t
 from courtlink.storage.accounts import ACCOUNTS
 from courtlink.storage.audit import AUDIT_DATA, AUDIT_EVENTS, CHECKPOINTS

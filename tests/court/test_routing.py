@@ -1,4 +1,4 @@
-"""rooms.routing: who sees and hears whom.
+"""court.routing: who sees and hears whom.
 
 The expected flow sets are written out by hand from the rules in the module docstring
 (lobby, caucus, mute, and the "every seat" rule for a participant holding two seats), not
@@ -11,9 +11,7 @@ import itertools
 
 import pytest
 
-from courtlink.court.seats import SEATS, Seat
-from courtlink.errors import InvalidInput
-from courtlink.live.routing import (
+from courtlink.court.routing import (
     CAUCUS_SIDES,
     Caucus,
     Flow,
@@ -24,6 +22,8 @@ from courtlink.live.routing import (
     participant_may_flow,
     seat_status,
 )
+from courtlink.court.seats import SEATS, Seat
+from courtlink.errors import InvalidInput
 
 J, OF, D, C = Seat.JUDGE, Seat.OFFICER, Seat.DEBTOR, Seat.CREDITOR
 KINDS = ("audio", "video")
