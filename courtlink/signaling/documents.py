@@ -8,7 +8,7 @@ pushed the moment it is back (and fetches its whole inbox over HTTP on connect).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import socketio
@@ -19,7 +19,12 @@ from courtlink.court.policy import AccountPrincipal, InvitePrincipal, Principal,
 from courtlink.court.seats import AccountRole
 from courtlink.errors import CourtlinkError
 
-__all__ = ["DocumentNotifier", "document_view", "inbox_rooms", "item_view"]
+__all__ = ["DocumentNotifier", "inbox_rooms"]
+
+# How a record is shown: the web edge's views (web/schemas.py), handed in by the app, so that
+# the pushed messages and the HTTP API show a document in one shape, mapped in one place.
+DocumentView = Callable[[Document], dict[str, Any]]
+ItemView = Callable[[InboxItem], dict[str, Any]]
 
 
 async def inbox_rooms(clerk: Clerk, principal: Principal) -> list[str]:
@@ -41,48 +46,15 @@ async def inbox_rooms(clerk: Clerk, principal: Principal) -> list[str]:
     return []
 
 
-def document_view(document: Document) -> dict[str, Any]:
-    """A document as the protocol and the HTTP API show it."""
-    return {
-        "id": document.id,
-        "case_id": document.case_id,
-        "detention_id": document.detention_id,
-        "parent_id": document.parent_id,
-        "kind": str(document.kind),
-        "state": str(document.state),
-        "number": document.number,
-        "title": document.title,
-        "fields": document.fields,
-        "sha256": document.sha256,
-        "size": document.size,
-        "media_type": document.media_type,
-        "file_name": document.file_name,
-        "signed_by": document.signed_by,
-        "created_at": document.created_at.isoformat(),
-        "updated_at": None if document.updated_at is None else document.updated_at.isoformat(),
-        "steps": list(document.steps),
-    }
-
-
-def item_view(item: InboxItem) -> dict[str, Any]:
-    """An inbox item as the protocol and the HTTP API show it."""
-    return {
-        "id": item.id,
-        "document_id": item.document_id,
-        "recipient": item.recipient,
-        "created_at": item.created_at.isoformat(),
-        "fetched_at": None if item.fetched_at is None else item.fetched_at.isoformat(),
-        "acknowledged_at": None
-        if item.acknowledged_at is None
-        else item.acknowledged_at.isoformat(),
-    }
-
-
 class DocumentNotifier:
     """Pushes document changes to the rooms of their recipients, on every node."""
 
-    def __init__(self, sio: socketio.AsyncServer) -> None:
+    def __init__(
+        self, sio: socketio.AsyncServer, *, document_view: DocumentView, item_view: ItemView
+    ) -> None:
         self.sio = sio
+        self.document_view = document_view
+        self.item_view = item_view
 
     # A connection in several of the rooms (a judge is in ``staff`` and in ``account:<id>``)
     # gets each message once: the rooms are given together, as one list.
@@ -90,17 +62,17 @@ class DocumentNotifier:
     async def changed(self, document: Document, recipients: Sequence[str]) -> None:
         """A document changed: its recipients and the staff see it."""
         rooms = list(dict.fromkeys(["staff", *recipients]))
-        await self.sio.emit("document.updated", document_view(document), room=rooms)
+        await self.sio.emit("document.updated", self.document_view(document), room=rooms)
 
     async def delivered(self, item: InboxItem, document: Document) -> None:
         """A new item in a recipient's inbox."""
         await self.sio.emit(
             "inbox.item",
-            {"item": item_view(item), "document": document_view(document)},
+            {"item": self.item_view(item), "document": self.document_view(document)},
             room=item.recipient,
         )
 
     async def overdue(self, item: InboxItem, document: Document, judge_id: str) -> None:
         """Nobody acknowledged ``item`` in time: the judge and the staff are told."""
-        message = {"item": item_view(item), "document": document_view(document)}
+        message = {"item": self.item_view(item), "document": self.document_view(document)}
         await self.sio.emit("document.overdue", message, room=[f"account:{judge_id}", "staff"])

@@ -65,6 +65,7 @@ from courtlink.web.keys import (
 )
 from courtlink.web.pages import add_page_routes
 from courtlink.web.problems import problem, problem_middleware, security_headers
+from courtlink.web.schemas import document_json, item_json
 from courtlink.web.services import open_services
 
 __all__ = ["VERSION", "create_app"]
@@ -255,7 +256,9 @@ async def _signaling(app: web.Application) -> AsyncIterator[None]:
 async def _documents(app: web.Application) -> AsyncIterator[None]:
     """Live document notifications, and the watch for orders nobody acknowledged in time."""
     registry = app[REGISTRY]
-    registry.notifier = DocumentNotifier(app[SIGNALING].sio)
+    registry.notifier = DocumentNotifier(
+        app[SIGNALING].sio, document_view=document_json, item_view=item_json
+    )
     interval = app[SETTINGS].documents.overdue_check_seconds
 
     async def watch() -> None:

@@ -58,10 +58,12 @@ __all__ = [
     "account_out",
     "case_out",
     "detention_out",
+    "document_json",
     "document_out",
     "inbox_entry_out",
     "invite_link_view",
     "invite_out",
+    "item_json",
     "item_out",
     "qr_data_uri",
     "session_out",
@@ -411,6 +413,11 @@ def document_out(d: Document) -> DocumentOut:
     )
 
 
+def document_json(d: Document) -> dict[str, Any]:
+    """``document_out`` as JSON data, for the messages pushed over Socket.IO."""
+    return document_out(d).model_dump(mode="json")
+
+
 class InboxItemOut(BaseModel):
     id: str
     document_id: str
@@ -430,6 +437,11 @@ def item_out(i: InboxItem) -> InboxItemOut:
         fetched_at=i.fetched_at,
         acknowledged_at=i.acknowledged_at,
     )
+
+
+def item_json(i: InboxItem) -> dict[str, Any]:
+    """``item_out`` as JSON data, for the messages pushed over Socket.IO."""
+    return item_out(i).model_dump(mode="json")
 
 
 class InboxEntryOut(BaseModel):
