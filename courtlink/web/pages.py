@@ -13,7 +13,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from courtlink.court.consent import CONSENT_SEATS
-from courtlink.court.documents.lifecycle import DocKind, DocState, Document
+from courtlink.court.documents.lifecycle import DocAction, DocKind, Document
 from courtlink.court.policy import AccountPrincipal, InvitePrincipal, Principal
 from courtlink.court.seats import SEATS, AccountRole, Seat
 from courtlink.court.sessions import SessionState
@@ -204,18 +204,19 @@ async def dashboard(request: web.Request) -> web.Response:
             ],
             "sessions": session_rows,
             "max_days": settings.detention.max_period_days,
-            "documents": await _document_rows(request, principal, own),
+            "documents": await _document_rows(request, principal),
         },
     )
 
 
-async def _document_rows(
-    request: web.Request, principal: AccountPrincipal, own: frozenset[str]
-) -> list[dict[str, Any]]:
+async def _document_rows(request: web.Request, principal: AccountPrincipal) -> list[dict[str, Any]]:
     """The dashboard's documents: orders, agreements and payments, each with its receipts and
     the buttons this account may press (the Registry checks again when one is pressed)."""
-    role = principal.account.role
-    documents = await request.app[REGISTRY].documents(principal)
+    registry = request.app[REGISTRY]
+    documents = await registry.documents(principal)
+    offered = await registry.actions(
+        principal, documents, (DocAction.APPROVE, DocAction.ISSUE, DocAction.CONFIRM)
+    )
     overdue = await request.app[CLERK].overdue_documents(principal)
     receipts: dict[str, list[Document]] = {}
     for document in documents:
@@ -225,7 +226,6 @@ async def _document_rows(
     for document in documents:
         if document.kind in (DocKind.RECEIPT, DocKind.UPLOAD) and document.parent_id is not None:
             continue
-        judge = document.case_id in own and role is AccountRole.JUDGE
         rows.append(
             {
                 "document": document_out(document),
@@ -234,13 +234,9 @@ async def _document_rows(
                     for r in sorted(receipts.get(document.id, []), key=lambda r: r.created_at)
                 ],
                 "overdue": document.id in overdue,
-                "can_approve": role is AccountRole.APPROVER
-                and document.state is DocState.DRAFTED
-                and document.is_order,
-                "can_issue": judge and document.state is DocState.APPROVED,
-                "can_confirm": judge
-                and document.kind is DocKind.SETTLEMENT
-                and document.state is DocState.SIGNED,
+                "can_approve": DocAction.APPROVE in offered[document.id],
+                "can_issue": DocAction.ISSUE in offered[document.id],
+                "can_confirm": DocAction.CONFIRM in offered[document.id],
             }
         )
     return rows
@@ -258,7 +254,7 @@ async def documents_fragment(request: web.Request) -> web.Response:
         request,
         "_documents.html",
         {
-            "documents": await _document_rows(request, principal, clerk.assigned(principal, cases)),
+            "documents": await _document_rows(request, principal),
             "cases_by_id": {c.id: case_out(c) for c in cases},
             "csrf": csrf_token(request),
         },

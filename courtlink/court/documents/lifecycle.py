@@ -37,6 +37,7 @@ __all__ = [
     "DocState",
     "Document",
     "InboxItem",
+    "allows",
     "check_step",
 ]
 
@@ -195,6 +196,13 @@ def check_step(kind: DocKind, state: DocState | None, action: DocAction, actor: 
     if after is None:
         raise Conflict(f"a {kind} document that is {state or 'new'} cannot be {action}d now")
     return after
+
+
+def allows(kind: DocKind, state: DocState | None, action: DocAction, actor: Actor) -> bool:
+    """Whether ``check_step`` would let ``actor`` do ``action`` now (for what a page offers)."""
+    if action is DocAction.READ:
+        return actor in READERS[kind] and state is not None
+    return actor in RIGHTS.get((kind, action), ()) and (kind, state, action) in TRANSITIONS
 
 
 @dataclass(frozen=True, slots=True)

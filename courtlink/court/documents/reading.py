@@ -3,11 +3,11 @@ the list court staff see, and the bare record the public verify page shows."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from courtlink.court.documents.desk import Desk
-from courtlink.court.documents.lifecycle import DocAction, Document, check_step
-from courtlink.court.policy import Principal, check_lists_documents
+from courtlink.court.documents.lifecycle import DocAction, Document, allows, check_step
+from courtlink.court.policy import Principal, check_lists_documents, document_actor
 from courtlink.errors import Conflict, NotFound
 
 __all__ = ["Reading"]
@@ -45,6 +45,27 @@ class Reading:
         check_lists_documents(principal)
         async with self.desk.store.read() as tx:
             return await tx.documents(case_ids=case_ids)
+
+    async def actions(
+        self, principal: Principal, documents: Sequence[Document], wanted: Iterable[DocAction]
+    ) -> dict[str, frozenset[DocAction]]:
+        """Which of ``wanted`` court staff may do now to each of ``documents``, by the rights
+        table: the buttons a page offers (the step itself checks again when one is pressed).
+        Staff only, like the list; no officer acts here, so no detention center is needed."""
+        check_lists_documents(principal)
+        wanted = tuple(wanted)
+        async with self.desk.store.read() as tx:
+            cases = {case_id: await tx.case(case_id) for case_id in {d.case_id for d in documents}}
+        actors = {
+            case_id: document_actor(principal, case, center=None).actor
+            for case_id, case in cases.items()
+        }
+        return {
+            d.id: frozenset(
+                action for action in wanted if allows(d.kind, d.state, action, actors[d.case_id])
+            )
+            for d in documents
+        }
 
     async def find(self, document_id: str) -> Document:
         """A document's record without access checks (the public /verify page shows only the

@@ -17,7 +17,7 @@ ports (ports.py) implemented in papers/ and signaling/.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from courtlink.clock import Clock, system_clock
@@ -141,6 +141,12 @@ class Registry:
     ) -> list[Document]:
         """Documents of cases, for court staff (judges see every case's, like cases)."""
         return await self.reading.documents(principal, case_ids)
+
+    async def actions(
+        self, principal: Principal, documents: Sequence[Document], wanted: Iterable[DocAction]
+    ) -> dict[str, frozenset[DocAction]]:
+        """Which of ``wanted`` court staff may do now to each document (the page's buttons)."""
+        return await self.reading.actions(principal, documents, wanted)
 
     async def find(self, document_id: str) -> Document:
         """A document's record without access checks (the public /verify page)."""

@@ -25,6 +25,7 @@ PUBLIC = {
     "file": "(self, principal, document_id)",
     "documents": "(self, principal, case_ids=None)",
     "find": "(self, document_id)",
+    "actions": "(self, principal, documents, wanted)",
     "draft_order": "(self, principal, *, kind, detention_id, reason, days=None)",
     "approve": "(self, principal, document_id)",
     "issue": "(self, principal, document_id)",
