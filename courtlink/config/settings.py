@@ -145,6 +145,16 @@ class DocumentSettings(_Section):
     overdue_check_seconds: float = Field(30, gt=0)
 
 
+class RecordingSettings(_Section):
+    # Where recorded sessions are written, one directory per session ("" = <data_dir>/recordings).
+    directory: str = ""
+    # Recordings older than this many days are deleted, each deletion audited; 0 keeps them.
+    retention_days: int = Field(0, ge=0, le=36500)
+    # Below this much free space on the recordings' disk a recording stops (what is written
+    # stays whole) and the judge is alerted.
+    min_free_mb: int = Field(200, ge=0)
+
+
 class AuditSettings(_Section):
     checkpoint_every: int = Field(50, ge=1)
     checkpoint_seconds: float = Field(60, gt=0)
@@ -170,6 +180,7 @@ class Settings(_Section):
     sessions: SessionSettings = SessionSettings()
     media: MediaSettings = MediaSettings()
     documents: DocumentSettings = DocumentSettings()
+    recording: RecordingSettings = RecordingSettings()
     audit: AuditSettings = AuditSettings()
     demo: DemoSettings = DemoSettings()
     log: LogSettings = LogSettings()
@@ -177,6 +188,12 @@ class Settings(_Section):
     @property
     def data_dir(self) -> Path:
         return self.server.data_dir.expanduser().resolve()
+
+    @property
+    def recordings_dir(self) -> Path:
+        if self.recording.directory:
+            return Path(self.recording.directory).expanduser().resolve()
+        return self.data_dir / "recordings"
 
     @property
     def database_url(self) -> str:
