@@ -82,6 +82,16 @@ class AuditKind(StrEnum):
     DOCUMENT_SHARED = "document.shared"
     DOCUMENT_OVERDUE = "document.overdue"
     DOCUMENT_RECEIPT_ISSUED = "document.receipt_issued"
+    # Recordings (court/recordings.py): sealed with the manifest's SHA-256, or refused with the
+    # findings; deleted by retention (audited before the files go), or failing to be.
+    RECORDING_SEALED = "recording.sealed"
+    RECORDING_SEAL_REFUSED = "recording.seal_refused"
+    RECORDING_DELETED = "recording.deleted"
+    RECORDING_DELETE_FAILED = "recording.delete_failed"
+    # A case exported for long-term storage (court/export.py): one event per recording it
+    # holds, one for the package with the SHA-256 of its sealed index.
+    RECORDING_EXPORTED = "recording.exported"
+    ARCHIVE_EXPORTED = "archive.exported"
 
 
 def canonical(value: Any) -> bytes:

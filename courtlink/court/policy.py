@@ -56,6 +56,7 @@ class Action(StrEnum):
     TERMINAL_MANAGE = "terminal.manage"
     ACCOUNT_MANAGE = "account.manage"
     AUDIT_READ = "audit.read"
+    RECORDING_READ = "recording.read"  # list, play and check a case's recorded sessions
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +98,7 @@ _JUDGE_OWN_CASE = frozenset(
         Action.INVITE_REVOKE,
         Action.INVITE_READ,
         Action.DETENTION_CREATE,
+        Action.RECORDING_READ,
     }
 )
 _READ = frozenset({Action.CASE_READ, Action.DETENTION_READ, Action.SESSION_READ})
@@ -125,7 +127,9 @@ def _account_may(
             return None
         return f"a judge may not {action}"
     if role is AccountRole.APPROVER:
-        return None if action in _READ else f"an approver may not {action}"
+        if action in _READ or action is Action.RECORDING_READ:
+            return None
+        return f"an approver may not {action}"
     if role is AccountRole.OFFICER:
         return None if action is Action.DETENTION_READ else f"an officer may not {action}"
     return "unknown role"

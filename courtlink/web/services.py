@@ -18,8 +18,10 @@ from courtlink.court.gate import Gate, GateRules
 from courtlink.court.hashing import SecretHasher
 from courtlink.court.invites import InviteSigner
 from courtlink.court.keys import KeyRing, load_or_create_secret
+from courtlink.court.recordings import Archive
 from courtlink.errors import CourtlinkError
 from courtlink.papers import CourtSeal, DocumentPrinter, FileStore
+from courtlink.papers.manifest_seal import CmsSeal
 from courtlink.storage import Store
 
 __all__ = ["Services", "open_services"]
@@ -36,6 +38,7 @@ class Services:
     registry: Registry
     seal: CourtSeal
     files: FileStore
+    archive: Archive
 
 
 @contextlib.asynccontextmanager
@@ -103,8 +106,17 @@ async def open_services(
         ),
         clock=clock,
     )
+    archive = Archive(
+        store,
+        auditor,
+        CmsSeal(seal),
+        settings.recordings_dir,
+        files,
+        retention_days=settings.recording.retention_days,
+        clock=clock,
+    )
     try:
-        yield Services(settings, store, keys, auditor, clerk, gate, registry, seal, files)
+        yield Services(settings, store, keys, auditor, clerk, gate, registry, seal, files, archive)
     finally:
         try:
             if checkpoint_on_close:

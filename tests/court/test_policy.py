@@ -72,6 +72,7 @@ SEAT_SCOPED: dict[Action, bool] = {
     A.TERMINAL_MANAGE: False,
     A.ACCOUNT_MANAGE: False,
     A.AUDIT_READ: False,
+    A.RECORDING_READ: False,
 }
 
 Grant = tuple[Action, Seat | None]
@@ -97,10 +98,13 @@ ASSIGNED_JUDGE = (
         A.INVITE_ISSUE,
         A.INVITE_REVOKE,
         A.INVITE_READ,
+        A.RECORDING_READ,  # the case's recordings: its own judge
     )
     | seated(A.SEAT_JOIN, J)  # a judge sits in the judge seat only
 )
 ADMIN = plain(A.TERMINAL_MANAGE, A.ACCOUNT_MANAGE, A.AUDIT_READ)
+# Approvers read every case, and listen to its recordings (they approve what was agreed).
+APPROVER = READS | plain(A.RECORDING_READ)
 
 
 def party(*seats: Seat) -> set[Grant]:
@@ -154,7 +158,7 @@ SEAT_SETS: list[tuple[Seat, ...]] = [(J,), (OF,), (D,), (C,), (OF, D)]
 MATRIX: list[Row] = [
     Row("judge assigned to the case", account("judge-assigned", AccountRole.JUDGE), ASSIGNED_JUDGE),
     Row("judge not assigned", account("judge-other", AccountRole.JUDGE), ANY_JUDGE),
-    Row("approver", account("approver", AccountRole.APPROVER), READS),
+    Row("approver", account("approver", AccountRole.APPROVER), APPROVER),
     Row("officer account", account("officer", AccountRole.OFFICER), plain(A.DETENTION_READ)),
     Row(
         "admin judge, not assigned",
@@ -166,7 +170,7 @@ MATRIX: list[Row] = [
         account("judge-assigned", AccountRole.JUDGE, admin=True),
         ASSIGNED_JUDGE | ADMIN,
     ),
-    Row("admin approver", account("approver", AccountRole.APPROVER, admin=True), READS | ADMIN),
+    Row("admin approver", account("approver", AccountRole.APPROVER, admin=True), APPROVER | ADMIN),
     # Disabled beats everything: assigned, admin.
     Row(
         "disabled account",
@@ -238,6 +242,7 @@ CASE_BOUND = [
     A.INVITE_ISSUE,
     A.INVITE_REVOKE,
     A.INVITE_READ,
+    A.RECORDING_READ,
 ]
 
 
