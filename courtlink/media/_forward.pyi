@@ -123,6 +123,9 @@ class Source:
     malformed: int
     ssrc: int | None
     rtx: dict[int, int]
+    tap: list[builtins.bytes] | None
+    tap_limit: int
+    tap_dropped: int
     def receive(self, data: builtins.bytes) -> int: ...
 
 class Demux:

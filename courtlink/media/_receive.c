@@ -621,6 +621,7 @@ typedef struct {
     PyObject *stats;     /* StreamStats of the media SSRC, or None */
     PyObject *nacks;     /* Gaps (video), or None */
     PyObject *rtx;       /* dict: rtx payload type -> media payload type, as set */
+    PyObject *tap;       /* a list the recorder drains (media/recording), or None */
     unsigned char rtx_media[128]; /* the same as a table: media type + 1, or 0 */
     char video;
     char h264;
@@ -631,6 +632,8 @@ typedef struct {
     long long packets;
     long long octets;
     long long malformed;
+    Py_ssize_t tap_limit;  /* the tap holds at most this many packets; more are dropped */
+    long long tap_dropped; /* packets the full tap did not take */
 } Source;
 
 static int
@@ -640,6 +643,7 @@ Source_traverse(Source *self, visitproc visit, void *arg)
     Py_VISIT(self->stats);
     Py_VISIT(self->nacks);
     Py_VISIT(self->rtx);
+    Py_VISIT(self->tap);
     return 0;
 }
 
@@ -650,6 +654,7 @@ Source_clear(Source *self)
     Py_CLEAR(self->stats);
     Py_CLEAR(self->nacks);
     Py_CLEAR(self->rtx);
+    Py_CLEAR(self->tap);
     return 0;
 }
 
@@ -671,6 +676,8 @@ Source_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->stats = Py_NewRef(Py_None);
     self->nacks = Py_NewRef(Py_None);
     self->rtx = PyDict_New();
+    self->tap = Py_NewRef(Py_None);
+    self->tap_limit = 4096;
     self->clock_rate = 90000;
     if (self->consumers == NULL || self->rtx == NULL) {
         Py_DECREF(self);
@@ -697,6 +704,45 @@ abs_send_time(const struct timespec *now)
     unsigned long long fixed = ((unsigned long long)now->tv_sec << 18) +
                                (((unsigned long long)now->tv_nsec << 18) / 1000000000ULL);
     return (uint32_t)(fixed & 0xFFFFFF);
+}
+
+/* The recorder's copy of a packet (media/recording): appended to the ``tap`` list as bytes,
+ * the arrival time (8 bytes, big-endian nanoseconds of CLOCK_REALTIME) then a plain 12-byte
+ * RTP header (RTX already unwrapped, no CSRC, no extensions) then the payload. A list the
+ * recorder's thread swaps for an empty one costs the packet path one allocation and one
+ * append, no Python frame; a full list (the writer behind) drops and counts, never blocks.
+ * 0, or -1 with an exception set. */
+static int
+tap_packet(Source *self, const RtpFields *h, const unsigned char *payload, Py_ssize_t length,
+           const struct timespec *arrived)
+{
+    PyObject *tap = self->tap;
+    if (ABSENT(tap) || !PyList_CheckExact(tap))
+        return 0;
+    if (PyList_GET_SIZE(tap) >= self->tap_limit) {
+        self->tap_dropped++;
+        return 0;
+    }
+    PyObject *copy = PyBytes_FromStringAndSize(NULL, 20 + length);
+    if (copy == NULL)
+        return -1;
+    unsigned char *q = (unsigned char *)PyBytes_AS_STRING(copy);
+    unsigned long long ns =
+        (unsigned long long)arrived->tv_sec * 1000000000ULL + (unsigned long long)arrived->tv_nsec;
+    for (int i = 0; i < 8; i++)
+        q[i] = (unsigned char)(ns >> (56 - 8 * i));
+    q[8] = 0x80;
+    q[9] = (unsigned char)((h->marker ? 0x80 : 0) | (h->payload_type & 0x7F));
+    q[10] = (unsigned char)(h->sequence_number >> 8);
+    q[11] = (unsigned char)h->sequence_number;
+    for (int i = 0; i < 4; i++) {
+        q[12 + i] = (unsigned char)(h->timestamp >> (24 - 8 * i));
+        q[16 + i] = (unsigned char)(h->ssrc >> (24 - 8 * i));
+    }
+    memcpy(q + 20, payload, (size_t)length);
+    int r = PyList_Append(tap, copy);
+    Py_DECREF(copy);
+    return r;
 }
 
 /* One decrypted RTP packet, ``p[0:size]``, which must stay valid and unchanged until this
@@ -804,6 +850,12 @@ source_receive(Source *self, const unsigned char *p, Py_ssize_t size)
                 return -1;
             PyErr_WriteUnraisable((PyObject *)self);
         }
+    }
+    /* After the fan-out: the subscribers' copies are on their way before the recorder's. */
+    if (tap_packet(self, &h, (const unsigned char *)payload, length, &arrived) < 0) {
+        if (error_type == NULL)
+            return -1;
+        PyErr_WriteUnraisable((PyObject *)self);
     }
     if (error_type != NULL) {
         PyErr_Restore(error_type, error_value, error_traceback);
@@ -932,6 +984,12 @@ static PyMemberDef Source_members[] = {
     {"packets", T_LONGLONG, offsetof(Source, packets), 0, "packets received"},
     {"bytes", T_LONGLONG, offsetof(Source, octets), 0, "payload bytes received"},
     {"malformed", T_LONGLONG, offsetof(Source, malformed), 0, "datagrams that were not RTP"},
+    {"tap", T_OBJECT, offsetof(Source, tap), 0,
+     "a list each packet is appended to for the recorder (arrival, header, payload), or None"},
+    {"tap_limit", T_PYSSIZET, offsetof(Source, tap_limit), 0,
+     "the most packets the tap holds; more are dropped and counted"},
+    {"tap_dropped", T_LONGLONG, offsetof(Source, tap_dropped), 0,
+     "packets the full tap did not take"},
     {NULL},
 };
 

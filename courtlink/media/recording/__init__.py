@@ -1,0 +1,15 @@
+"""Server-side recording of a session: each seat's audio and video as the SFU receives it,
+muxed into WebM (Matroska for H.264) without decoding.
+
+| module | what |
+|---|---|
+| ``depacketize.py`` | RTP payloads back in order, to whole frames (VP8, H.264, Opus) |
+| ``track.py`` | one file per seat and kind, on the session clock, through reconnects |
+| ``journal.py`` | ``journal.jsonl``, ``manifest.json``, and the manifest rebuilt after a kill |
+| ``recorder.py`` | the session's recorder: the Producers' taps, the writer thread, the disk |
+"""
+
+from courtlink.media.recording.journal import recover
+from courtlink.media.recording.recorder import DiskFull, Recorder, RecordingInfo
+
+__all__ = ["DiskFull", "Recorder", "RecordingInfo", "recover"]

@@ -1,0 +1,176 @@
+"""One recorded file: a seat's audio or video, muxed by PyAV as it arrives, never decoded.
+
+Timestamps are milliseconds on the session clock (since the recording started). Within one
+RTP source the RTP timestamps give each frame's time; a new source (the participant
+reconnected: new peer, new SSRC) is anchored at its first frame's arrival, never before the
+end of what the file already holds, so the file goes on without a jump back or an overlap.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+from typing import IO, Any
+
+import av
+
+from courtlink.media.recording.depacketize import Frame, vp8_size
+from courtlink.media.recording.journal import Journal, iso
+
+__all__ = ["Opener", "TrackFile", "opus_head"]
+
+# Opens a recorded file for writing (binary, unbuffered); injectable so that tests can make
+# the disk fail.
+Opener = Callable[[Path], IO[bytes]]
+
+TIME_BASE = Fraction(1, 1000)
+# The Matroska muxer closes a cluster after this many milliseconds; a cluster reaches the disk
+# whole when it closes, so a kill loses at most about this much.
+CLUSTER_MS = 1000
+
+
+def opus_head(channels: int = 2, rate: int = 48000, pre_skip: int = 312) -> bytes:
+    """The OpusHead identification header (RFC 7845, 5.1): the Opus track's codec private
+    data in WebM."""
+    return b"OpusHead" + struct.pack("<BBHIhB", 1, channels, pre_skip, rate, 0, 0)
+
+
+def default_opener(path: Path) -> IO[bytes]:
+    return open(path, "xb", buffering=0)
+
+
+class TrackFile:
+    """The file of one seat and kind; opened at the first frame a player can start from (for
+    video, a key frame, which also gives the picture size)."""
+
+    def __init__(
+        self,
+        directory: Path,
+        seat: str,
+        kind: str,
+        codec: str,
+        *,
+        started_ns: int,
+        journal: Journal,
+        opener: Opener = default_opener,
+    ) -> None:
+        self.seat, self.kind, self.codec = seat, kind, codec
+        self.clock_rate = 48000 if kind == "audio" else 90000
+        extension = "mkv" if codec == "h264" else "webm"
+        self.name = f"{seat}.{kind}.{extension}"
+        self.path = directory / self.name
+        self.started_ns = started_ns
+        self.journal = journal
+        self.opener = opener
+        self._file: IO[bytes] | None = None
+        self._container: Any = None
+        self._stream: Any = None
+        # The session-clock timeline of the current RTP source.
+        self._ssrc: int | None = None
+        self._anchor_ms = 0
+        self._base_ts = 0
+        self._last_ts = 0
+        self._extended = 0
+        self.first_ms: int | None = None
+        self.last_ms: int | None = None
+        self._frame_ms = 20 if kind == "audio" else 33
+        self.frames = 0
+        self.opened_entry: dict[str, Any] | None = None
+
+    def _time_of(self, frame: Frame) -> int:
+        """The frame's time on the session clock, in milliseconds."""
+        arrived_ms = (frame.arrived_ns - self.started_ns) // 1_000_000
+        if frame.ssrc != self._ssrc:
+            self._ssrc = frame.ssrc
+            after = self.last_ms + self._frame_ms if self.last_ms is not None else 0
+            self._anchor_ms = max(arrived_ms, after)
+            self._base_ts = self._last_ts = frame.timestamp
+            self._extended = 0
+        else:
+            step = (frame.timestamp - self._last_ts) & 0xFFFFFFFF
+            if step >= 0x80000000:
+                step -= 1 << 32
+            self._extended += step
+            self._last_ts = frame.timestamp
+        return self._anchor_ms + self._extended * 1000 // self.clock_rate
+
+    def write(self, frame: Frame) -> None:
+        """Mux one frame (raises OSError when the disk refuses it)."""
+        at = self._time_of(frame)
+        if self.last_ms is not None:
+            if at <= self.last_ms:  # never back, never two frames at one time
+                at = self.last_ms + 1
+            else:
+                self._frame_ms = min(at - self.last_ms, 100)
+        if self._container is None:
+            self._open(frame, at)
+        packet = av.Packet(frame.data)
+        packet.stream = self._stream
+        packet.time_base = TIME_BASE
+        packet.pts = packet.dts = at
+        packet.duration = self._frame_ms
+        packet.is_keyframe = frame.keyframe
+        self._container.mux(packet)
+        self.last_ms = at
+        self.frames += 1
+
+    def _open(self, frame: Frame, at: int) -> None:
+        self._file = self.opener(self.path)
+        container = av.open(
+            self._file,
+            "w",
+            format="matroska" if self.codec == "h264" else "webm",
+            options={"cluster_time_limit": str(CLUSTER_MS), "flush_packets": "1"},
+        )
+        stream: Any
+        if self.kind == "audio":
+            stream = container.add_stream(self.codec, rate=48000)
+            stream.codec_context.extradata = opus_head()
+        else:
+            stream = container.add_stream(self.codec)
+            size = vp8_size(frame.data) if self.codec == "vp8" else None
+            stream.width, stream.height = size or (640, 480)
+        stream.time_base = TIME_BASE
+        self._container, self._stream = container, stream
+        self.first_ms = at
+        self.opened_entry = {
+            "name": self.name,
+            "seat": self.seat,
+            "kind": self.kind,
+            "codec": self.codec,
+            "started_at": iso(self.started_ns + at * 1_000_000),
+            "offset_seconds": at / 1000,
+        }
+        self.journal.write("file_opened", **self.opened_entry)
+
+    @property
+    def duration(self) -> float:
+        if self.first_ms is None or self.last_ms is None:
+            return 0.0
+        return (self.last_ms + self._frame_ms - self.first_ms) / 1000
+
+    def close(self) -> None:
+        """Finish the file (its cues and duration) and fsync it; idempotent. A file the disk
+        refused is closed as far as it goes: its clusters already written stay playable."""
+        container, self._container = self._container, None
+        try:
+            if container is not None:
+                container.close()
+        finally:
+            handle, self._file = self._file, None
+            if handle is not None:
+                try:
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                finally:
+                    handle.close()
+        if container is not None:
+            self.journal.write(
+                "file_closed",
+                name=self.name,
+                duration_seconds=self.duration,
+                bytes=self.path.stat().st_size,
+            )
