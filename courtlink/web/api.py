@@ -19,6 +19,7 @@ from courtlink.web.auth import (
 from courtlink.web.documents_api import add_document_routes
 from courtlink.web.keys import CLERK, GATE, SETTINGS, SIGNALING
 from courtlink.web.openapi import Api
+from courtlink.web.recordings import add_recording_routes
 from courtlink.web.schemas import (
     AccountIn,
     AccountOut,
@@ -377,5 +378,6 @@ def build_api(version: str) -> Api:
         tag="accounts",
     )
     add_document_routes(api)
+    add_recording_routes(api)
     add("GET", "/api/openapi.json", openapi, summary="This document", auth="none", tag="meta")
     return api

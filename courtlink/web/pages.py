@@ -31,6 +31,7 @@ from courtlink.web.auth import (
 )
 from courtlink.web.i18n import LANG_COOKIE, LANGS, N_, pick_lang
 from courtlink.web.keys import CLERK, GATE, REGISTRY, SEAL, SETTINGS, SIGNALING, TRANSLATOR
+from courtlink.web.recordings import case_recordings, install_recording_filters, recording_view
 from courtlink.web.schemas import (
     account_out,
     case_out,
@@ -205,6 +206,12 @@ async def dashboard(request: web.Request) -> web.Response:
             "sessions": session_rows,
             "max_days": settings.detention.max_period_days,
             "documents": await _document_rows(request, principal),
+            "recordings": [
+                rec
+                for case in cases
+                if case.id in own
+                for rec in await case_recordings(request, principal, case.id)
+            ],
         },
     )
 
@@ -405,6 +412,9 @@ async def join_page(request: web.Request) -> web.Response:
             "terminal": Seat.OFFICER in seats and Seat.DEBTOR in seats,
             "mode": "invite" if isinstance(principal, InvitePrincipal) else "account",
             "ended": seating.session.state is SessionState.ENDED,
+            # The badge from the render; the `recording` event keeps it true (recording.js).
+            "recording_live": seating.session.recorded
+            and seating.session.state is not SessionState.ENDED,
             "autojoin": request.query.get("autojoin") == "1",
             "consent_seats": CONSENT_SEATS,
         },
@@ -430,6 +440,22 @@ async def consent_submit(request: web.Request) -> web.Response:
         return error_page(request, exc)
     query = "?" + request.query_string if request.query_string else ""
     raise web.HTTPSeeOther(f"/join/{session_id}{query}")
+
+
+# Recordings ---------------------------------------------------------------------------------
+
+
+async def playback_page(request: web.Request) -> web.Response:
+    """The case's judge plays a recorded session back: four seats side by side, in step."""
+    try:
+        principal = await account_principal(request)
+    except NotAuthenticated:
+        raise web.HTTPSeeOther("/login") from None
+    try:
+        rec = await recording_view(request, principal)
+    except CourtlinkError as exc:
+        return error_page(request, exc)
+    return _render(request, "recording.html", {"rec": rec})
 
 
 # Verification ------------------------------------------------------------------------------
@@ -477,6 +503,7 @@ async def verify_submit(request: web.Request) -> web.Response:
 
 
 def add_page_routes(app: web.Application) -> None:
+    install_recording_filters(aiohttp_jinja2.get_env(app))
     r = app.router
     r.add_get("/", index)
     r.add_get("/login", login_page)
@@ -493,5 +520,6 @@ def add_page_routes(app: web.Application) -> None:
     r.add_get("/terminal", terminal_page)
     r.add_get("/join/{session_id}", join_page)
     r.add_post("/join/{session_id}/consent", consent_submit)
+    r.add_get("/sessions/{session_id}/recording", playback_page)
     r.add_get("/verify/{document_id}", verify_page)
     r.add_post("/verify/{document_id}", verify_submit)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import segno
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
@@ -21,7 +22,8 @@ from courtlink.court.clerk import InviteLink
 from courtlink.court.detentions import Detention
 from courtlink.court.documents.lifecycle import DocKind, Document, InboxItem
 from courtlink.court.invites import Invite
-from courtlink.court.seats import AccountRole, Seat
+from courtlink.court.recordings import Manifest, Recording
+from courtlink.court.seats import SEATS, AccountRole, Seat
 from courtlink.court.sessions import Session
 from courtlink.court.terminals import Terminal
 
@@ -48,6 +50,10 @@ __all__ = [
     "PaymentIn",
     "PeriodOut",
     "ReceivedIn",
+    "RecordingEntryOut",
+    "RecordingFileOut",
+    "RecordingOut",
+    "RecordingSeatOut",
     "SessionIn",
     "SessionOut",
     "SettlementIn",
@@ -66,6 +72,9 @@ __all__ = [
     "item_json",
     "item_out",
     "qr_data_uri",
+    "recording_entry_out",
+    "recording_file_url",
+    "recording_out",
     "session_out",
     "terminal_out",
 ]
@@ -459,4 +468,122 @@ class KeysOut(BaseModel):
     current: str | None
     audit_keys: dict[str, str] = Field(
         description="{kid: base64 Ed25519 public key} of audit checkpoints"
+    )
+
+
+# Views: recordings ---------------------------------------------------------------------------
+
+
+class RecordingFileOut(BaseModel):
+    """One file of a recording, as its manifest lists it, and where the judge's browser reads it."""
+
+    name: str
+    seat: str
+    kind: str = Field(description="audio or video")
+    codec: str
+    started_at: datetime
+    offset_seconds: float = Field(description="where the file starts on the session clock")
+    duration_seconds: float
+    bytes: int
+    sha256: str
+    url: str = Field(description="the file, with Range requests")
+
+
+class RecordingSeatOut(BaseModel):
+    """A seat on the playback page: its video and audio file, or neither (absent)."""
+
+    seat: Seat
+    video: RecordingFileOut | None
+    audio: RecordingFileOut | None
+
+    @property
+    def present(self) -> bool:
+        return self.video is not None or self.audio is not None
+
+
+class RecordingOut(BaseModel):
+    """A recorded session: its manifest (courtlink-recording/1), whether the court sealed it,
+    its length on the session clock and its size."""
+
+    session_id: str
+    case_id: str
+    case_number: str
+    started_at: datetime
+    ended_at: datetime | None
+    complete: bool = Field(description="false: the recording stopped early or was cut short")
+    stopped_because: str = Field(description="ended, disk_full, failed, recovered_after_crash")
+    sealed: bool = Field(description="manifest.p7s holds the court's seal on manifest.json")
+    duration_seconds: float = Field(description="from the first start to the last end")
+    bytes: int = Field(description="all files together")
+    files: list[RecordingFileOut]
+    seats: list[RecordingSeatOut] = Field(description="every seat, in order, absent or not")
+
+
+def recording_file_url(session_id: str, name: str) -> str:
+    """Where the browser reads one file of a recording (the API's authorized file route)."""
+    return f"/api/sessions/{session_id}/recording/files/{quote(name, safe='')}"
+
+
+def recording_out(manifest: Manifest, sealed: bool) -> RecordingOut:
+    """A recording from its manifest, with each seat's files paired for the player. Its length
+    is the last file's end on the session clock."""
+    session_id = manifest.session_id
+    files = [
+        RecordingFileOut(
+            name=f.name,
+            seat=str(f.seat),
+            kind=f.kind,
+            codec=f.codec,
+            started_at=f.started_at,
+            offset_seconds=f.offset_seconds,
+            duration_seconds=f.duration_seconds,
+            bytes=f.bytes,
+            sha256=f.sha256,
+            url=recording_file_url(session_id, f.name),
+        )
+        for f in manifest.files
+    ]
+    by_seat = {(f.seat, f.kind): f for f in files}
+    return RecordingOut(
+        session_id=session_id,
+        case_id=manifest.case_id,
+        case_number=manifest.case_number,
+        started_at=manifest.started_at,
+        ended_at=manifest.ended_at,
+        complete=manifest.complete,
+        stopped_because=manifest.stopped_because,
+        sealed=sealed,
+        duration_seconds=round(
+            max((f.offset_seconds + f.duration_seconds for f in files), default=0.0), 3
+        ),
+        bytes=manifest.total_bytes,
+        files=files,
+        seats=[
+            RecordingSeatOut(
+                seat=seat,
+                video=by_seat.get((str(seat), "video")),
+                audio=by_seat.get((str(seat), "audio")),
+            )
+            for seat in SEATS
+        ],
+    )
+
+
+class RecordingEntryOut(BaseModel):
+    """A recorded session on its case's list: the recording once the recorder finished it
+    (None while it runs, or when its manifest cannot be read: ``problem`` says why)."""
+
+    session: SessionOut
+    recording: RecordingOut | None
+    sealed: bool
+    problem: str | None
+
+
+def recording_entry_out(r: Recording) -> RecordingEntryOut:
+    """One entry of a case's recordings."""
+    return RecordingEntryOut(
+        session=session_out(r.session),
+        recording=recording_out(r.manifest, r.sealed) if r.manifest is not None else None,
+        sealed=r.sealed,
+        problem=r.problem,
     )

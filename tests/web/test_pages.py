@@ -604,6 +604,7 @@ async def test_consent_is_stored_then_the_room_shows(
         "/static/vendor/socket.io.min.js",
         "/static/js/media.js",
         "/static/js/documents.js",
+        "/static/js/recording.js",
         "/static/js/join.js",
     ]
     # Consenting twice stores nothing new.

@@ -118,6 +118,7 @@
     socket = io({ auth: { as: mode }, query: { session: sessionId }, transports: ["websocket", "polling"], reconnectionDelayMax: 2000 });
     if (media) media.bind(socket);
     if (window.courtlinkInbox) window.courtlinkInbox.bind(socket);
+    if (window.courtlinkRecording) window.courtlinkRecording.bind(socket);
     socket.on("connect", () => {
       say(t.connected);
       if (me !== null || room.dataset.autojoin === "yes") { me = null; join(); }
