@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from courtlink.clock import Clock, system_clock, utc
 from courtlink.court.audit import AuditKind
@@ -40,6 +40,9 @@ from courtlink.court.seats import Seat
 from courtlink.court.sessions import Session
 from courtlink.errors import Conflict, CourtlinkError, InvalidInput, NotFound
 from courtlink.storage import Store
+
+if TYPE_CHECKING:
+    from courtlink.court.export import ExportReport
 
 __all__ = [
     "JOURNAL",
@@ -613,6 +616,22 @@ class Archive:
         """Verify a session's recording now (files, manifest, seal)."""
         session = await self._authorized(principal, session_id)
         return await check_recording(self.path(session.id), self.sealer)
+
+    # Export ---------------------------------------------------------------------------
+
+    async def export(
+        self, case: str, out: Path | None = None, *, actor: str = "operator"
+    ) -> ExportReport:
+        """Write case ``case`` (id or number) as one package into ``out`` (default
+        ``./archive-<case id>``) and check it (court/export.py); ``actor`` is who the audit
+        chain names (the CLI: the operator)."""
+        # Imported here: the package is built of recordings, so export.py imports this module.
+        from courtlink.court.export import Exporter
+
+        exporter = Exporter(
+            self.store, self.auditor, self.sealer, self.path, self.files, self.clock
+        )
+        return await exporter.export(case, out, actor=actor)
 
     # Retention --------------------------------------------------------------------------
 
