@@ -20,6 +20,7 @@ from courtlink.web.api import build_api
 from courtlink.web.keys import SETTINGS, STORE
 from courtlink.web.services import Services
 from tests.conftest import LiveServer, make_settings, start_server
+from tests.court.recording_support import write_recording
 from tests.helpers import PASSWORD, PIN, World
 from tests.web.support import (
     assert_problem,
@@ -307,6 +308,7 @@ def _expect(
 _READERS = _expect(200, 200, 200, 403, 200)
 _CASE_JUDGE_ONLY = _expect(200, 403, 403, 403, 403)
 _ADMIN_ONLY = _expect(403, 403, 403, 403, 200)
+_RECORDING_READERS = _expect(200, 403, 200, 403, 403, 401, 403, 403)
 
 # (name, method, path, body, expected). Mutations allowed to the case's judge come last but one,
 # ending the session last (it stops later invite changes); logout is the very last.
@@ -341,6 +343,16 @@ MATRIX: list[tuple[str, str, str, str | None, dict[str, int]]] = [
     ("add terminal", "POST", "/api/terminals", "terminal", _expect(403, 403, 403, 403, 201)),
     ("list accounts", "GET", "/api/accounts", None, _ADMIN_ONLY),
     ("add account", "POST", "/api/accounts", "account", _expect(403, 403, 403, 403, 201)),
+    # The recording (written into world.session's directory first): its case's judge and the
+    # approvers (Action.RECORDING_READ), nobody else.
+    ("recording", "GET", "/api/sessions/{session}/recording", None, _RECORDING_READERS),
+    (
+        "recording file",
+        "GET",
+        "/api/sessions/{session}/recording/files/{file}",
+        None,
+        _RECORDING_READERS,
+    ),
     ("end session", "POST", "/api/sessions/{session}/end", None, _CASE_JUDGE_ONLY),
     ("logout", "POST", "/api/logout", None, _expect(204, 204, 204, 204, 204)),
 ]
@@ -359,6 +371,7 @@ def _template(path: str) -> str:
         "{detention}": "{detention_id}",
         "{session}": "{session_id}",
         "{invite}": "{invite_id}",
+        "{file}": "{name}",
     }
     for short, long in names.items():
         path = path.replace(short, long)
@@ -404,7 +417,13 @@ async def test_role_policy_of_every_route(
         "{detention}": world.detention.id,
         "{session}": world.session.id,
         "{invite}": world.invites["debtor"].id,
+        "{file}": "judge.video.webm",
     }
+    write_recording(
+        services.settings.recordings_dir / world.session.id,
+        session_id=world.session.id,
+        case_id=world.case.id,
+    )
     bodies: dict[str, dict[str, Any]] = {
         "case": case_body(),
         "detention": detention_body(world.case.id),
