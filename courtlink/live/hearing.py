@@ -11,7 +11,10 @@ node. A refused request raises a ``CourtlinkError`` and changes nothing.
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from courtlink.clock import new_id
@@ -20,10 +23,10 @@ from courtlink.court.cases import Case
 from courtlink.court.clerk import Clerk
 from courtlink.court.policy import AccountPrincipal, InvitePrincipal, Principal
 from courtlink.court.seats import Seat
-from courtlink.court.sessions import Session
+from courtlink.court.sessions import Session, SessionState
 from courtlink.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated
 from courtlink.live.attendee import Attendee, Reauthenticate, display_name
-from courtlink.live.media_port import MediaPort
+from courtlink.live.media_port import MediaPort, RecordingPort, RecordingStopped
 from courtlink.live.outbox import Outbox
 from courtlink.live.presence import Occupant, Presence, SeatMap
 from courtlink.live.turn import BrowserIce
@@ -38,6 +41,8 @@ ENDED_GRACE = 0.2
 
 Seated = tuple[Attendee, str, str]  # the attendee, its session id, its participant id
 
+log = logging.getLogger("courtlink.live")
+
 
 class Hearing:
     """The live sessions as seen from one node. Long-lived: ``close`` when done."""
@@ -51,6 +56,9 @@ class Hearing:
         metrics: Metrics,
         media: MediaPort | None = None,
         ice: BrowserIce | None = None,
+        recorder: RecordingPort | None = None,
+        recordings_dir: Path | None = None,
+        on_recording_stopped: RecordingStopped | None = None,
     ) -> None:
         self.clerk = clerk
         self.presence = presence
@@ -58,7 +66,16 @@ class Hearing:
         self.metrics = metrics
         self.media = media
         self.ice = ice or BrowserIce()
+        # Recorded sessions are recorded by this node's media into <recordings_dir>/<id>/
+        # (both needed); the hook is called once a recording stopped and its manifest is
+        # written (sealing goes there).
+        self.recorder = recorder
+        self.recordings_dir = recordings_dir
+        self.on_recording_stopped = on_recording_stopped
         self._attendees: dict[str, Attendee] = {}
+        self._cases: dict[str, Case] = {}  # the case of each session joined here
+        self._recording: dict[str, Path] = {}  # sessions recording now: their directory
+        self._record_tried: set[str] = set()  # a session is recorded once (one directory)
 
     # Connections ------------------------------------------------------------------------
 
@@ -100,7 +117,10 @@ class Hearing:
             await self._vacate(attendee, reason="disconnected")
 
     async def close(self) -> None:
-        """Disconnect every client of this node (their seats are freed as they go); idempotent."""
+        """Stop this node's recordings (files whole, manifests written), disconnect every
+        client of this node (their seats are freed as they go); idempotent."""
+        for session_id in list(self._recording):
+            await self.stop_recording(session_id)
         for connection in list(self._attendees):
             with contextlib.suppress(Exception):
                 await self.outbox.disconnect(connection)
@@ -114,6 +134,7 @@ class Hearing:
         if seats is None:
             seats = await self.presence.snapshot(session_id)
         session = await self._settle_state(session_id, seats)
+        await self._record(session)
         message = presence_view(session, seats)
         await self.outbox.publish(session_id, "presence", message)
         if self.media is not None:
@@ -185,6 +206,7 @@ class Hearing:
         # Checked again at every join, not only at connect (revoked, expired, logged out).
         attendee.principal = await attendee.reauthenticate()
         session, case = await self._authorize(attendee.principal, session_id, seats)
+        self._cases[session.id] = case
         participant_id = new_id()
         occupant = Occupant(
             participant_id=participant_id,
@@ -329,8 +351,10 @@ class Hearing:
     # Ended, removed, revoked ------------------------------------------------------------
 
     async def end(self, session_id: str) -> None:
-        """The session was ended (the Clerk recorded it): tell everyone in it, free every seat,
-        close its media, and disconnect them shortly after."""
+        """The session was ended (the Clerk recorded it): stop its recording, tell everyone in
+        it, free every seat, close its media, and disconnect them shortly after."""
+        await self.stop_recording(session_id)
+        self._cases.pop(session_id, None)
         await self.outbox.publish(session_id, "session_ended", {"session": session_id})
         seats = await self.presence.snapshot(session_id)
         holders = list({h.participant_id: h for h in seats.values()}.values())
@@ -368,6 +392,68 @@ class Hearing:
                     held.sid, "removed", {"session": session_id, "reason": "invite_revoked"}
                 )
                 await self.outbox.disconnect(held.sid)
+
+    # Recording ----------------------------------------------------------------------------
+
+    async def _record(self, session: Session) -> None:
+        """A recorded session that is live starts recording here, once: from then on until it
+        ends (a party stepping out, the session falling back to open, does not stop it)."""
+        if (
+            not session.recorded
+            or session.state is not SessionState.LIVE
+            or self.recorder is None
+            or self.recordings_dir is None
+            or session.id in self._record_tried
+        ):
+            return
+        case = self._cases.get(session.id)
+        if case is None:
+            return
+        self._record_tried.add(session.id)
+        directory = self.recordings_dir / session.id
+        try:
+            await self.recorder.record(
+                session.id,
+                directory,
+                case_id=case.id,
+                case_number=case.number,
+                video_codec=session.video_codec,
+            )
+        except OSError as exc:
+            log.error("session %s: the recording did not start: %s", session.id, exc)
+            reason = "disk_full" if exc.errno == errno.ENOSPC else "failed"
+            await self.outbox.publish(
+                session.id, "recording", {"recording": False, "reason": reason}
+            )
+            return
+        self._recording[session.id] = directory
+        await self.outbox.publish(session.id, "recording", {"recording": True, "reason": "started"})
+
+    def recording(self, session_id: str) -> bool:
+        """Is the session being recorded on this node now?"""
+        return session_id in self._recording
+
+    async def stop_recording(self, session_id: str) -> None:
+        """Stop the session's recording (it ended, or the server closes); idempotent."""
+        if session_id not in self._recording or self.recorder is None:
+            return
+        if await self.recorder.stop_recording(session_id, "ended"):
+            await self.recording_stopped(session_id, "ended")
+        # Otherwise it had stopped by itself just before: media's report says why.
+
+    async def recording_stopped(self, session_id: str, reason: str) -> None:
+        """The session's recording stopped (``reason``: ended, disk_full, failed) and its
+        manifest is written: tell the session (the judge's page alerts on a full disk) and
+        call the hook. Once per recording."""
+        directory = self._recording.pop(session_id, None)
+        if directory is None:
+            return
+        await self.outbox.publish(session_id, "recording", {"recording": False, "reason": reason})
+        if self.on_recording_stopped is not None:
+            try:
+                await self.on_recording_stopped(session_id, directory)
+            except Exception:
+                log.exception("session %s: after the recording stopped", session_id)
 
     async def _record_left(self, session_id: str, held: Occupant, reason: str) -> None:
         await self.clerk.record(

@@ -9,15 +9,20 @@ dicts, so signaling never sees aiortc and media never sees Socket.IO.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 from courtlink.court.routing import Moderation
 from courtlink.court.seats import Seat
 
-__all__ = ["MediaListener", "MediaPort"]
+__all__ = ["MediaListener", "MediaPort", "RecordingPort", "RecordingStopped"]
 
 # media -> live: (session id, participant id, event name, payload), e.g. a peer that failed.
 MediaListener = Callable[[str, str, str, dict[str, Any]], Awaitable[None]]
+
+# Called once a session's recording stopped and its manifest is written: (session id, its
+# directory). Sealing the recording goes behind it.
+RecordingStopped = Callable[[str, Path], Awaitable[None]]
 
 
 class MediaPort(Protocol):
@@ -64,3 +69,25 @@ class MediaPort(Protocol):
 
     def counts(self) -> dict[str, int]:
         """Numbers for metrics (routers, peers, consumers, codec attempts)."""
+
+
+@runtime_checkable
+class RecordingPort(Protocol):
+    """A media server that records sessions (the SFU); one that does not (the benchmark's
+    transcoding baseline) simply lacks these. A recorder that stops by itself (a full disk, a
+    failure) tells the MediaListener: event "recording", ``{"recording": False, "reason"}``."""
+
+    async def record(
+        self,
+        session_id: str,
+        directory: Path,
+        *,
+        case_id: str,
+        case_number: str,
+        video_codec: str = "vp8",
+    ) -> None:
+        """Record every seat's audio and video into ``directory`` until ``stop_recording``.
+        Raises OSError (errno ENOSPC: too little free space) when it cannot start."""
+
+    async def stop_recording(self, session_id: str, reason: str = "ended") -> bool:
+        """Stop: every file closed, the manifest written; whether it was recording."""

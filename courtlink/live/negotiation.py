@@ -47,8 +47,12 @@ class MediaNegotiation:
     async def on_media_event(
         self, session_id: str, participant_id: str, kind: str, data: dict[str, Any]
     ) -> None:
-        """From the SFU: a peer's state changed, or the periodic quality report."""
+        """From the SFU: a peer's state changed, the periodic quality report, or a recording
+        that stopped by itself (a full disk, a failure)."""
         outbox = self.hearing.outbox
+        if kind == "recording":
+            await self.hearing.recording_stopped(session_id, str(data.get("reason", "failed")))
+            return
         if kind == "quality":
             await outbox.publish(session_id, "media.quality", data)
             return

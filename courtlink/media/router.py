@@ -17,6 +17,7 @@ from courtlink.court.routing import Flow, Moderation, flows
 from courtlink.court.seats import Seat
 from courtlink.media.connection import SlotConnection
 from courtlink.media.peer import Peer
+from courtlink.media.recording import Recorder
 
 __all__ = ["Router", "SessionRouter"]
 
@@ -109,7 +110,26 @@ class SessionRouter(Generic[P]):
 
 class Router(SessionRouter[Peer]):
     """The SFU's: wires Consumers to Producers, and once a second sends REMB and reports each
-    connection's quality (each Peer sends its own RTCP reports)."""
+    connection's quality (each Peer sends its own RTCP reports). While the session is recorded
+    it also hands every publisher's Producers to the ``recorder``, by the publisher's first
+    seat, whatever the routing forwards (the record is of what each seat sent)."""
+
+    recorder: Recorder | None = None
+
+    def rewire(self) -> None:
+        super().rewire()
+        self.feed_recorder()
+
+    def feed_recorder(self) -> None:
+        recorder = self.recorder
+        if recorder is None:
+            return
+        for peer in self.peers.values():
+            if peer.closed or not peer.seats:
+                continue
+            for kind, producer in peer.producers.items():
+                if recorder.feed(str(peer.seats[0]), kind, producer) and kind == "video":
+                    producer.want_keyframe()  # the file starts at a key frame
 
     def _feed(self, subscriber: Peer, seat: Seat, kind: str, publisher: Peer | None) -> None:
         source = publisher.producers[kind] if publisher is not None else None

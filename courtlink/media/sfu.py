@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from courtlink.court.routing import Moderation
@@ -15,6 +17,7 @@ from courtlink.media.connection import PeerState, SlotConnection
 from courtlink.media.guard import CodecGuard
 from courtlink.media.network import NetworkPolicy
 from courtlink.media.peer import Peer
+from courtlink.media.recording import Recorder, RecordingInfo
 from courtlink.media.router import Router, SessionRouter
 
 __all__ = ["MediaServer", "MediaSettings", "Sfu"]
@@ -33,6 +36,8 @@ class MediaSettings:
     # Refuse codecs in this process (off where the same process also runs aiortc clients that
     # decode, as some tests do).
     guard_codecs: bool = True
+    # A recording stops (and refuses to start) below this much free space on its disk.
+    min_free_mb: int = 0
 
 
 R = TypeVar("R", bound=SessionRouter[Any])
@@ -213,11 +218,89 @@ class Sfu(MediaServer[Router, Peer]):
         self.observe_latency = observe_latency
         self.guard = CodecGuard()
         self.forwarded = 0  # by peers already closed (live ones are summed in ``counts``)
+        self.recordings: dict[str, Recorder] = {}
+        self._tasks: set[asyncio.Future[None]] = set()
 
     def _make_router(self, session_id: str, video_codec: str) -> Router:
-        return Router(
+        router = Router(
             session_id, video_codec=video_codec, feedback_interval=self.settings.feedback_interval
         )
+        # The session's participants all left and one came back: a new router, the same
+        # recording.
+        router.recorder = self.recordings.get(session_id)
+        return router
+
+    # Recording (courtlink.live.media_port.RecordingPort) ---------------------------------
+
+    async def record(
+        self,
+        session_id: str,
+        directory: Path,
+        *,
+        case_id: str,
+        case_number: str,
+        video_codec: str = "vp8",
+    ) -> None:
+        """Record the session into ``directory`` from now until ``stop_recording``; a second
+        call is a no-op. Raises OSError (ENOSPC when the disk has less than
+        ``min_free_mb`` free; FileExistsError when the directory holds a finished
+        recording)."""
+        if session_id in self.recordings:
+            return
+        info = RecordingInfo(session_id, case_id, case_number, video_codec)
+
+        def on_stopped(reason: str) -> None:
+            self._recording_stopped(session_id, recorder, reason)
+
+        recorder = Recorder(
+            directory, info, min_free_mb=self.settings.min_free_mb, on_stopped=on_stopped
+        )
+        await recorder.start()
+        self.recordings[session_id] = recorder
+        router = self.routers.get(session_id)
+        if router is not None:
+            router.recorder = recorder
+            router.feed_recorder()
+
+    async def stop_recording(self, session_id: str, reason: str = "ended") -> bool:
+        """Stop the session's recording (files closed, manifest written); whether there was
+        one. Idempotent."""
+        recorder = self.recordings.pop(session_id, None)
+        if recorder is None:
+            return False
+        router = self.routers.get(session_id)
+        if router is not None:
+            router.recorder = None
+        await recorder.stop(reason)
+        return True
+
+    def _recording_stopped(self, session_id: str, recorder: Recorder, reason: str) -> None:
+        """The recorder stopped by itself (a full disk, a failure): let it go, and tell the
+        live session."""
+        if self.recordings.get(session_id) is not recorder:
+            return
+        del self.recordings[session_id]
+        router = self.routers.get(session_id)
+        if router is not None:
+            router.recorder = None
+        if self._listener is not None:
+            task = asyncio.ensure_future(
+                self._listener(session_id, "", "recording", {"recording": False, "reason": reason})
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def end(self, session_id: str) -> None:
+        await self.stop_recording(session_id)
+        await super().end(session_id)
+
+    async def close(self) -> None:
+        """Stop every recording (files whole, manifests written), then close every session;
+        idempotent."""
+        for session_id in list(self.recordings):
+            await self.stop_recording(session_id)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await super().close()
 
     def _make_peer(
         self,

@@ -30,6 +30,7 @@ from courtlink.config import Settings
 from courtlink.court.hashing import SecretHasher
 from courtlink.errors import CourtlinkError, Unavailable
 from courtlink.live.hearing import Hearing
+from courtlink.live.media_port import RecordingPort
 from courtlink.live.moderation import JudgeControls
 from courtlink.live.negotiation import MediaNegotiation
 from courtlink.live.presence import MemoryPresence, Presence
@@ -203,6 +204,7 @@ async def _media(app: web.Application) -> AsyncIterator[None]:
         host_address=media.host_address,
         port_min=media.port_min,
         port_max=media.port_max,
+        min_free_mb=app[SETTINGS].recording.min_free_mb,
     )
     factory: MediaFactory = app[MEDIA_FACTORY]  # type: ignore[assignment]
     sfu = factory(options, app[METRICS])
@@ -236,6 +238,9 @@ async def _signaling(app: web.Application) -> AsyncIterator[None]:
         metrics=app[METRICS],
         media=app[MEDIA],
         ice=ice,
+        # A media server that records (the SFU) records the sessions created recorded.
+        recorder=recorder if isinstance(recorder := app[MEDIA], RecordingPort) else None,
+        recordings_dir=settings.recordings_dir,
     )
     server = SignalingServer(
         outbox,

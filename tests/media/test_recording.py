@@ -324,7 +324,7 @@ async def until(condition: Any) -> None:
 
 async def test_recorder_writes_every_track_and_the_manifest(tmp_path: Path) -> None:
     recorder = Recorder(tmp_path / "s1", INFO, clock_ns=lambda: T0, poll=0.02)
-    recorder.start()
+    await recorder.start()
     audio, video = FakeSource(), FakeSource()
     recorder.feed("judge", "audio", audio)
     recorder.feed("judge", "video", video)
@@ -355,7 +355,7 @@ async def test_recorder_writes_every_track_and_the_manifest(tmp_path: Path) -> N
 
 async def test_a_reconnect_continues_the_same_file(tmp_path: Path) -> None:
     recorder = Recorder(tmp_path / "s1", INFO, clock_ns=lambda: T0, poll=0.02)
-    recorder.start()
+    await recorder.start()
     old, new = FakeSource(), FakeSource()
     recorder.feed("debtor", "audio", old)
     old.put(packets(opus_payloads(50), step=960, ssrc=7))
@@ -373,7 +373,7 @@ async def test_a_reconnect_continues_the_same_file(tmp_path: Path) -> None:
 async def test_too_little_free_space_refuses_to_start(tmp_path: Path) -> None:
     recorder = Recorder(tmp_path / "s1", INFO, min_free_mb=1 << 40)
     with pytest.raises(DiskFull):
-        recorder.start()
+        await recorder.start()
     assert await recorder.stop() is None
 
 
@@ -405,7 +405,7 @@ async def test_a_disk_that_fills_stops_the_recording_whole(tmp_path: Path) -> No
         opener=Filling,  # type: ignore[arg-type]
         on_stopped=stopped.append,
     )
-    recorder.start()
+    await recorder.start()
     audio, video = FakeSource(), FakeSource()
     recorder.feed("judge", "video", video)
     recorder.feed("judge", "audio", audio)
@@ -432,7 +432,7 @@ KILLED = textwrap.dedent(
 
     async def main():
         recorder = Recorder(Path({directory!r}), INFO, poll=0.02)
-        recorder.start()
+        await recorder.start()
         audio, video = FakeSource(), FakeSource()
         recorder.feed("creditor", "audio", audio)
         recorder.feed("creditor", "video", video)
@@ -474,4 +474,4 @@ def test_a_kill_leaves_files_that_play_and_a_manifest_rebuilt(tmp_path: Path) ->
     assert recover(directory) is None  # done once
     # A new recording of the session would overwrite it: refused.
     with pytest.raises(FileExistsError):
-        Recorder(directory, INFO).start()
+        asyncio.run(Recorder(directory, INFO).start())

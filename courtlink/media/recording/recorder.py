@@ -111,18 +111,27 @@ class Recorder:
 
     # On the event loop ------------------------------------------------------------------
 
-    def start(self) -> None:
+    async def start(self) -> None:
         """Create the directory, rebuild a manifest a killed server left undone, check the
-        disk, journal the start and start the thread. Raises DiskFull, FileExistsError (the
+        disk, journal the start (all in a worker thread: hashing a crashed recording's files
+        takes a while) and start the writer thread. Raises DiskFull, FileExistsError (the
         session was recorded here already and finished) or OSError; nothing runs then."""
+        loop = asyncio.get_running_loop()
+        await asyncio.to_thread(self._prepare)
+        self._loop = loop
+        self._done = loop.create_future()
+        self._thread = threading.Thread(
+            target=self._run, name=f"recorder-{self.info.session_id}", daemon=True
+        )
+        self._thread.start()
+
+    def _prepare(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         if recover(self.directory) is not None:
             log.warning("recording %s: manifest rebuilt after a crash", self.directory)
         if (self.directory / MANIFEST).exists():
             raise FileExistsError(f"{self.directory} holds a finished recording")
         self._check_disk()
-        self._loop = asyncio.get_running_loop()
-        self._done = self._loop.create_future()
         self.started_ns = self.clock_ns()
         self._journal = Journal(self.directory)
         self._journal.write(
@@ -133,20 +142,17 @@ class Recorder:
             video_codec=self.info.video_codec,
             started_at=iso(self.started_ns),
         )
-        self._thread = threading.Thread(
-            target=self._run, name=f"recorder-{self.info.session_id}", daemon=True
-        )
-        self._thread.start()
 
     @property
     def running(self) -> bool:
         return self._thread is not None and self.reason is None
 
-    def feed(self, seat: str, kind: str, source: Tapped) -> None:
-        """``source`` (a Producer) is what ``seat`` publishes of ``kind`` now; idempotent.
-        The Producer it replaces is drained, then let go, by the thread."""
+    def feed(self, seat: str, kind: str, source: Tapped) -> bool:
+        """``source`` (a Producer) is what ``seat`` publishes of ``kind`` now; idempotent
+        (true when it is new). The Producer it replaces is drained, then let go, by the
+        thread."""
         if not self.running:
-            return
+            return False
         key = (seat, kind)
         with self._lock:
             track = self._tracks.get(key)
@@ -164,10 +170,11 @@ class Recorder:
                 )
                 track = self._tracks[key] = _Track(file, assembler_for(codec))
             if track.sources and track.sources[-1] is source:
-                return
+                return False
             source.tap_limit = TAP_LIMIT
             source.tap = []
             track.sources.append(source)
+            return True
 
     async def stop(self, reason: str = "ended") -> dict[str, Any] | None:
         """Stop, close every file, write the manifest; the manifest (None when the recording
@@ -233,6 +240,15 @@ class Recorder:
                 # A retired source's frames held for reordering go before the new one's.
                 for frame in track.assembler.drain():
                     track.file.write(frame)
+            if sources and not final and getattr(track.assembler, "waiting_keyframe", False):
+                self._ask_keyframe(sources[-1])
+
+    def _ask_keyframe(self, source: Tapped) -> None:
+        """Video waits for a key frame (the start, or a frame lost for good): ask the
+        publisher, on the loop (the Producer limits how often a PLI goes out)."""
+        ask = getattr(source, "want_keyframe", None)
+        if ask is not None and self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(ask)
 
     def _write(self, track: _Track, batch: list[bytes]) -> None:
         assembler, file = track.assembler, track.file
