@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from courtlink.cli.archive import archive
 from courtlink.cli.audit import audit
 from courtlink.cli.bench import bench
 from courtlink.cli.participant import participant
@@ -43,5 +44,6 @@ main.add_command(terminal)
 main.add_command(audit)
 main.add_command(demo)
 main.add_command(verify)
+main.add_command(archive)
 main.add_command(participant)
 main.add_command(bench)
