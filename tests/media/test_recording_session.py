@@ -88,7 +88,8 @@ async def test_a_recorded_session_leaves_each_seats_files(tmp_path: Path) -> Non
     assert manifest["format"] == "courtlink-recording/1"
     assert manifest["complete"] is True
     assert manifest["stopped_because"] == "ended"
-    assert manifest["started_at"].endswith("Z") and manifest["ended_at"].endswith("Z")
+    assert manifest["started_at"].endswith("Z")
+    assert manifest["ended_at"].endswith("Z")
     files = {f["name"]: f for f in manifest["files"]}
     # One file per seat and kind, the reconnecting debtor's included.
     assert sorted(files) == sorted(f"{s}.{k}.webm" for s in SEATS for k in ("audio", "video"))
