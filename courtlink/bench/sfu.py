@@ -68,6 +68,8 @@ class BenchResult:
     rss_mb_per_room: float
     generator_cpu: float
     window_seconds: float
+    # With recorded rooms: what the recordings grew by, per room, scaled to an hour.
+    recorded_mb_per_hour_per_room: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -154,8 +156,11 @@ class ServerProcess:
         stop_process(self.proc)
 
 
-async def prepare_rooms(server: ServerProcess, rooms: int) -> list[dict[str, Any]]:
-    """Sessions of four with every seat's invite, consent given: the generator's plan."""
+async def prepare_rooms(
+    server: ServerProcess, rooms: int, *, recorded: bool = False
+) -> list[dict[str, Any]]:
+    """Sessions of four with every seat's invite, consent given: the generator's plan. With
+    ``recorded`` the sessions are created recorded (the server records them once live)."""
     server.cli(
         "account", "add", "--username", "bench", "--name", "Bench", "--role", "judge",
         "--court", "Bench court", "--password-stdin", stdin=PASSWORD + "\n",
@@ -185,7 +190,9 @@ async def prepare_rooms(server: ServerProcess, rooms: int) -> list[dict[str, Any
                     "amount_owed_fen": 100,
                 },
             )
-            session = await post("/api/sessions", {"case_id": case["id"], "lobby": False})
+            session = await post(
+                "/api/sessions", {"case_id": case["id"], "lobby": False, "recorded": recorded}
+            )
             for seat in SEATS:
                 issued = await post(f"/api/sessions/{session['id']}/invites", {"seats": [seat]})
                 token = issued["url"].rsplit("/i/", 1)[1]
@@ -282,16 +289,27 @@ async def run_generator(plan: dict[str, Any], core: int | None, on_event: Any) -
     return result
 
 
+def _bytes_under(directory: Path) -> int:
+    return sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
+
+
 async def run_level(
-    rooms: int, seconds: float, *, path: str = "sfu", warmup: float = 4.0, log: Any = None
+    rooms: int,
+    seconds: float,
+    *,
+    path: str = "sfu",
+    warmup: float = 4.0,
+    log: Any = None,
+    recorded: bool = False,
 ) -> BenchResult:
-    """One load level through Courtlink (``path`` "sfu", or "transcode": aiortc's usual path)."""
+    """One load level through Courtlink (``path`` "sfu", or "transcode": aiortc's usual path);
+    ``recorded``: every room is recorded too (its cost is the difference at the same load)."""
     cache = Path(tempfile.gettempdir()) / "courtlink-bench-cache"
     with tempfile.TemporaryDirectory(prefix="courtlink-bench-") as tmp:
         server = ServerProcess(Path(tmp), core=0, path=path)
         await server.start()
         try:
-            participants = await prepare_rooms(server, rooms)
+            participants = await prepare_rooms(server, rooms, recorded=recorded)
             await asyncio.sleep(1)
             idle = sample(server.pid)
             marks: dict[str, Any] = {}
@@ -302,6 +320,7 @@ async def run_level(
                     log(f"  {kind}: {event}")
                 if kind in ("window_start", "window_end"):
                     marks[kind] = (time.monotonic(), sample(server.pid), await server.metrics())
+                    marks[kind + "_bytes"] = _bytes_under(Path(tmp) / "recordings")
 
             plan = {
                 "base": server.base,
@@ -348,6 +367,12 @@ async def run_level(
         rss_mb_per_room=round((s1.rss_bytes - idle.rss_bytes) / rooms / 2**20, 2),
         generator_cpu=generator,
         window_seconds=round(wall, 2),
+        recorded_mb_per_hour_per_room=round(
+            (marks["window_end_bytes"] - marks["window_start_bytes"]) / wall * 3600 / rooms / 2**20,
+            1,
+        )
+        if recorded
+        else None,
     )
 
 

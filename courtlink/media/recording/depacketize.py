@@ -17,6 +17,7 @@ could not use what follows); nothing here decodes.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -39,6 +40,8 @@ HOLD_NS = 300_000_000
 # The most packets held behind a hole, whatever their age.
 HOLD_PACKETS = 1024
 ANNEX_B = b"\x00\x00\x00\x01"
+# A tap entry's head: arrival (ns), the RTP header's second byte, sequence, timestamp, SSRC.
+TAPPED = struct.Struct("!QxBHII")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,14 +70,8 @@ class Frame:
 def parse_tapped(item: bytes) -> Packet:
     """A tap entry (media/_receive.c, ``tap_packet``): 8 bytes of arrival time, a 12-byte RTP
     header, the payload."""
-    return Packet(
-        arrived_ns=int.from_bytes(item[0:8], "big"),
-        sequence_number=(item[10] << 8) | item[11],
-        timestamp=int.from_bytes(item[12:16], "big"),
-        ssrc=int.from_bytes(item[16:20], "big"),
-        marker=bool(item[9] & 0x80),
-        payload=item[20:],
-    )
+    arrived, second, seq, timestamp, ssrc = TAPPED.unpack_from(item)
+    return Packet(arrived, seq, timestamp, ssrc, second >= 0x80, item[20:])
 
 
 class Reorder:
@@ -97,6 +94,10 @@ class Reorder:
             self._next = None
         if self._next is None:
             self._next = packet.sequence_number
+        if packet.sequence_number == self._next and not self._held:  # the usual case
+            self._next = (self._next + 1) & 0xFFFF
+            yield packet, False
+            return
         behind = (self._next - packet.sequence_number) & 0xFFFF
         if 0 < behind < 0x8000 or packet.sequence_number in self._held:
             return  # too late, or a duplicate
