@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta, timezone
 from importlib import resources
@@ -28,6 +29,7 @@ from redis.asyncio import Redis
 from courtlink.clock import Clock, system_clock
 from courtlink.config import Settings
 from courtlink.court.hashing import SecretHasher
+from courtlink.court.recordings import Archive
 from courtlink.errors import CourtlinkError, Unavailable
 from courtlink.live.hearing import Hearing
 from courtlink.live.media_port import RecordingPort
@@ -37,6 +39,7 @@ from courtlink.live.presence import MemoryPresence, Presence
 from courtlink.live.redis_presence import RedisPresence
 from courtlink.live.turn import BrowserIce, ice_servers
 from courtlink.media import MediaSettings, Sfu
+from courtlink.media.recording import recover
 from courtlink.media.sfu import MediaServer
 from courtlink.metrics import Metrics
 from courtlink.papers.filters import install_filters
@@ -73,6 +76,10 @@ __all__ = ["VERSION", "create_app"]
 
 VERSION = "0.1.0"
 log = logging.getLogger("courtlink.app")
+# How often recordings past their retention are deleted, and how long a recording directory
+# must have been left unwritten before start-up takes it for unfinished.
+RETENTION_SWEEP_SECONDS = 3600.0
+QUIET_SECONDS = 30.0
 CST = timezone(timedelta(hours=8), "CST")
 
 HASHER = web.AppKey("hasher", SecretHasher)
@@ -120,6 +127,7 @@ def create_app(
     install_filters(env)
 
     app.cleanup_ctx.append(_storage)
+    app.cleanup_ctx.append(_recordings)
     app.cleanup_ctx.append(_presence)
     app.cleanup_ctx.append(_media)
     app.cleanup_ctx.append(_signaling)
@@ -169,6 +177,73 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+async def _recordings(app: web.Application) -> AsyncIterator[None]:
+    """Recordings, before any session can go live: a recording a killed server left without a
+    manifest gets one rebuilt from its journal (``complete`` false, ``recovered_after_crash``:
+    the files play up to the kill), and every finished recording not yet sealed is sealed. Then
+    the retention sweep, now and every ``RETENTION_SWEEP_SECONDS``."""
+    archive = app[SERVICES].archive
+    clock: Clock = app[CLOCK]  # type: ignore[assignment]
+    for session_id, outcome in await finish_recordings(archive, app[SETTINGS].recordings_dir):
+        log.warning("recording of session %s: %s", session_id, outcome)
+
+    async def sweep() -> None:
+        while True:
+            try:
+                report = await archive.sweep(clock())
+                if report.deleted or report.failed:
+                    log.info(
+                        "retention: %d recordings deleted, %d failed (each audited)",
+                        len(report.deleted),
+                        len(report.failed),
+                    )
+            except (CourtlinkError, OSError) as exc:
+                log.error("retention sweep failed: %s", exc)
+            await asyncio.sleep(RETENTION_SWEEP_SECONDS)
+
+    task = asyncio.create_task(sweep(), name="recordings-retention")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def finish_recordings(archive: Archive, directory: Path) -> list[tuple[str, str]]:
+    """Rebuild the manifest of every recording a killed server left unfinished and seal every
+    finished recording not sealed yet (a crash between the manifest and the seal); what was
+    done, per session. A directory written in the last ``QUIET_SECONDS`` is left alone: a
+    recorder may still be writing it (several nodes sharing one recordings directory)."""
+    done: list[tuple[str, str]] = []
+    for path in await asyncio.to_thread(_unsealed, directory):
+        try:
+            if await asyncio.to_thread(recover, path) is not None:
+                done.append((path.name, "manifest rebuilt after a crash"))
+            await archive.seal(path.name, path)
+            done.append((path.name, "sealed"))
+        except (CourtlinkError, OSError, ValueError) as exc:
+            # Audited by the archive where it concerns the recording (seal refused); the
+            # recording stays as it is for an operator, never deleted.
+            done.append((path.name, f"not sealed: {exc}"))
+    return done
+
+
+def _unsealed(directory: Path) -> list[Path]:
+    """Recording directories without a seal whose files nobody wrote recently."""
+    if not directory.is_dir():
+        return []
+    now = time.time()
+    found = []
+    for path in sorted(directory.iterdir()):
+        if not path.is_dir() or path.name.startswith(".") or (path / "manifest.p7s").exists():
+            continue
+        newest = max((f.stat().st_mtime for f in path.iterdir()), default=0.0)
+        if now - newest >= QUIET_SECONDS:
+            found.append(path)
+    return found
 
 
 async def _presence(app: web.Application) -> AsyncIterator[None]:
@@ -231,6 +306,12 @@ async def _signaling(app: web.Application) -> AsyncIterator[None]:
         ),
         transport_policy=settings.media.ice_transport_policy,
     )
+    archive = app[SERVICES].archive
+
+    async def seal(session_id: str, directory: Path) -> None:
+        """Seal a recording (manifest.p7s, the audit event) as soon as its manifest is written."""
+        await archive.seal(session_id, directory)
+
     hearing = Hearing(
         clerk=app[CLERK],
         presence=app[PRESENCE],
@@ -241,6 +322,7 @@ async def _signaling(app: web.Application) -> AsyncIterator[None]:
         # A media server that records (the SFU) records the sessions created recorded.
         recorder=recorder if isinstance(recorder := app[MEDIA], RecordingPort) else None,
         recordings_dir=settings.recordings_dir,
+        on_recording_stopped=seal,
     )
     server = SignalingServer(
         outbox,

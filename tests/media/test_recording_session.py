@@ -19,6 +19,7 @@ import pytest
 
 from courtlink.bench.participant import SEAT_SIGNATURES, Participant, nearest_seat, nearest_tone
 from courtlink.court.seats import Seat
+from tests.cli.test_cli import courtlink
 from tests.media.conftest import start_served
 
 SEATS = ("judge", "officer", "debtor", "creditor")
@@ -78,6 +79,9 @@ async def test_a_recorded_session_leaves_each_seats_files(tmp_path: Path) -> Non
         directory = tmp_path / "var" / "recordings" / served.session
         await wait_until(lambda: (directory / "manifest.json").exists(), "the manifest")
         took = time.monotonic() - started
+        # The server seals it as soon as the manifest is written (manifest.p7s, audited).
+        await wait_until(lambda: (directory / "manifest.p7s").exists(), "the seal")
+        verified = await courtlink("verify", str(directory), env=served.env, cwd=tmp_path)
     finally:
         for task in tasks.values():
             task.cancel()
@@ -94,8 +98,11 @@ async def test_a_recorded_session_leaves_each_seats_files(tmp_path: Path) -> Non
     # One file per seat and kind, the reconnecting debtor's included.
     assert sorted(files) == sorted(f"{s}.{k}.webm" for s in SEATS for k in ("audio", "video"))
     assert sorted(p.name for p in directory.iterdir()) == sorted(
-        [*files, "journal.jsonl", "manifest.json"]
+        [*files, "journal.jsonl", "manifest.json", "manifest.p7s"]
     )
+    # `courtlink verify DIR` with the server's certificates: the recording is genuine.
+    assert verified.status == 0, verified.out + verified.err
+    assert verified.out.startswith("genuine"), verified.out
     ends = []
     for name, entry in files.items():
         path = directory / name
