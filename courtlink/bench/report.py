@@ -8,7 +8,7 @@ from typing import Any
 
 from courtlink.bench.sfu import BenchResult, run_level, slope
 
-__all__ = ["compare_paths", "levels_for", "measure_path"]
+__all__ = ["compare_paths", "levels_for", "measure_path", "measure_recording"]
 
 
 def levels_for(rooms: int, path: str) -> list[int]:
@@ -47,6 +47,39 @@ async def measure_path(
         top["consumers_per_core"] = round(1 / b, 1) if b > 0 else None
     top["levels"] = [r.as_json() for r in results]
     return top
+
+
+async def measure_recording(
+    rooms: int, seconds: float, *, repeat: int = 1, log: Any = None
+) -> dict[str, Any]:
+    """What recording costs: the SFU at ``rooms`` rooms without and with every room recorded,
+    alternately ``repeat`` times each (the figures move between runs on a shared machine), and
+    the server CPU recording adds, as a share of the forwarding CPU (medians)."""
+    plain: list[BenchResult] = []
+    recorded: list[BenchResult] = []
+    for _ in range(repeat):
+        for runs, flag in ((plain, False), (recorded, True)):
+            if log is not None:
+                log(f"sfu, {rooms} rooms, {'recorded' if flag else 'not recorded'}")
+            runs.append(await run_level(rooms, seconds, recorded=flag, log=log))
+
+    def median(values: list[float]) -> float:
+        ordered = sorted(values)
+        middle = len(ordered) // 2
+        return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+    base = median([r.server_cpu_cores for r in plain])
+    more = median([r.server_cpu_cores for r in recorded])
+    return {
+        "rooms": rooms,
+        "not_recorded": [r.as_json() for r in plain],
+        "recorded": [r.as_json() for r in recorded],
+        "server_cpu_cores": {"not_recorded": round(base, 3), "recorded": round(more, 3)},
+        "recording_adds": round(more / base - 1, 3) if base > 0 else None,
+        "recorded_mb_per_hour_per_room": median(
+            [r.recorded_mb_per_hour_per_room or 0.0 for r in recorded]
+        ),
+    }
 
 
 async def compare_paths(

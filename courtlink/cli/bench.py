@@ -44,6 +44,18 @@ SFU_KEYS = (
 )
 @click.option("--peer", type=click.Choice(["janus"]), help="The Janus gateway's VideoRoom instead.")
 @click.option(
+    "--recorded",
+    is_flag=True,
+    help="What recording costs: the same load without and with every room recorded.",
+)
+@click.option(
+    "--repeat",
+    type=click.IntRange(1, 20),
+    default=1,
+    show_default=True,
+    help="With --recorded: runs of each, alternated (medians).",
+)
+@click.option(
     "--compare", is_flag=True, help="Courtlink, the transcoding baseline and Janus, one table."
 )
 @click.option(
@@ -58,11 +70,13 @@ def bench_sfu(
     curve: bool,
     baseline: str | None,
     peer: str | None,
+    recorded: bool,
+    repeat: int,
     compare: bool,
     plot: Path | None,
 ) -> None:
     """The media path under load: the server pinned to core 0, the load generator on core 1."""
-    from courtlink.bench.report import compare_paths, measure_path
+    from courtlink.bench.report import compare_paths, measure_path, measure_recording
 
     if baseline and peer:
         raise click.UsageError("choose one of --baseline and --peer")
@@ -72,18 +86,27 @@ def bench_sfu(
         )
     if plot is not None and not compare:
         raise click.UsageError("--plot needs --compare")
+    if recorded and (baseline or peer or compare or curve):
+        raise click.UsageError("--recorded measures the SFU at one level: drop the other modes")
+    if repeat != 1 and not recorded:
+        raise click.UsageError("--repeat goes with --recorded")
 
     def log(line: str) -> None:
         if not as_json:
             click.echo(line, err=True)
 
     async def go() -> dict[str, Any]:
+        if recorded:
+            return await measure_recording(rooms, seconds, repeat=repeat, log=log)
         if compare:
             return await compare_paths(rooms, seconds, plot=plot, log=log)
         path = "janus" if peer == "janus" else (baseline or "sfu")
         return await measure_path(path, rooms, seconds, curve=curve, log=log)
 
     outcome = run(go())
+    if recorded:
+        echo_result(outcome, as_json)
+        return
     if compare:
         if as_json:
             paths = {

@@ -124,6 +124,30 @@ def test_bench_sfu_one_room_prints_the_figures_as_json() -> None:
     assert rss < 100
 
 
+def test_bench_sfu_recorded_says_what_recording_adds() -> None:
+    """The same room without and with recording: both runs' figures, the CPU recording adds and
+    what the recording grew by."""
+    done = bench("sfu", "--recorded", "--rooms", "1", "--seconds", "3", "--json")
+    assert done.returncode == 0, done.stderr
+    data = last_json(done.stdout)
+    for key in ("not_recorded", "recorded"):
+        runs = data[key]
+        assert isinstance(runs, list)
+        assert len(runs) == 1
+        check_sfu_figures(runs[0], 1)
+    cpu = data["server_cpu_cores"]
+    assert isinstance(cpu, dict)
+    assert cpu["recorded"] > 0
+    assert cpu["not_recorded"] > 0
+    added = data["recording_adds"]
+    assert isinstance(added, float)
+    assert added == pytest.approx(cpu["recorded"] / cpu["not_recorded"] - 1, abs=0.002)
+    # Four seats of audio and video for the window: some hundreds of MB an hour.
+    size = data["recorded_mb_per_hour_per_room"]
+    assert isinstance(size, float)
+    assert 50 < size < 5000
+
+
 def test_bench_sfu_janus_one_room() -> None:
     if shutil.which("janus") is None:
         missing("janus", "the janus binary is not installed (apt-get install janus)")
@@ -189,6 +213,8 @@ def test_bench_refusals_are_one_line() -> None:
         (["--peer", "janus", "--baseline", "transcode"], "choose one of --baseline and --peer"),
         (["--compare", "--curve"], "--compare runs every path"),
         (["--plot", "cpu.png"], "--plot needs --compare"),
+        (["--recorded", "--peer", "janus"], "--recorded measures the SFU at one level"),
+        (["--repeat", "3"], "--repeat goes with --recorded"),
     ],
 )
 def test_bench_refuses_options_that_contradict_each_other(args: list[str], reason: str) -> None:
