@@ -82,6 +82,7 @@ class AuditKind(StrEnum):
     DOCUMENT_SHARED = "document.shared"
     DOCUMENT_OVERDUE = "document.overdue"
     DOCUMENT_RECEIPT_ISSUED = "document.receipt_issued"
+    DOCUMENT_TRANSCRIPT_SAVED = "document.transcript_saved"
     # Recordings (court/recordings.py): sealed with the manifest's SHA-256, or refused with the
     # findings; deleted by retention (audited before the files go), or failing to be.
     RECORDING_SEALED = "recording.sealed"

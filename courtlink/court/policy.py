@@ -1,6 +1,6 @@
 """Who may do what: the role policy, pure and exhaustively unit-tested.
 
-A Principal is whoever is acting: an account (judge, approver, officer; some are also
+A Principal is whoever is acting: an account (judge, approver, clerk, officer; some are also
 administrators), an invite (a party or a terminal holding a seat of one session), or a registered
 terminal. ``authorize`` raises ``Forbidden`` for every pair not explicitly allowed below.
 
@@ -130,6 +130,10 @@ def _account_may(
         if action in _READ or action is Action.RECORDING_READ:
             return None
         return f"an approver may not {action}"
+    if role is AccountRole.CLERK:
+        # The clerk serves every judge of the court: reads cases and sessions to write their
+        # transcripts (documents' rights are lifecycle.RIGHTS), and changes nothing else.
+        return None if action in _READ else f"a clerk may not {action}"
     if role is AccountRole.OFFICER:
         return None if action is Action.DETENTION_READ else f"an officer may not {action}"
     return "unknown role"
@@ -244,6 +248,8 @@ def document_actor(
                 return Who(Actor.JUDGE, account.actor)
             if account.role is AccountRole.APPROVER:
                 return Who(Actor.APPROVER, account.actor)
+            if account.role is AccountRole.CLERK:
+                return Who(Actor.CLERK, account.actor)
             if (
                 account.role is AccountRole.OFFICER
                 and center is not None
@@ -301,9 +307,9 @@ def check_shares(who: Who) -> None:
 
 
 def signer(who: Who, *, officer_confirms: bool) -> tuple[Who, Seat | None]:
-    """Who signs an agreement, and for which seat. At a terminal the debtor signs and an
-    officer confirms with their name and PIN that it was the debtor: the signature is the
-    debtor's, recorded under the officer's name."""
+    """Who signs an agreement or a transcript, and for which seat. At a terminal the debtor
+    signs and an officer confirms with their name and PIN that it was the debtor: the signature
+    is the debtor's, recorded under the officer's name."""
     if who.actor in (Actor.OFFICER, Actor.TERMINAL) and officer_confirms:
         return replace(who, actor=Actor.DEBTOR), Seat.DEBTOR
     return who, who.seat

@@ -25,3 +25,4 @@ class AccountRole(StrEnum):
     JUDGE = "judge"
     APPROVER = "approver"  # court president or deputy who approves decisions (院长批准)
     OFFICER = "officer"  # custodial officer of a detention center, acts with a personal PIN
+    CLERK = "clerk"  # 书记员: sits beside the judge and writes the sessions' transcripts

@@ -1,4 +1,5 @@
-"""The documents part of the HTTP API: orders, settlement, payments, uploads, inboxes, files,
+"""The documents part of the HTTP API: orders, settlement, transcripts, payments, uploads,
+inboxes, files,
 receipts and the court's public keys. Each handler asks the Registry, which checks the rights.
 """
 
@@ -31,6 +32,8 @@ from courtlink.web.schemas import (
     SettlementIn,
     ShareIn,
     SignIn,
+    TranscriptIn,
+    TranscriptTextIn,
     document_out,
     inbox_entry_out,
     item_out,
@@ -123,6 +126,22 @@ async def draft_settlement(request: web.Request, body: SettlementIn) -> Document
     principal = await account_principal(request)
     document = await request.app[REGISTRY].draft_settlement(
         principal, case_id=body.case_id, terms=body.terms, amount_fen=body.amount_fen, due=body.due
+    )
+    return document_out(document)
+
+
+async def draft_transcript(request: web.Request, body: TranscriptIn) -> DocumentOut:
+    principal = await account_principal(request)
+    document = await request.app[REGISTRY].draft_transcript(
+        principal, session_id=body.session_id, text=body.text
+    )
+    return document_out(document)
+
+
+async def save_transcript(request: web.Request, body: TranscriptTextIn) -> DocumentOut:
+    principal = await account_principal(request)
+    document = await request.app[REGISTRY].save_transcript(
+        principal, request.match_info["document_id"], body.text
     )
     return document_out(document)
 
@@ -320,9 +339,28 @@ def add_document_routes(api: Api) -> None:
     )
     add(
         "POST",
+        "/api/documents/transcripts",
+        draft_transcript,
+        summary="Start a session's transcript (笔录; a clerk or the case's judge)",
+        body=TranscriptIn,
+        response=DocumentOut,
+        status=201,
+        tag=tag,
+    )
+    add(
+        "PUT",
+        "/api/documents/{document_id}/transcript",
+        save_transcript,
+        summary="Save a transcript's text (a clerk or the case's judge; until the first signature)",
+        body=TranscriptTextIn,
+        response=DocumentOut,
+        tag=tag,
+    )
+    add(
+        "POST",
         "/api/documents/{document_id}/sign",
         sign,
-        summary="Sign a settlement agreement (debtor, creditor)",
+        summary="Sign a settlement agreement or a transcript (debtor, creditor)",
         body=SignIn,
         response=DocumentOut,
         auth="any",
@@ -332,7 +370,7 @@ def add_document_routes(api: Api) -> None:
         "POST",
         "/api/documents/{document_id}/confirm",
         confirm,
-        summary="Confirm a signed settlement (the case's judge)",
+        summary="Confirm a signed settlement or transcript (the case's judge)",
         response=DocumentOut,
         tag=tag,
     )

@@ -21,6 +21,7 @@ from courtlink.court.cases import Case
 from courtlink.court.clerk import InviteLink
 from courtlink.court.detentions import Detention
 from courtlink.court.documents.lifecycle import DocKind, Document, InboxItem
+from courtlink.court.documents.transcripts import MAX_TEXT
 from courtlink.court.invites import Invite
 from courtlink.court.recordings import Manifest, Recording
 from courtlink.court.seats import SEATS, AccountRole, Seat
@@ -61,6 +62,8 @@ __all__ = [
     "SignIn",
     "TerminalIn",
     "TerminalOut",
+    "TranscriptIn",
+    "TranscriptTextIn",
     "account_out",
     "case_out",
     "detention_out",
@@ -164,6 +167,17 @@ class SettlementIn(In):
     terms: StrictStr = Field(min_length=1, max_length=5000)
     amount_fen: StrictInt = Field(gt=0)
     due: StrictStr = Field("", max_length=200)
+
+
+class TranscriptIn(In):
+    session_id: StrictStr = Field(max_length=32)
+    text: StrictStr = Field(
+        min_length=1, max_length=MAX_TEXT, description="the transcript's text (笔录)"
+    )
+
+
+class TranscriptTextIn(In):
+    text: StrictStr = Field(min_length=1, max_length=MAX_TEXT, description="the whole text again")
 
 
 class SignIn(In):

@@ -24,7 +24,7 @@ from courtlink.errors import Conflict, Forbidden
 
 # Every member the expectations below speak about. A new member of an enum without a line here
 # fails test_every_enum_member_has_an_expectation: add its expected rights first.
-KINDS = ("renewal", "release", "settlement", "payment_proof", "receipt", "upload")
+KINDS = ("renewal", "release", "settlement", "payment_proof", "receipt", "upload", "transcript")
 STATES = (
     "drafted",
     "approved",
@@ -49,9 +49,10 @@ ACTIONS = (
     "sign",
     "confirm",
     "upload",
+    "save",
     "read",
 )
-ACTORS = ("judge", "approver", "officer", "debtor", "creditor", "terminal", "other")
+ACTORS = ("judge", "approver", "clerk", "officer", "debtor", "creditor", "terminal", "other")
 
 # Every step that can succeed: kind, state before ("-": a new document), action, the actors who
 # may take it, the state after. Any other (kind, state, action, actor) is refused: Forbidden when
@@ -84,6 +85,11 @@ settlement     issued        deliver      terminal,officer,debtor,creditor    is
 payment_proof  -             upload       creditor                            final
 receipt        -             upload       officer                             final
 upload         -             upload       judge,officer,debtor,creditor       final
+transcript     -             draft        clerk,judge                         drafted
+transcript     drafted       save         clerk,judge                         drafted
+transcript     drafted       sign         debtor,creditor                     drafted
+transcript     signed        confirm      judge                               issued
+transcript     issued        deliver      terminal,officer,debtor,creditor    issued
 """
 
 # Who may read each kind (besides a named recipient: that is the Registry's business).
@@ -94,6 +100,7 @@ READERS = {
     "payment_proof": "judge approver creditor debtor",
     "receipt": "judge approver officer terminal",
     "upload": "judge approver officer terminal debtor creditor",
+    "transcript": "judge approver clerk officer terminal debtor creditor",
 }
 
 Step = tuple[str, str | None, str]  # kind, state before, action

@@ -134,6 +134,15 @@ MATRIX: list[tuple[str, str, str, str | None, dict[str, int]]] = [
         row(403, 403, 403, 200, 403, 401, 200, 200, 200, 403),
     ),
     ("confirm", "POST", "/api/documents/{signed}/confirm", None, _JUDGE_ONLY),
+    # Transcripts: the clerk (tests/web/test_documents_transcripts.py) or the case's judge.
+    (
+        "draft a transcript",
+        "POST",
+        "/api/documents/transcripts",
+        "transcript",
+        row(201, 403, 403, 403, 403, 401, 401, 401, 401, 401),
+    ),
+    ("save a transcript", "PUT", "/api/documents/{transcript}/transcript", "text", _JUDGE_ONLY),
     ("share", "POST", "/api/documents/{upload}/share", "share", _JUDGE_ONLY),
     (
         "confirm a payment",
@@ -168,6 +177,7 @@ _ROUTE_NAMES = {
     "{served}": "{document_id}",
     "{refusable}": "{document_id}",
     "{signed}": "{document_id}",
+    "{transcript}": "{document_id}",
     "{upload}": "{document_id}",
     "{case}": "{case_id}",
     "{item}": "{item_id}",
@@ -185,7 +195,7 @@ def test_the_matrix_covers_every_documents_route() -> None:
     covered = {(method, _template(path)) for _, method, path, _, _ in MATRIX}
     assert routes - covered == set(), "documents routes without a line in MATRIX"
     assert covered - routes == set(), "MATRIX lines for routes that do not exist"
-    assert len(routes) == 19
+    assert len(routes) == 21
     for name, *_, expected in MATRIX:
         assert set(expected) == set(PRINCIPALS), name
 
@@ -263,6 +273,11 @@ async def _prepare(desk: Desk) -> dict[str, str]:
     upload = await registry.upload(
         judge, case_id=world.case.id, data=_png(), media_type="image/png", file_name="a.png"
     )
+    # A session of its own: world.session's transcript is the one the draft route starts.
+    other_session = await services.clerk.create_session(judge, case_id=world.case.id)
+    transcript = await registry.draft_transcript(
+        judge, session_id=other_session.id, text="审判长：开庭。"
+    )
     return {
         "{issued}": issued,
         "{item}": item.id,
@@ -275,6 +290,7 @@ async def _prepare(desk: Desk) -> dict[str, str]:
         "{refusable}": await order(3),
         "{signed}": signed.id,
         "{upload}": upload.id,
+        "{transcript}": transcript.id,
         "{case}": world.case.id,
     }
 
@@ -310,6 +326,8 @@ def _bodies(desk: Desk, ids: dict[str, str]) -> dict[str, Any]:
         "refuse": {**officer, "reason": "文书有误"},
         "settlement": {"case_id": desk.world.case.id, "terms": "和解", "amount_fen": 1000},
         "sign": {**officer, "signature": signature()},
+        "transcript": {"session_id": desk.world.session.id, "text": "书记员：记录开始。"},
+        "text": {"text": "审判长：开庭，核对当事人身份。"},
         "share": {"recipients": [f"terminal:{desk.terminal_id}"]},
         "payment": {"amount_fen": 100},
         "received": None,  # the sha256 of the document of the item, filled in below

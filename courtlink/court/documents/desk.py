@@ -35,6 +35,7 @@ TITLES = {
     DocKind.RELEASE: "提前解除拘留决定书",
     DocKind.SETTLEMENT: "执行和解协议",
     DocKind.PAYMENT_PROOF: "收款确认书",
+    DocKind.TRANSCRIPT: "笔录",
 }
 
 

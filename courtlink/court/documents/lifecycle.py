@@ -10,9 +10,13 @@ Orders (renewal 续拘决定书, early release 提前解除拘留决定书)::
 ``deliver`` happens when a recipient's terminal has fetched the file and checked its hash.
 ``serve`` is the detainee's receipt of service (送达), signed on screen at the terminal.
 
-Settlement agreements (执行和解协议)::
+Settlement agreements (执行和解协议) and session transcripts (笔录), the kinds ``SIGNED_KINDS``
+signed by the parties::
 
     drafted --sign (debtor), sign (creditor)--> signed --confirm (judge)--> issued
+
+A transcript is drafted by the clerk (书记员) or the case's judge and saved again and again
+(``save``, drafted -> drafted) until the first signature freezes its text.
 
 Payment proofs are confirmed by the creditor (the case's amount paid rises); uploads and receipts
 are final when stored. Who may do each step is ``RIGHTS`` below; ``check_step`` refuses every
@@ -30,6 +34,7 @@ from courtlink.errors import Conflict, Forbidden
 
 __all__ = [
     "RIGHTS",
+    "SIGNED_KINDS",
     "TRANSITIONS",
     "Actor",
     "DocAction",
@@ -49,15 +54,19 @@ class DocKind(StrEnum):
     PAYMENT_PROOF = "payment_proof"  # 付款凭证 / 收款确认
     RECEIPT = "receipt"  # 回执 / 送达回证
     UPLOAD = "upload"  # an uploaded PDF or image
+    TRANSCRIPT = "transcript"  # 笔录 of a session
 
 
 ORDER_KINDS = frozenset({DocKind.RENEWAL, DocKind.RELEASE})
+# The kinds debtor and creditor sign and the judge confirms: the one place that says so; the
+# transitions and rights below, and the sign and confirm steps (signing.py), follow it.
+SIGNED_KINDS = frozenset({DocKind.SETTLEMENT, DocKind.TRANSCRIPT})
 
 
 class DocState(StrEnum):
     DRAFTED = "drafted"
     APPROVED = "approved"
-    SIGNED = "signed"  # settlement: both parties signed
+    SIGNED = "signed"  # settlement, transcript: both parties signed
     ISSUED = "issued"
     DELIVERED = "delivered"
     ACKNOWLEDGED = "acknowledged"  # 已签收
@@ -79,6 +88,7 @@ class DocAction(StrEnum):
     SIGN = "sign"
     CONFIRM = "confirm"
     UPLOAD = "upload"
+    SAVE = "save"  # a transcript's text, saved again while nobody signed it
     READ = "read"
 
 
@@ -87,6 +97,7 @@ class Actor(StrEnum):
 
     JUDGE = "judge"  # the judge assigned to the case
     APPROVER = "approver"
+    CLERK = "clerk"  # 书记员: writes transcripts of every case's sessions
     OFFICER = "officer"  # an officer of the detention center, identified by PIN
     DEBTOR = "debtor"
     CREDITOR = "creditor"
@@ -111,16 +122,20 @@ for _kind in ORDER_KINDS:
             (_kind, DocState.SERVED, DocAction.REFUSE): DocState.REFUSED,
         }
     )
+for _kind in SIGNED_KINDS:
+    TRANSITIONS.update(
+        {
+            (_kind, None, DocAction.DRAFT): DocState.DRAFTED,
+            (_kind, DocState.DRAFTED, DocAction.SIGN): DocState.DRAFTED,  # until both signed
+            (_kind, DocState.SIGNED, DocAction.CONFIRM): DocState.ISSUED,
+            (_kind, DocState.ISSUED, DocAction.DELIVER): DocState.ISSUED,
+        }
+    )
 TRANSITIONS.update(
     {
-        (DocKind.SETTLEMENT, None, DocAction.DRAFT): DocState.DRAFTED,
-        (
-            DocKind.SETTLEMENT,
-            DocState.DRAFTED,
-            DocAction.SIGN,
-        ): DocState.DRAFTED,  # until both signed
-        (DocKind.SETTLEMENT, DocState.SIGNED, DocAction.CONFIRM): DocState.ISSUED,
-        (DocKind.SETTLEMENT, DocState.ISSUED, DocAction.DELIVER): DocState.ISSUED,
+        # Only while nobody signed: the save step checks the signatures too (the state stays
+        # drafted after the first one).
+        (DocKind.TRANSCRIPT, DocState.DRAFTED, DocAction.SAVE): DocState.DRAFTED,
         (DocKind.PAYMENT_PROOF, None, DocAction.UPLOAD): DocState.FINAL,
         (DocKind.RECEIPT, None, DocAction.UPLOAD): DocState.FINAL,
         (DocKind.UPLOAD, None, DocAction.UPLOAD): DocState.FINAL,
@@ -142,14 +157,21 @@ for _kind in ORDER_KINDS:
             (_kind, DocAction.REFUSE): frozenset({Actor.OFFICER}),
         }
     )
+for _kind in SIGNED_KINDS:
+    RIGHTS.update(
+        {
+            (_kind, DocAction.SIGN): frozenset({Actor.DEBTOR, Actor.CREDITOR}),
+            (_kind, DocAction.CONFIRM): frozenset({Actor.JUDGE}),
+            (_kind, DocAction.DELIVER): frozenset(
+                {Actor.TERMINAL, Actor.OFFICER, Actor.DEBTOR, Actor.CREDITOR}
+            ),
+        }
+    )
 RIGHTS.update(
     {
         (DocKind.SETTLEMENT, DocAction.DRAFT): frozenset({Actor.JUDGE}),
-        (DocKind.SETTLEMENT, DocAction.SIGN): frozenset({Actor.DEBTOR, Actor.CREDITOR}),
-        (DocKind.SETTLEMENT, DocAction.CONFIRM): frozenset({Actor.JUDGE}),
-        (DocKind.SETTLEMENT, DocAction.DELIVER): frozenset(
-            {Actor.TERMINAL, Actor.OFFICER, Actor.DEBTOR, Actor.CREDITOR}
-        ),
+        (DocKind.TRANSCRIPT, DocAction.DRAFT): frozenset({Actor.CLERK, Actor.JUDGE}),
+        (DocKind.TRANSCRIPT, DocAction.SAVE): frozenset({Actor.CLERK, Actor.JUDGE}),
         (DocKind.PAYMENT_PROOF, DocAction.UPLOAD): frozenset({Actor.CREDITOR}),
         (DocKind.RECEIPT, DocAction.UPLOAD): frozenset({Actor.OFFICER}),
         (DocKind.UPLOAD, DocAction.UPLOAD): frozenset(
@@ -173,6 +195,17 @@ READERS: dict[DocKind, frozenset[Actor]] = {
     DocKind.RECEIPT: frozenset({Actor.JUDGE, Actor.APPROVER, Actor.OFFICER, Actor.TERMINAL}),
     DocKind.UPLOAD: frozenset(
         {Actor.JUDGE, Actor.APPROVER, Actor.OFFICER, Actor.TERMINAL, Actor.DEBTOR, Actor.CREDITOR}
+    ),
+    DocKind.TRANSCRIPT: frozenset(
+        {
+            Actor.JUDGE,
+            Actor.APPROVER,
+            Actor.CLERK,
+            Actor.OFFICER,
+            Actor.TERMINAL,
+            Actor.DEBTOR,
+            Actor.CREDITOR,
+        }
     ),
 }
 

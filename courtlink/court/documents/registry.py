@@ -3,7 +3,8 @@
 One facade over the parts, so callers (web/, signaling/, cli/, bench/) see one object:
 
 - orders.py: renewal and release orders, from draft to the officer's steps, with receipts;
-- settlement.py: settlement agreements, drafted, signed by both sides, confirmed;
+- settlement.py: settlement agreements, drafted; transcripts.py: session transcripts, drafted
+  and saved until the first signature; signing.py: both signed by the parties, confirmed;
 - payments.py: payment proofs; uploads.py: files added to a case;
 - delivery.py: inboxes, fetching (hash-checked), sending on, the overdue watch;
 - reading.py: reading documents and their files; reconcile.py: documents against the audit chain.
@@ -32,6 +33,8 @@ from courtlink.court.documents.ports import FileStore, Notifier, Printer, Silent
 from courtlink.court.documents.reading import Reading
 from courtlink.court.documents.reconcile import reconcile
 from courtlink.court.documents.settlement import Settlements
+from courtlink.court.documents.signing import Signing
+from courtlink.court.documents.transcripts import Transcripts
 from courtlink.court.documents.uploads import Uploads
 from courtlink.court.policy import Principal
 from courtlink.storage import Store
@@ -66,6 +69,8 @@ class Registry:
         )
         self.orders = Orders(self.desk)
         self.settlements = Settlements(self.desk)
+        self.transcripts = Transcripts(self.desk)
+        self.signing = Signing(self.desk)
         self.payments = Payments(self.desk)
         self.uploads = Uploads(self.desk)
         self.delivery = Delivery(self.desk)
@@ -219,14 +224,29 @@ class Registry:
         officer: str | None = None,
         pin: str | None = None,
     ) -> Document:
-        """A party signs the agreement on screen (at a terminal, confirmed by an officer)."""
-        return await self.settlements.sign(
+        """A party signs an agreement or a transcript on screen (at a terminal, confirmed by an
+        officer)."""
+        return await self.signing.sign(
             principal, document_id, signature_png, officer=officer, pin=pin
         )
 
     async def confirm(self, principal: Principal, document_id: str) -> Document:
-        """The judge confirms the signed agreement; the sealed copy goes to every party."""
-        return await self.settlements.confirm(principal, document_id)
+        """The judge confirms a signed agreement or transcript; the sealed copy goes to every
+        party."""
+        return await self.signing.confirm(principal, document_id)
+
+    # Transcripts ------------------------------------------------------------------------
+
+    async def draft_transcript(
+        self, principal: Principal, *, session_id: str, text: str
+    ) -> Document:
+        """The clerk (or the case's judge) starts a session's transcript; the parties receive
+        a preview."""
+        return await self.transcripts.draft(principal, session_id=session_id, text=text)
+
+    async def save_transcript(self, principal: Principal, document_id: str, text: str) -> Document:
+        """The transcript's text again, while nobody signed it (the same text changes nothing)."""
+        return await self.transcripts.save(principal, document_id, text)
 
     # Payments and uploads ---------------------------------------------------------------
 

@@ -36,6 +36,8 @@ PUBLIC = {
     "draft_settlement": "(self, principal, *, case_id, terms, amount_fen, due='')",
     "sign": "(self, principal, document_id, signature_png, *, officer=None, pin=None)",
     "confirm": "(self, principal, document_id)",
+    "draft_transcript": "(self, principal, *, session_id, text)",
+    "save_transcript": "(self, principal, document_id, text)",
     "confirm_payment": "(self, principal, *, case_id, amount_fen, note='')",
     "upload": "(self, principal, *, case_id, data, media_type, file_name)",
     "inbox": "(self, principal)",
@@ -107,6 +109,7 @@ DOCUMENT_KINDS = {
     "DOCUMENT_SHARED": "document.shared",
     "DOCUMENT_OVERDUE": "document.overdue",
     "DOCUMENT_RECEIPT_ISSUED": "document.receipt_issued",
+    "DOCUMENT_TRANSCRIPT_SAVED": "document.transcript_saved",
 }
 
 

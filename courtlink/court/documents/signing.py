@@ -1,0 +1,235 @@
+"""What the parties sign (lifecycle.SIGNED_KINDS: settlement agreements, transcripts): the
+inboxes such a document goes to, its unsealed preview, the signatures (debtor and creditor on
+screen; at a terminal the debtor signs and an officer confirms with their PIN) and the judge's
+confirmation, which renders the sealed final copy, with both signatures, for every party.
+
+Written once for every signed kind: the template is the kind's name (``settlement.html``,
+``transcript.html``), and a document of a session (``session_id`` in its fields) is rendered
+with that session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from courtlink.court.audit import AuditKind
+from courtlink.court.cases import Case
+from courtlink.court.detentions import Detention
+from courtlink.court.documents.desk import Desk, Sealed, sha256_of
+from courtlink.court.documents.lifecycle import DocAction, DocState, Document
+from courtlink.court.documents.steps import DocumentScene, DocumentStep, Written
+from courtlink.court.policy import Principal, signer
+from courtlink.court.seats import Seat
+from courtlink.court.sessions import Session
+from courtlink.errors import InvalidInput
+from courtlink.storage import Records
+
+__all__ = [
+    "MAX_SIGNATURE_BYTES",
+    "Signatures",
+    "Signing",
+    "parties_inboxes",
+    "preview",
+    "render_context",
+    "session_of",
+]
+
+MAX_SIGNATURE_BYTES = 512 * 1024
+
+Signatures = dict[str, tuple[bytes, datetime]]
+
+
+async def parties_inboxes(
+    desk: Desk, tx: Records, case: Case, detention: Detention | None
+) -> list[str]:
+    """Where a document the parties sign goes as a draft: the debtor's and the creditor's seats
+    of the case and the terminals of the debtor's detention center (where the debtor signs)."""
+    recipients = [f"seat:{case.id}:{Seat.DEBTOR}", f"seat:{case.id}:{Seat.CREDITOR}"]
+    if detention is not None:
+        recipients += await desk.terminals_at(tx, detention.center)
+    return recipients
+
+
+async def session_of(tx: Records, document: Document) -> Session | None:
+    """The session a document is about (a transcript's), None for the others."""
+    session_id = document.fields.get("session_id")
+    return await tx.session(session_id) if isinstance(session_id, str) else None
+
+
+def render_context(
+    document: Document,
+    case: Case,
+    session: Session | None,
+    signatures: Signatures,
+    now: datetime,
+    *,
+    draft: bool,
+) -> dict[str, Any]:
+    """What the templates of signed kinds are rendered with."""
+    return {
+        "document": document,
+        "case": case,
+        "session": session,
+        "signatures": signatures,
+        "issued_at": now,
+        "draft": draft,
+    }
+
+
+async def preview(desk: Desk, document: Document, context: dict[str, Any]) -> Sealed:
+    """The unsealed preview of a draft, with its hash, size and name on the document; the file
+    is not stored yet (``Desk.keep``, once the step won its race)."""
+    pdf, _ = await desk.printer.print(
+        str(document.kind), context, document_id=document.id, seal=False
+    )
+    document = replace(
+        document, sha256=sha256_of(pdf), size=len(pdf), file_name=f"{document.number}-草稿.pdf"
+    )
+    return Sealed(document, pdf)
+
+
+class Signing:
+    """The parties sign, the judge confirms: the steps every signed kind shares."""
+
+    def __init__(self, desk: Desk) -> None:
+        self.desk = desk
+
+    async def sign(
+        self,
+        principal: Principal,
+        document_id: str,
+        signature_png: bytes,
+        *,
+        officer: str | None = None,
+        pin: str | None = None,
+    ) -> Document:
+        """A party signs on screen. At a terminal the debtor signs and the officer confirms with
+        their PIN that it was the debtor who signed."""
+        if not signature_png or len(signature_png) > MAX_SIGNATURE_BYTES:
+            raise InvalidInput("signature: a PNG of at most 512 KiB")
+        step = _Sign(
+            principal=principal,
+            document_id=document_id,
+            officer=officer,
+            pin=pin,
+            signature_png=signature_png,
+        )
+        return (await step.run(self.desk)).document
+
+    async def confirm(self, principal: Principal, document_id: str) -> Document:
+        """The judge confirms the signed document: the final copy, with both signatures and the
+        court's seal, goes to every party."""
+        step = _Confirm(principal=principal, document_id=document_id)
+        return (await step.run(self.desk)).document
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _SignScene(DocumentScene):
+    seat: Seat | None  # the seat whose signature this is
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Sign(DocumentStep[_SignScene, None]):
+    action = DocAction.SIGN
+    conflict = "the document is no longer open for signing"
+
+    signature_png: bytes
+
+    async def load(self, desk: Desk, tx: Records) -> _SignScene:
+        scene = await self.read_scene(desk, tx)
+        who, seat = signer(scene.who, officer_confirms=bool(self.officer and self.pin))
+        return _SignScene(
+            case=scene.case, detention=scene.detention, who=who, document=scene.document, seat=seat
+        )
+
+    async def prepare(self, desk: Desk, scene: _SignScene, state: DocState, now: datetime) -> None:
+        # Every actor the rights table lets sign holds a seat (the policy's ``signer``).
+        assert scene.seat is not None
+
+    async def write(
+        self, desk: Desk, tx: Records, scene: _SignScene, prepared: None, now: datetime
+    ) -> Written:
+        current, who = scene.document, scene.who
+        assert scene.seat is not None
+        seat = str(scene.seat)
+        await tx.add_signature(current.id, seat, self.signature_png, who.name, now, who.officer_id)
+        signed = await tx.signatures(current.id)
+        state = (
+            DocState.SIGNED
+            if {str(Seat.DEBTOR), str(Seat.CREDITOR)} <= set(signed)
+            else DocState.DRAFTED
+        )
+        updated = replace(current, state=state, updated_at=now)
+        await tx.save_document(updated)
+        await desk.step(
+            tx, updated, self.action, who, now, officer_id=who.officer_id, data={"seat": seat}
+        )
+        await desk.audit(
+            tx,
+            who,
+            AuditKind.DOCUMENT_SIGNED,
+            updated,
+            seat=seat,
+            signature_sha256=sha256_of(self.signature_png),
+        )
+        return Written(updated)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _ConfirmScene(DocumentScene):
+    session: Session | None
+    signatures: Signatures
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Confirm(DocumentStep[_ConfirmScene, Sealed]):
+    action = DocAction.CONFIRM
+
+    async def load(self, desk: Desk, tx: Records) -> _ConfirmScene:
+        scene = await self.read_scene(desk, tx)
+        return _ConfirmScene(
+            case=scene.case,
+            detention=scene.detention,
+            who=scene.who,
+            document=scene.document,
+            session=await session_of(tx, scene.document),
+            signatures=await tx.signatures(scene.document.id),
+        )
+
+    async def prepare(
+        self, desk: Desk, scene: _ConfirmScene, state: DocState, now: datetime
+    ) -> Sealed:
+        document = replace(scene.document, state=state, updated_at=now)
+        context = render_context(
+            document, scene.case, scene.session, scene.signatures, now, draft=False
+        )
+        return await desk.seal(document, str(document.kind), context)
+
+    async def write(
+        self, desk: Desk, tx: Records, scene: _ConfirmScene, prepared: Sealed, now: datetime
+    ) -> Written:
+        confirmed, case = prepared.document, scene.case
+        await tx.save_document(confirmed)
+        await desk.step(
+            tx, confirmed, self.action, scene.who, now, data={"sha256": confirmed.sha256}
+        )
+        await desk.audit(
+            tx,
+            scene.who,
+            AuditKind.DOCUMENT_CONFIRMED,
+            confirmed,
+            sha256=confirmed.sha256,
+            key=confirmed.signed_by,
+        )
+        recipients = [
+            f"seat:{case.id}:{seat}" for seat in (Seat.OFFICER, Seat.DEBTOR, Seat.CREDITOR)
+        ]
+        if scene.detention is not None:
+            recipients += await desk.terminals_at(tx, scene.detention.center)
+        # Everyone had the draft: the final copy must be fetched (and hash-checked) again.
+        for item in await tx.items(document_id=confirmed.id):
+            await tx.mark_item(item.id, fetched_at=None)  # type: ignore[arg-type]
+        items = await desk.deliver_to(tx, confirmed, recipients, now)
+        return Written(await desk.keep(prepared), items)
