@@ -160,6 +160,9 @@ MATRIX: list[Row] = [
     Row("judge not assigned", account("judge-other", AccountRole.JUDGE), ANY_JUDGE),
     Row("approver", account("approver", AccountRole.APPROVER), APPROVER),
     Row("officer account", account("officer", AccountRole.OFFICER), plain(A.DETENTION_READ)),
+    # The clerk (书记员) reads every case and session to write transcripts; nothing else here.
+    Row("clerk", account("clerk", AccountRole.CLERK), READS),
+    Row("disabled clerk", account("clerk", AccountRole.CLERK, disabled=True), set()),
     Row(
         "admin judge, not assigned",
         account("admin", AccountRole.JUDGE, admin=True),
@@ -312,6 +315,11 @@ DOCUMENT_ACTORS: list[tuple[str, Principal, str | None, bool, DocActor, Seat | N
      DocActor.APPROVER, None, False),
     ("officer of the center", account("officer", AccountRole.OFFICER), None, False,
      DocActor.OFFICER, None, False),
+    ("clerk", account("clerk", AccountRole.CLERK), None, False, DocActor.CLERK, None, False),
+    ("clerk, PIN sent", account("clerk", AccountRole.CLERK), None, True,
+     DocActor.CLERK, None, False),
+    ("disabled clerk", account("clerk", AccountRole.CLERK, disabled=True), None, False,
+     DocActor.OTHER, None, False),
     # A logged-in officer is known: a name or PIN sent along asks nothing more.
     ("officer of the center, PIN sent", account("officer", AccountRole.OFFICER), None, True,
      DocActor.OFFICER, None, False),
