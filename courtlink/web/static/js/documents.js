@@ -1,7 +1,8 @@
 // Inboxes on the terminal and on the parties' join page: new items arrive over Socket.IO with a
 // sound and an on-screen alert; files are fetched with a progress bar, resumed with Range
 // requests after a broken connection, and their SHA-256 checked before they show as received.
-// Officers act with their name and PIN; the detainee and the parties sign on screen.
+// Officers act with their name and PIN; the detainee and the parties sign on screen (a
+// settlement agreement, a session's transcript, whose text is shown above the pad).
 "use strict";
 
 (function () {
@@ -107,8 +108,17 @@
     if (order && doc.state === "delivered") actions.push("acknowledge", "refuse");
     if (order && doc.state === "acknowledged") actions.push("serve", "refuse");
     if (order && doc.state === "served") actions.push("execute", "refuse");
-    if (doc.kind === "settlement" && doc.state === "drafted" && box.dataset.canSign === "yes") actions.push("sign");
+    if (SIGNED_KINDS.has(doc.kind) && doc.state === "drafted" && box.dataset.canSign === "yes" && !signedHere(doc)) actions.push("sign");
     return actions;
+  }
+
+  // What the parties sign (settlement agreements, session transcripts), and whether the seat
+  // this screen signs for (the debtor's at a terminal) has signed it already.
+  const SIGNED_KINDS = new Set(["settlement", "transcript"]);
+  function signedHere(doc) {
+    const seats = (box.dataset.signSeats || "").split(",").filter(Boolean);
+    const signed = (doc.steps || []).filter((s) => s.action === "sign" && s.data).map((s) => s.data.seat);
+    return seats.length > 0 && seats.every((seat) => signed.includes(seat));
   }
 
   function render() {
@@ -189,6 +199,29 @@
 
   const signature = dialog ? pad(dialog.querySelector("canvas")) : null;
 
+  // A transcript's text, read-only, above the signature pad: what the signature is given to.
+  // If the clerk saves again while it is open, the new text replaces it, with a warning.
+  let reading = null; // the document whose text the dialog shows
+  function textOf(doc) { return doc && doc.kind === "transcript" && doc.fields && typeof doc.fields.text === "string" ? doc.fields.text : null; }
+  function showText(doc) {
+    const block = dialog.querySelector(".document-text");
+    if (!block) return;
+    const text = textOf(doc);
+    reading = text === null ? null : doc;
+    block.hidden = text === null;
+    block.querySelector(".text-changed").hidden = true;
+    block.querySelector(".text").textContent = text || "";
+  }
+  function textChanged(doc) {
+    if (!reading || !dialog.open || reading.id !== doc.id) return;
+    const text = textOf(doc);
+    if (text === null || text === textOf(reading)) return;
+    reading = doc;
+    const block = dialog.querySelector(".document-text");
+    block.querySelector(".text").textContent = text;
+    block.querySelector(".text-changed").hidden = false;
+  }
+
   function ask(action, doc) {
     return new Promise((resolve) => {
       const needsOfficer = box.dataset.officer === "yes";
@@ -197,6 +230,7 @@
       dialog.querySelector(".reason-field").hidden = action !== "refuse";
       dialog.querySelector(".signature-field").hidden = !(action === "serve" || action === "sign");
       dialog.querySelector(".signature-hint").textContent = action === "serve" ? t.detaineeSigns : t.youSign;
+      showText(action === "sign" ? doc : null);
       dialog.querySelector(".dialog-error").textContent = "";
       signature.reset();
       dialog.querySelector("form").reset();
@@ -305,6 +339,7 @@
       });
       socket.on("document.updated", (doc) => {
         for (const entry of entries.values()) if (entry.document.id === doc.id) entry.document = doc;
+        textChanged(doc);
         render();
       });
     },
