@@ -13,7 +13,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from courtlink.court.consent import CONSENT_SEATS
-from courtlink.court.documents.lifecycle import DocAction, DocKind, Document
+from courtlink.court.documents.lifecycle import DocAction, DocKind, DocState, Document
 from courtlink.court.policy import AccountPrincipal, InvitePrincipal, Principal
 from courtlink.court.seats import SEATS, AccountRole, Seat
 from courtlink.court.sessions import SessionState
@@ -168,6 +168,8 @@ async def dashboard(request: web.Request) -> web.Response:
             },
             status=403,
         )
+    if principal.account.role is AccountRole.CLERK:
+        return await _clerk_page(request, principal)
     now = clerk.clock()
     cases = await clerk.cases(principal)
     own = clerk.assigned(principal, cases)
@@ -212,6 +214,158 @@ async def dashboard(request: web.Request) -> web.Response:
                 if case.id in own
                 for rec in await case_recordings(request, principal, case.id)
             ],
+        },
+    )
+
+
+# Transcripts (笔录) -------------------------------------------------------------------------
+
+# Sessions that ended longer ago than this leave the clerk's list (their transcripts stay on the
+# judge's dashboard and at /sessions/<id>/transcript).
+RECENT_DAYS = 7
+_SESSION_ORDER = {
+    SessionState.LIVE: 0,
+    SessionState.OPEN: 1,
+    SessionState.SCHEDULED: 2,
+    SessionState.ENDED: 3,
+}
+# Where a transcript is, as its page and the clerk's list say it.
+_STAGES = {
+    "new": N_("Not started"),
+    "drafting": N_("Draft, saved automatically"),
+    "frozen": N_("Ready for signatures"),
+    "signed": N_("Signed by both parties; waiting for the judge to confirm"),
+    "issued": N_("Confirmed and sealed by the court"),
+}
+_STAGE_NOTICES = {
+    "frozen": N_("A party has signed: the text can no longer be changed."),
+    "signed": N_("Both parties have signed; the judge confirms the transcript on the dashboard."),
+    "issued": N_("The judge has confirmed the transcript; the sealed PDF went to the parties."),
+}
+
+
+def _signed(document: Document | None) -> dict[str, str]:
+    """Who signed a document, by seat, and when (from its steps)."""
+    if document is None:
+        return {}
+    return {
+        str(step["data"]["seat"]): str(step["at"])
+        for step in document.steps
+        if step["action"] == str(DocAction.SIGN) and step.get("data", {}).get("seat")
+    }
+
+
+def _stage(document: Document | None) -> str:
+    """new (nothing saved yet), drafting, frozen (a party signed), signed (both), issued."""
+    if document is None:
+        return "new"
+    if document.state is DocState.ISSUED:
+        return "issued"
+    if document.state is DocState.SIGNED:
+        return "signed"
+    return "frozen" if _signed(document) else "drafting"
+
+
+async def _transcripts(
+    request: web.Request, principal: AccountPrincipal, case_ids: list[str]
+) -> dict[str, Document]:
+    """The transcripts of these cases' sessions, by session id."""
+    if not case_ids:
+        return {}
+    documents = await request.app[REGISTRY].documents(principal, case_ids)
+    return {
+        str(d.fields["session_id"]): d
+        for d in documents
+        if d.kind is DocKind.TRANSCRIPT and isinstance(d.fields.get("session_id"), str)
+    }
+
+
+async def _clerk_page(request: web.Request, principal: AccountPrincipal) -> web.Response:
+    """The clerk's landing page: the live and recent sessions of the court's cases, each with
+    its transcript's stage and a link to write it."""
+    clerk = request.app[CLERK]
+    court = principal.account.court
+    cases = {c.id: c for c in await clerk.cases(principal) if not court or c.court == court}
+    since = clerk.clock() - timedelta(days=RECENT_DAYS)
+    sessions = [
+        s
+        for s in await clerk.sessions(principal)
+        if s.case_id in cases and (s.ended_at is None or s.ended_at >= since)
+    ]
+    sessions.sort(
+        key=lambda s: (
+            _SESSION_ORDER.get(s.state, 9),
+            -(s.ended_at or s.scheduled_at).timestamp()
+            if s.state is SessionState.ENDED
+            else s.scheduled_at.timestamp(),
+        )
+    )
+    transcripts = await _transcripts(request, principal, list(cases))
+    rows = []
+    for session in sessions:
+        document = transcripts.get(session.id)
+        stage = _stage(document)
+        rows.append(
+            {
+                "session": session_out(session),
+                "case": case_out(cases[session.case_id]),
+                "stage": stage,
+                "stage_label": _t(request, _STAGES[stage]),
+                "number": document.number if document else "",
+            }
+        )
+    return _render(
+        request,
+        "clerk.html",
+        {
+            "account": account_out(principal.account),
+            "csrf": csrf_token(request),
+            "sessions": rows,
+        },
+    )
+
+
+async def transcript_page(request: web.Request) -> web.Response:
+    """A session's transcript: the clerk (or the case's judge) types it, the browser saves it
+    through the API (transcript.js); once a party signed, it is read-only."""
+    try:
+        principal = await account_principal(request)
+    except NotAuthenticated:
+        raise web.HTTPSeeOther("/login") from None
+    clerk = request.app[CLERK]
+    try:
+        session, case = await clerk.session(principal, request.match_info["session_id"])
+        # Who writes transcripts (lifecycle.RIGHTS: the clerk, the case's judge) may open
+        # this page; the Registry checks again on every save.
+        if principal.account.role is not AccountRole.CLERK and not clerk.assigned(
+            principal, [case]
+        ):
+            raise Forbidden("only a clerk or the case's judge writes its transcript")
+        document = (await _transcripts(request, principal, [case.id])).get(session.id)
+        stage = _stage(document)
+        editable = stage in ("new", "drafting")
+        if document is not None and editable:
+            offered = await request.app[REGISTRY].actions(principal, [document], (DocAction.SAVE,))
+            editable = DocAction.SAVE in offered[document.id]
+    except CourtlinkError as exc:
+        return error_page(request, exc)
+    notice = _STAGE_NOTICES.get(stage)
+    return _render(
+        request,
+        "transcript.html",
+        {
+            "account": account_out(principal.account),
+            "csrf": csrf_token(request),
+            "session": session_out(session),
+            "case": case_out(case),
+            "document": document_out(document) if document else None,
+            "text": str(document.fields.get("text", "")) if document else "",
+            "stage": stage,
+            "stage_label": _t(request, _STAGES[stage]),
+            "frozen_text": _t(request, notice) if notice else "",
+            "editable": editable,
+            "signed": _signed(document),
+            "recording_live": session.recorded and session.state is not SessionState.ENDED,
         },
     )
 
@@ -521,5 +675,6 @@ def add_page_routes(app: web.Application) -> None:
     r.add_get("/join/{session_id}", join_page)
     r.add_post("/join/{session_id}/consent", consent_submit)
     r.add_get("/sessions/{session_id}/recording", playback_page)
+    r.add_get("/sessions/{session_id}/transcript", transcript_page)
     r.add_get("/verify/{document_id}", verify_page)
     r.add_post("/verify/{document_id}", verify_submit)
