@@ -142,7 +142,13 @@ MATRIX: list[tuple[str, str, str, str | None, dict[str, int]]] = [
         "transcript",
         row(201, 403, 403, 403, 403, 401, 401, 401, 401, 401),
     ),
-    ("save a transcript", "PUT", "/api/documents/{transcript}/transcript", "text", _JUDGE_ONLY),
+    (
+        "save a transcript",
+        "PUT",
+        "/api/documents/{transcript}/transcript",
+        "text",
+        row(200, 403, 403, 403, 403, 401, 403, 403, 403, 403),
+    ),
     ("share", "POST", "/api/documents/{upload}/share", "share", _JUDGE_ONLY),
     (
         "confirm a payment",
