@@ -224,3 +224,37 @@ async def test_transcript_typed_signed_confirmed_and_delivered(
     assert item.fetched_at is not None
     assert navigations == [], navigations
     assert errors == [], errors
+
+
+async def test_the_judge_writes_the_transcript_on_a_phone(
+    server: LiveServer,
+    services: Services,
+    world: World,
+    clients: Clients,
+    new_context: Callable[..., Awaitable[Any]],
+) -> None:
+    """The case's judge opens the transcript from the dashboard's session card on a phone: it
+    fits the width, and what is typed is saved when the text box loses focus."""
+    base = server.url
+    errors: list[str] = []
+    api = clients()
+    await login(api, "judge")
+    phone = await new_context(**PHONE)
+    judge = await phone.new_page()
+    judge.on("pageerror", lambda exc: errors.append(str(exc)))
+    await _log_in(judge, base, "judge")
+    await judge.tap(f"#session-{world.session.id} a.transcript-link")
+    await judge.wait_for_url(f"{base}/sessions/{world.session.id}/transcript")
+    area = judge.locator("#transcript-text")
+    box = await area.bounding_box()
+    assert box["width"] >= 300  # a large box, the phone's width
+    await area.tap()
+    await area.press_sequentially(LINES[1])
+    await judge.tap("h1")
+    await judge.wait_for_selector("#save-status[data-status=saved]")
+    document_id = await judge.get_attribute("#transcript", "data-document")
+    assert document_id
+    assert await _api_text(api, document_id) == LINES[1]
+    width = await judge.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the transcript page scrolls sideways on a phone ({width}px)"
+    assert errors == [], errors
