@@ -17,7 +17,7 @@ from courtlink.media.connection import PeerState, SlotConnection
 from courtlink.media.guard import CodecGuard
 from courtlink.media.network import NetworkPolicy
 from courtlink.media.peer import Peer
-from courtlink.media.recording import Recorder, RecordingInfo
+from courtlink.media.recording import Recorder, RecordingInfo, RecordingWriter
 from courtlink.media.router import Router, SessionRouter
 
 __all__ = ["MediaServer", "MediaSettings", "Sfu"]
@@ -219,6 +219,8 @@ class Sfu(MediaServer[Router, Peer]):
         self.guard = CodecGuard()
         self.forwarded = 0  # by peers already closed (live ones are summed in ``counts``)
         self.recordings: dict[str, Recorder] = {}
+        # One thread writes every recording (it runs while there is one).
+        self.recording_writer = RecordingWriter()
         self._tasks: set[asyncio.Future[None]] = set()
 
     def _make_router(self, session_id: str, video_codec: str) -> Router:
@@ -253,7 +255,11 @@ class Sfu(MediaServer[Router, Peer]):
             self._recording_stopped(session_id, recorder, reason)
 
         recorder = Recorder(
-            directory, info, min_free_mb=self.settings.min_free_mb, on_stopped=on_stopped
+            directory,
+            info,
+            min_free_mb=self.settings.min_free_mb,
+            on_stopped=on_stopped,
+            writer=self.recording_writer,
         )
         await recorder.start()
         self.recordings[session_id] = recorder

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ import numpy as np
 import pytest
 from aiortc.codecs import h264, opus, vpx
 
-from courtlink.media.recording import DiskFull, Recorder, RecordingInfo, recover
+from courtlink.media.recording import DiskFull, Recorder, RecordingInfo, RecordingWriter, recover
 from courtlink.media.recording.depacketize import (
     Frame,
     H264Assembler,
@@ -36,6 +37,7 @@ from courtlink.media.recording.depacketize import (
 )
 from courtlink.media.recording.journal import Journal, read_duration
 from courtlink.media.recording.track import TrackFile
+from courtlink.media.sfu import Sfu
 
 RED = (220, 30, 30)
 T0 = 1_700_000_000_000_000_000  # the recording's start, in ns
@@ -368,6 +370,61 @@ async def test_a_reconnect_continues_the_same_file(tmp_path: Path) -> None:
     assert old.tap is None
     with av.open(str(tmp_path / "s1" / "debtor.audio.webm")) as container:
         assert sum(1 for p in container.demux(audio=0) if p.pts is not None) == 100
+
+
+async def test_recorders_share_one_writer_thread(tmp_path: Path) -> None:
+    """Two sessions on one writer: one thread for both; one stopping leaves the other
+    writing; the thread ends with the last recorder and a new one starts it again."""
+    writer = RecordingWriter(poll=0.02)
+    first = Recorder(tmp_path / "s1", INFO, clock_ns=lambda: T0, writer=writer)
+    info = RecordingInfo("s2", "c2", "(2024)京0101执124号")
+    second = Recorder(tmp_path / "s2", info, clock_ns=lambda: T0, writer=writer)
+    assert not writer.running
+    await first.start()
+    await second.start()
+    assert writer.running
+    writers = [t for t in threading.enumerate() if t.name == "recording-writer"]
+    assert len(writers) == 1
+    one, two = FakeSource(), FakeSource()
+    first.feed("judge", "audio", one)
+    second.feed("debtor", "audio", two)
+    one.put(packets(opus_payloads(50), step=960))
+    two.put(packets(opus_payloads(50), step=960))
+    manifest = await first.stop()
+    assert manifest is not None
+    assert manifest["complete"]
+    assert writer.running
+    assert second.running
+    two.put(packets(opus_payloads(50), step=960, ssrc=2, at=T0 + 3_000_000_000))
+    await until(lambda: not two.tap)
+    manifest = await second.stop()
+    assert manifest is not None
+    assert [f["name"] for f in manifest["files"]] == ["debtor.audio.webm"]
+    with av.open(str(tmp_path / "s2" / "debtor.audio.webm")) as container:
+        assert sum(1 for p in container.demux(audio=0) if p.pts is not None) == 100
+    await until(lambda: not writer.running)
+    third = Recorder(
+        tmp_path / "s3", RecordingInfo("s3", "c3", "(2024)京0101执125号"), writer=writer
+    )
+    await third.start()
+    assert writer.running
+    await third.stop()
+    await until(lambda: not writer.running)
+
+
+async def test_the_sfu_records_every_session_with_one_writer(tmp_path: Path) -> None:
+    sfu = Sfu()
+    await sfu.record("s1", tmp_path / "s1", case_id="c1", case_number="1")
+    await sfu.record("s2", tmp_path / "s2", case_id="c2", case_number="2")
+    assert sfu.recordings["s1"]._writer is sfu.recording_writer
+    assert sfu.recordings["s2"]._writer is sfu.recording_writer
+    assert sfu.recording_writer.running
+    await sfu.stop_recording("s1")
+    assert sfu.recordings["s2"].running
+    await sfu.close()
+    await until(lambda: not sfu.recording_writer.running)
+    assert (tmp_path / "s1" / "manifest.json").is_file()
+    assert (tmp_path / "s2" / "manifest.json").is_file()
 
 
 async def test_too_little_free_space_refuses_to_start(tmp_path: Path) -> None:

@@ -6,10 +6,15 @@ muxed into WebM (Matroska for H.264) without decoding.
 | ``depacketize.py`` | RTP payloads back in order, to whole frames (VP8, H.264, Opus) |
 | ``track.py`` | one file per seat and kind, on the session clock, through reconnects |
 | ``journal.py`` | ``journal.jsonl``, ``manifest.json``, and the manifest rebuilt after a kill |
-| ``recorder.py`` | the session's recorder: the Producers' taps, the writer thread, the disk |
+| ``recorder.py`` | the session's recorder: the taps, the writer thread (one per Sfu), the disk |
 """
 
 from courtlink.media.recording.journal import recover
-from courtlink.media.recording.recorder import DiskFull, Recorder, RecordingInfo
+from courtlink.media.recording.recorder import (
+    DiskFull,
+    Recorder,
+    RecordingInfo,
+    RecordingWriter,
+)
 
-__all__ = ["DiskFull", "Recorder", "RecordingInfo", "recover"]
+__all__ = ["DiskFull", "Recorder", "RecordingInfo", "RecordingWriter", "recover"]

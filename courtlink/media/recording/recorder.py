@@ -1,12 +1,15 @@
-"""The Recorder: one recorded session, written by a thread of its own.
+"""The Recorder: one recorded session, written by the process's writer thread.
 
 The packet path only appends each packet a Producer received to the Producer's ``tap`` list
-(media/_receive.c); the recorder's thread swaps each list for an empty one every
-``poll`` seconds, puts the packets back in order, assembles frames and muxes them per seat
-and kind (``TrackFile``), so the event loop never waits on a disk. A tap that fills up
-(the thread fell behind) drops and counts. The thread also watches the disk: below
-``min_free_mb`` free, or a write refused with ENOSPC, it stops the recording, closes every file
-whole, writes the manifest (``complete`` false, ``disk_full``) and tells the event loop.
+(media/_receive.c); one ``RecordingWriter`` thread (the Sfu's, shared by all its recorders,
+started with the first and ended with the last) swaps each recorder's lists for empty ones
+every ``poll`` seconds, puts the packets back in order, assembles frames and muxes them per
+seat and kind (``TrackFile``), so the event loop never waits on a disk. A tap that fills up
+(the thread fell behind) drops and counts. The thread also watches each recorder's disk:
+below ``min_free_mb`` free, or a write refused with ENOSPC, it stops that recording; a
+short-lived thread of the recorder's own then closes every file whole, writes the manifest
+(``complete`` false, ``disk_full``) and tells the event loop, so that hashing one
+recording's files never holds the others up.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from courtlink.media.recording.journal import (
 )
 from courtlink.media.recording.track import Opener, TrackFile, default_opener
 
-__all__ = ["DiskFull", "Recorder", "RecordingInfo", "Tapped"]
+__all__ = ["DiskFull", "Recorder", "RecordingInfo", "RecordingWriter", "Tapped"]
 
 log = logging.getLogger("courtlink.media.recording")
 
@@ -72,11 +75,59 @@ class _Track:
         self.sources: list[Tapped] = []
 
 
+class RecordingWriter:
+    """The thread that writes recordings, shared by the Recorders given it (the Sfu has one):
+    one thread and one malloc arena for every recorded session instead of one each. The
+    thread starts with the first recorder and ends once the last one has stopped (a later
+    recorder starts it again)."""
+
+    def __init__(self, poll: float = 0.1) -> None:
+        self.poll = poll
+        self._recorders: list[Recorder] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the thread runs (it has recorders to write)."""
+        return self._thread is not None
+
+    def add(self, recorder: Recorder) -> None:
+        with self._lock:
+            self._recorders.append(recorder)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="recording-writer", daemon=True
+                )
+                self._thread.start()
+
+    def wake(self) -> None:
+        """Have the thread look at its recorders now (one was asked to stop)."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.poll)
+            self._wake.clear()
+            with self._lock:
+                recorders = list(self._recorders)
+            for recorder in recorders:
+                if recorder._tick():
+                    with self._lock:
+                        self._recorders.remove(recorder)
+            with self._lock:
+                if not self._recorders:
+                    self._thread = None
+                    return
+
+
 class Recorder:
     """Records one session into ``directory``. ``start`` on the event loop, ``feed`` each
     Producer as it appears (a reconnect's new Producer continues the same files), ``stop``
     (idempotent) to finish. ``on_stopped(reason)`` is called on the loop when the recorder
-    stops by itself (``disk_full``, ``failed``)."""
+    stops by itself (``disk_full``, ``failed``). Written by ``writer`` (a writer of its own,
+    polling every ``poll`` seconds, when none is given)."""
 
     def __init__(
         self,
@@ -88,6 +139,7 @@ class Recorder:
         opener: Opener = default_opener,
         clock_ns: Callable[[], int] = time.time_ns,
         poll: float = 0.1,
+        writer: RecordingWriter | None = None,
     ) -> None:
         self.directory = directory
         self.info = info
@@ -104,7 +156,9 @@ class Recorder:
         self._lock = threading.Lock()  # _tracks' sources: the loop adds, the thread removes
         self._stop = threading.Event()
         self._asked = "ended"
-        self._thread: threading.Thread | None = None
+        self._writer: RecordingWriter | None = None
+        self._given_writer = writer
+        self._next_check = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._journal: Journal | None = None
         self._done: asyncio.Future[None] | None = None
@@ -114,16 +168,15 @@ class Recorder:
     async def start(self) -> None:
         """Create the directory, rebuild a manifest a killed server left undone, check the
         disk, journal the start (all in a worker thread: hashing a crashed recording's files
-        takes a while) and start the writer thread. Raises DiskFull, FileExistsError (the
-        session was recorded here already and finished) or OSError; nothing runs then."""
+        takes a while) and hand the recorder to its writer. Raises DiskFull, FileExistsError
+        (the session was recorded here already and finished) or OSError; nothing runs then."""
         loop = asyncio.get_running_loop()
         await asyncio.to_thread(self._prepare)
         self._loop = loop
         self._done = loop.create_future()
-        self._thread = threading.Thread(
-            target=self._run, name=f"recorder-{self.info.session_id}", daemon=True
-        )
-        self._thread.start()
+        self._next_check = time.monotonic() + DISK_CHECK_SECONDS
+        self._writer = self._given_writer or RecordingWriter(self.poll)
+        self._writer.add(self)
 
     def _prepare(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -145,7 +198,7 @@ class Recorder:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self.reason is None
+        return self._writer is not None and self.reason is None
 
     def feed(self, seat: str, kind: str, source: Tapped) -> bool:
         """``source`` (a Producer) is what ``seat`` publishes of ``kind`` now; idempotent
@@ -179,11 +232,12 @@ class Recorder:
     async def stop(self, reason: str = "ended") -> dict[str, Any] | None:
         """Stop, close every file, write the manifest; the manifest (None when the recording
         never started). Idempotent; the first reason counts."""
-        if self._thread is None or self._done is None:
+        if self._writer is None or self._done is None:
             return None
         if not self._stop.is_set():
             self._asked = reason
             self._stop.set()
+            self._writer.wake()
         await asyncio.shield(self._done)
         return self.manifest
 
@@ -196,15 +250,17 @@ class Recorder:
         if self.min_free and shutil.disk_usage(self.directory).free < self.min_free:
             raise DiskFull(errno.ENOSPC, "less free space than recording.min_free_mb")
 
-    def _run(self) -> None:
-        reason = "ended"
-        next_check = time.monotonic() + DISK_CHECK_SECONDS
+    def _tick(self) -> bool:
+        """One pass of the writer: write what the taps hold, watch the disk; once asked to
+        stop (or failing), the last drain, then the files closed and the manifest written on
+        a thread of the recorder's own. Whether the recorder is done with the writer."""
         try:
-            while not self._stop.wait(self.poll):
+            if not self._stop.is_set():
                 self._drain()
-                if time.monotonic() >= next_check:
-                    next_check += DISK_CHECK_SECONDS
+                if time.monotonic() >= self._next_check:
+                    self._next_check += DISK_CHECK_SECONDS
                     self._check_disk()
+                return False
             self._drain(final=True)
             reason = self._asked
         except OSError as exc:
@@ -213,7 +269,14 @@ class Recorder:
         except Exception:
             reason = "failed"
             log.exception("recording %s failed", self.directory)
-        self._finish(reason)
+        self.reason = reason  # feed() refuses from now on
+        threading.Thread(
+            target=self._finish,
+            args=(reason,),
+            name=f"recorder-{self.info.session_id}",
+            daemon=True,
+        ).start()
+        return True
 
     def _drain(self, *, final: bool = False) -> None:
         """Take every tap's packets and write the frames they complete."""
