@@ -8,8 +8,11 @@ end of what the file already holds, so the file goes on without a jump back or a
 
 from __future__ import annotations
 
+import functools
+import io
 import os
 import struct
+import threading
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -36,6 +39,36 @@ def opus_head(channels: int = 2, rate: int = 48000, pre_skip: int = 312) -> byte
     """The OpusHead identification header (RFC 7845, 5.1): the Opus track's codec private
     data in WebM."""
     return b"OpusHead" + struct.pack("<BBHIhB", 1, channels, pre_skip, rate, 0, 0)
+
+
+_templates_lock = threading.Lock()
+
+
+@functools.cache
+def _template(codec: str, kind: str) -> Any:
+    """A stream holding the codec parameters PyAV gives the muxer for ``codec``, made once
+    the way ``add_stream`` makes one (which opens an encoder: for VP8 at the size of a
+    picture, about 12 MB and 10 ms; this one is 16x16, H.264's 640x480 as its files say,
+    and it is kept for the process). Each
+    recorded file's stream is made from it (``add_stream_from_template``), so no file opens
+    an encoder it never uses; the files come out the same, byte for byte (but for the
+    muxer's random UIDs)."""
+    container = av.open(io.BytesIO(), "w", format=_format(codec))
+    stream: Any
+    if kind == "audio":
+        stream = container.add_stream(codec, rate=48000)
+        stream.codec_context.extradata = opus_head()
+    else:
+        stream = container.add_stream(codec)
+        # libx264's header (the Matroska CodecPrivate) holds the size; VP8 has none.
+        stream.width, stream.height = (640, 480) if codec == "h264" else (16, 16)
+    stream.time_base = TIME_BASE
+    container.start_encoding()
+    return stream
+
+
+def _format(codec: str) -> str:
+    return "matroska" if codec == "h264" else "webm"
 
 
 def default_opener(path: Path) -> IO[bytes]:
@@ -122,15 +155,13 @@ class TrackFile:
         container = av.open(
             self._file,
             "w",
-            format="matroska" if self.codec == "h264" else "webm",
+            format=_format(self.codec),
             options={"cluster_time_limit": str(CLUSTER_MS), "flush_packets": "1"},
         )
-        stream: Any
-        if self.kind == "audio":
-            stream = container.add_stream(self.codec, rate=48000)
-            stream.codec_context.extradata = opus_head()
-        else:
-            stream = container.add_stream(self.codec)
+        with _templates_lock:
+            template = _template(self.codec, self.kind)
+        stream: Any = container.add_stream_from_template(template, opaque=True)
+        if self.kind == "video":
             size = vp8_size(frame.data) if self.codec == "vp8" else None
             stream.width, stream.height = size or (640, 480)
         stream.time_base = TIME_BASE
