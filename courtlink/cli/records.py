@@ -50,7 +50,7 @@ def account() -> None:
 @click.option("--username", required=True)
 @click.option("--name", "display_name", required=True, help="Name shown to others, e.g. 张法官.")
 @click.option("--role", type=click.Choice([r.value for r in AccountRole]), required=True)
-@click.option("--court", default="", help="Court of a judge or approver.")
+@click.option("--court", default="", help="Court of a judge, approver or clerk.")
 @click.option("--center", default="", help="Detention center of an officer.")
 @click.option("--admin", is_flag=True, help="May manage accounts and terminals.")
 @click.option(
