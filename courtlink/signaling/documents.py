@@ -1,6 +1,7 @@
 """Live document notifications over Socket.IO (implements court.documents.registry.Notifier).
 
-Rooms: ``staff`` (judges and approvers: every document change, for the dashboards),
+Rooms: ``staff`` (judges and approvers: every document change, for the dashboards), ``clerks``
+(transcripts only),
 ``account:<id>``, ``terminal:<id>``, ``seat:<case id>:<seat>`` (each recipient's inbox). A
 connection enters its rooms when it connects, so a terminal that was offline gets new items
 pushed the moment it is back (and fetches its whole inbox over HTTP on connect).
@@ -14,7 +15,7 @@ from typing import Any
 import socketio
 
 from courtlink.court.clerk import Clerk
-from courtlink.court.documents.lifecycle import Document, InboxItem
+from courtlink.court.documents.lifecycle import DocKind, Document, InboxItem
 from courtlink.court.policy import AccountPrincipal, InvitePrincipal, Principal, TerminalPrincipal
 from courtlink.court.seats import AccountRole
 from courtlink.errors import CourtlinkError
@@ -34,6 +35,8 @@ async def inbox_rooms(clerk: Clerk, principal: Principal) -> list[str]:
             rooms = [f"account:{account.id}"]
             if account.role in (AccountRole.JUDGE, AccountRole.APPROVER):
                 rooms.append("staff")
+            elif account.role is AccountRole.CLERK:
+                rooms.append("clerks")  # transcripts only: clerks read no orders
             return rooms
         case TerminalPrincipal(terminal=terminal):
             return [f"terminal:{terminal.id}"]
@@ -61,7 +64,10 @@ class DocumentNotifier:
 
     async def changed(self, document: Document, recipients: Sequence[str]) -> None:
         """A document changed: its recipients and the staff see it."""
-        rooms = list(dict.fromkeys(["staff", *recipients]))
+        rooms = ["staff", *recipients]
+        if document.kind is DocKind.TRANSCRIPT:
+            rooms.append("clerks")  # the clerk's page shows a signature as it lands
+        rooms = list(dict.fromkeys(rooms))
         await self.sio.emit("document.updated", self.document_view(document), room=rooms)
 
     async def delivered(self, item: InboxItem, document: Document) -> None:
