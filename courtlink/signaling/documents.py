@@ -1,9 +1,8 @@
 """Live document notifications over Socket.IO (implements court.documents.registry.Notifier).
 
 Rooms: ``staff`` (judges and approvers: every document change, for the dashboards), ``clerks``
-(transcripts only),
-``account:<id>``, ``terminal:<id>``, ``seat:<case id>:<seat>`` (each recipient's inbox). A
-connection enters its rooms when it connects, so a terminal that was offline gets new items
+(transcripts only), ``account:<id>``, ``terminal:<id>``, ``seat:<case id>:<seat>`` (each
+recipient's inbox). A connection enters its rooms when it connects, so a terminal that was offline gets new items
 pushed the moment it is back (and fetches its whole inbox over HTTP on connect).
 """
 
