@@ -2,8 +2,9 @@
 
 Rooms: ``staff`` (judges and approvers: every document change, for the dashboards), ``clerks``
 (transcripts only), ``account:<id>``, ``terminal:<id>``, ``seat:<case id>:<seat>`` (each
-recipient's inbox). A connection enters its rooms when it connects, so a terminal that was offline gets new items
-pushed the moment it is back (and fetches its whole inbox over HTTP on connect).
+recipient's inbox). A connection enters its rooms when it connects, so a terminal that was
+offline gets new items pushed the moment it is back (and fetches its whole inbox over HTTP on
+connect).
 """
 
 from __future__ import annotations
