@@ -156,6 +156,7 @@ async def sign(request: web.Request, body: SignIn) -> DocumentOut:
         png,
         officer=body.officer,
         pin=body.pin,
+        version=body.version,
     )
     return document_out(document)
 

@@ -186,6 +186,12 @@ class SignIn(In):
         None, max_length=40, description="at a terminal: the officer who witnesses"
     )
     pin: StrictStr | None = Field(None, max_length=8)
+    version: StrictInt | None = Field(
+        None,
+        ge=0,
+        description="a transcript: the version of its text that was read (fields.version); "
+        "required for a transcript, and a newer one is refused (409)",
+    )
 
 
 class PaymentIn(In):

@@ -7,6 +7,7 @@ an officer, a blank or too long text.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -130,13 +131,15 @@ async def test_transcript_written_signed_confirmed_sealed_and_delivered(
     # The debtor signs at the terminal, witnessed by the officer's PIN: the text is frozen.
     debtor_png, creditor_png = signature(240, 90), signature(260, 110, (0, 0, 160))
     sign = f"/api/documents/{doc_id}/sign"
-    await call(desk.terminal, "POST", sign, json={"signature": debtor_png}, status=403)
-    signed_once = await call(
-        desk.terminal,
-        "POST",
-        sign,
-        json={"signature": debtor_png, "officer": "officer", "pin": PIN},
+    witnessed = {"signature": debtor_png, "officer": "officer", "pin": PIN}
+    await call(
+        desk.terminal, "POST", sign, json={"signature": debtor_png, "version": 3}, status=403
     )
+    # A signature is given to the text that was read: without its version, or to an older
+    # version than the one saved (the clerk saved while the party read), it is refused.
+    await call(desk.terminal, "POST", sign, json=witnessed, status=422)
+    await call(desk.terminal, "POST", sign, json={**witnessed, "version": 2}, status=409)
+    signed_once = await call(desk.terminal, "POST", sign, json={**witnessed, "version": 3})
     assert signed_once["state"] == "drafted"
     await call(clerk, "PUT", put, json={"text": "签名后改写"}, csrf=clerk_csrf, status=409)
     await call(
@@ -145,7 +148,7 @@ async def test_transcript_written_signed_confirmed_sealed_and_delivered(
     await call(
         desk.judge, "POST", f"/api/documents/{doc_id}/confirm", csrf=desk.judge_csrf, status=409
     )
-    both = await call(creditor, "POST", sign, json={"signature": creditor_png})
+    both = await call(creditor, "POST", sign, json={"signature": creditor_png, "version": 3})
     assert both["state"] == "signed"
     await call(clerk, "POST", f"/api/documents/{doc_id}/confirm", csrf=clerk_csrf, status=403)
 
@@ -199,6 +202,10 @@ async def test_transcript_written_signed_confirmed_sealed_and_delivered(
         "document.signed",
         "document.confirmed",
     ]
+    # Each signature's event says which text it was given to: its version and hash.
+    events = [e for e in await audit_events(services, doc_id) if e.kind == "document.signed"]
+    text_sha256 = hashlib.sha256("\n".join(LINES).encode()).hexdigest()
+    assert [(e.data["version"], e.data["text_sha256"]) for e in events] == [(3, text_sha256)] * 2
     assert (await services.auditor.verify()).ok
     assert await services.registry.reconcile() == []
 

@@ -168,7 +168,12 @@ async def test_the_transcript_page_while_drafting_and_after_a_signature(
     assert doc.find("span", id="transcript-stage").text() == "草稿（自动保存）"
     assert doc.find("a", id="transcript-pdf").attrs.get("hidden") is None
 
-    await services.registry.sign(await party(services, world, "creditor"), document.id, PNG)
+    await services.registry.sign(
+        await party(services, world, "creditor"),
+        document.id,
+        PNG,
+        version=document.fields["version"],
+    )
     doc, _ = await page(client, transcript_path(world))
     section = doc.find("section", id="transcript")
     assert section.attrs["data-stage"] == "frozen"
@@ -187,7 +192,9 @@ async def test_the_transcript_page_while_drafting_and_after_a_signature(
     # The debtor signs at the terminal (an officer confirms): both signed, the judge confirms.
     _, credential = await services.gate.add_terminal(None, name="终端", center=CENTER)
     terminal = await services.gate.terminal_for(credential)
-    await services.registry.sign(terminal, document.id, PNG, officer="officer", pin=PIN)
+    await services.registry.sign(
+        terminal, document.id, PNG, officer="officer", pin=PIN, version=document.fields["version"]
+    )
     doc, _ = await page(client, transcript_path(world) + "?lang=en")
     assert doc.find("section", id="transcript").attrs["data-stage"] == "signed"
     assert (
@@ -278,7 +285,12 @@ async def test_the_judge_writes_and_confirms_from_the_dashboard(
     assert article.find("a", href=transcript_path(world)).text() == "记录笔录"
 
     document = await draft(services, clerk, world)
-    await services.registry.sign(await party(services, world, "creditor"), document.id, PNG)
+    await services.registry.sign(
+        await party(services, world, "creditor"),
+        document.id,
+        PNG,
+        version=document.fields["version"],
+    )
     doc, _ = await page(client, "/dashboard")
     card = doc.find("li", cls="document", data_document=document.id)
     assert card.attrs["data-kind"] == "transcript"
@@ -288,7 +300,9 @@ async def test_the_judge_writes_and_confirms_from_the_dashboard(
 
     _, credential = await services.gate.add_terminal(None, name="终端", center=CENTER)
     terminal = await services.gate.terminal_for(credential)
-    await services.registry.sign(terminal, document.id, PNG, officer="officer", pin=PIN)
+    await services.registry.sign(
+        terminal, document.id, PNG, officer="officer", pin=PIN, version=document.fields["version"]
+    )
     doc, _ = await page(client, "/dashboard")
     card = doc.find("li", cls="document", data_document=document.id)
     button = card.find("button", data_api=f"/api/documents/{document.id}/confirm")

@@ -223,11 +223,12 @@ class Registry:
         *,
         officer: str | None = None,
         pin: str | None = None,
+        version: int | None = None,
     ) -> Document:
         """A party signs an agreement or a transcript on screen (at a terminal, confirmed by an
-        officer)."""
+        officer); a transcript's ``version`` is the one the party read."""
         return await self.signing.sign(
-            principal, document_id, signature_png, officer=officer, pin=pin
+            principal, document_id, signature_png, officer=officer, pin=pin, version=version
         )
 
     async def confirm(self, principal: Principal, document_id: str) -> Document:

@@ -18,12 +18,12 @@ from courtlink.court.audit import AuditKind
 from courtlink.court.cases import Case
 from courtlink.court.detentions import Detention
 from courtlink.court.documents.desk import Desk, Sealed, sha256_of
-from courtlink.court.documents.lifecycle import DocAction, DocState, Document
+from courtlink.court.documents.lifecycle import DocAction, DocKind, DocState, Document
 from courtlink.court.documents.steps import DocumentScene, DocumentStep, Written
 from courtlink.court.policy import Principal, signer
 from courtlink.court.seats import Seat
 from courtlink.court.sessions import Session
-from courtlink.errors import InvalidInput
+from courtlink.errors import Conflict, InvalidInput
 from courtlink.storage import Records
 
 __all__ = [
@@ -104,9 +104,12 @@ class Signing:
         *,
         officer: str | None = None,
         pin: str | None = None,
+        version: int | None = None,
     ) -> Document:
         """A party signs on screen. At a terminal the debtor signs and the officer confirms with
-        their PIN that it was the debtor who signed."""
+        their PIN that it was the debtor who signed. A transcript is signed at the ``version``
+        of its text the party read: the clerk may have saved again since (``Conflict``), and a
+        signature must be given to the text that was shown."""
         if not signature_png or len(signature_png) > MAX_SIGNATURE_BYTES:
             raise InvalidInput("signature: a PNG of at most 512 KiB")
         step = _Sign(
@@ -115,6 +118,7 @@ class Signing:
             officer=officer,
             pin=pin,
             signature_png=signature_png,
+            version=version,
         )
         return (await step.run(self.desk)).document
 
@@ -136,6 +140,7 @@ class _Sign(DocumentStep[_SignScene, None]):
     conflict = "the document is no longer open for signing"
 
     signature_png: bytes
+    version: int | None = None
 
     async def load(self, desk: Desk, tx: Records) -> _SignScene:
         scene = await self.read_scene(desk, tx)
@@ -143,6 +148,27 @@ class _Sign(DocumentStep[_SignScene, None]):
         return _SignScene(
             case=scene.case, detention=scene.detention, who=who, document=scene.document, seat=seat
         )
+
+    def allowed(self, scene: _SignScene) -> DocState:
+        """The rights table, and for a transcript the version of the text that was read."""
+        state = super().allowed(scene)
+        self._same_text(scene.document)
+        return state
+
+    def _same_text(self, document: Document) -> None:
+        if document.kind is not DocKind.TRANSCRIPT:
+            return
+        if self.version is None:
+            raise InvalidInput("version: the version of the transcript that was read")
+        if document.fields.get("version") != self.version:
+            raise Conflict("the transcript changed since it was shown; read it again, then sign")
+
+    async def lock(self, tx: Records, scene: _SignScene) -> _SignScene:
+        """A lost race, or a transcript saved again since it was read (a save keeps its state,
+        so only its version tells): refused inside the write transaction."""
+        scene = await super().lock(tx, scene)
+        self._same_text(scene.document)
+        return scene
 
     async def prepare(self, desk: Desk, scene: _SignScene, state: DocState, now: datetime) -> None:
         # Every actor the rights table lets sign holds a seat (the policy's ``signer``).
@@ -173,8 +199,18 @@ class _Sign(DocumentStep[_SignScene, None]):
             updated,
             seat=seat,
             signature_sha256=sha256_of(self.signature_png),
+            **_signed_text(updated),
         )
         return Written(updated)
+
+
+def _signed_text(document: Document) -> dict[str, Any]:
+    """What a transcript's signature was given to, for its audit event: the text's version
+    and hash (the text itself stays out of the chain)."""
+    if document.kind is not DocKind.TRANSCRIPT:
+        return {}
+    text = str(document.fields.get("text", ""))
+    return {"version": document.fields.get("version"), "text_sha256": sha256_of(text.encode())}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -34,7 +34,9 @@ PUBLIC = {
         "signature_png=None, at=None)"
     ),
     "draft_settlement": "(self, principal, *, case_id, terms, amount_fen, due='')",
-    "sign": "(self, principal, document_id, signature_png, *, officer=None, pin=None)",
+    "sign": (
+        "(self, principal, document_id, signature_png, *, officer=None, pin=None, version=None)"
+    ),
     "confirm": "(self, principal, document_id)",
     "draft_transcript": "(self, principal, *, session_id, text)",
     "save_transcript": "(self, principal, document_id, text)",

@@ -190,12 +190,19 @@ async def test_signed_by_both_confirmed_by_the_judge_and_sent_to_every_party(
 
     # The debtor signs at the terminal; the officer confirms with name and PIN.
     terminal = await invite(services, world, "terminal")
-    await registry.sign(terminal, document.id, PNG, officer="officer", pin=PIN)
+    await registry.sign(
+        terminal, document.id, PNG, officer="officer", pin=PIN, version=document.fields["version"]
+    )
     with pytest.raises(Conflict):
         await registry.save_transcript(clerk, document.id, "签名后改写")
     with pytest.raises(Conflict):  # not yet signed by both
         await registry.confirm(world.me, document.id)
-    signed = await registry.sign(await invite(services, world, "creditor"), document.id, PNG)
+    signed = await registry.sign(
+        await invite(services, world, "creditor"),
+        document.id,
+        PNG,
+        version=document.fields["version"],
+    )
     assert signed.state is DocState.SIGNED
     with pytest.raises(Forbidden):  # the clerk writes; the judge confirms
         await registry.confirm(clerk, document.id)
@@ -244,7 +251,7 @@ async def test_a_signature_during_a_save_wins_and_the_text_stays_as_signed(
     creditor = await invite(services, world, "creditor")
 
     async def sign() -> None:
-        await registry.sign(creditor, document.id, PNG)
+        await registry.sign(creditor, document.id, PNG, version=document.fields["version"])
 
     registry.printer = SignsWhileRendering(sign)
     with pytest.raises(Conflict):

@@ -244,6 +244,8 @@
           pin: form.get("pin") || null,
           reason: form.get("reason") || "",
           signature: (action === "serve" || action === "sign") ? signature.png() : null,
+          // The version of the text the dialog showed: the server refuses a newer one.
+          version: reading && reading.fields ? reading.fields.version : null,
         });
       };
     });
@@ -283,6 +285,7 @@
       if (action === "sign") {
         const body = { signature: answer.signature };
         if (answer.officer) { body.officer = answer.officer; body.pin = answer.pin; }
+        if (answer.version !== null && answer.version !== undefined) body.version = answer.version;
         updated = await api("POST", `/api/documents/${entry.document.id}/sign`, body);
       } else {
         const body = { officer: answer.officer, pin: answer.pin, reason: answer.reason };
