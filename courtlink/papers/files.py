@@ -15,7 +15,30 @@ from pathlib import Path
 
 from courtlink.errors import NotFound
 
-__all__ = ["FileStore"]
+__all__ = ["FileStore", "write_durably"]
+
+
+def write_durably(path: Path, data: bytes, *, mode: int = 0o600) -> None:
+    """Write ``data`` to ``path`` through a temporary name of its own (mkstemp: O_EXCL, so two
+    writes of one path never share one), flushed and fsynced, renamed over ``path``, the
+    directory fsynced: a crash leaves the old file or the new one, never half of one."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if mode != 0o600:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 class FileStore:
@@ -33,23 +56,7 @@ class FileStore:
     def _write(self, document_id: str, data: bytes) -> None:
         final = self.path(document_id)
         final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        # A temporary name of its own per write (mkstemp: O_EXCL, mode 0600), so that two
-        # writes of one id never write into one temporary file.
-        fd, name = tempfile.mkstemp(prefix=f".{document_id}.", suffix=".tmp", dir=final.parent)
-        tmp = Path(name)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, final)
-            dir_fd = os.open(final.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_durably(final, data)
 
     async def put(self, document_id: str, data: bytes) -> None:
         await asyncio.to_thread(self._write, document_id, data)

@@ -14,8 +14,6 @@ network fetching. Nothing here is home-made cryptography.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from asn1crypto import cms
@@ -29,30 +27,10 @@ from pyhanko_certvalidator import ValidationContext
 
 from courtlink.court.recordings import SignatureCheck
 from courtlink.errors import ConfigError
+from courtlink.papers.files import write_durably
 from courtlink.papers.seal import CourtSeal, _kid
 
-__all__ = ["CmsSeal", "write_durably"]
-
-
-def write_durably(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary name of its own, fsynced, renamed, the
-    directory fsynced: a crash leaves the old file or the new one, never half of one."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    finally:
-        tmp.unlink(missing_ok=True)
+__all__ = ["CmsSeal"]
 
 
 class CmsSeal:
@@ -91,7 +69,7 @@ class CmsSeal:
     async def sign_to(self, data: bytes, path: Path) -> str:
         """Sign ``data`` and write the signature durably to ``path``; the key id."""
         signature, kid = self.sign(data)
-        write_durably(path, signature)
+        write_durably(path, signature, mode=0o644)
         return kid
 
     async def check(self, data: bytes, signature: bytes) -> SignatureCheck:

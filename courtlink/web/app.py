@@ -12,7 +12,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import timedelta, timezone
 from importlib import resources
 from pathlib import Path
@@ -158,6 +158,18 @@ async def _socketio(request: web.Request) -> web.StreamResponse:
 # Cleanup contexts -----------------------------------------------------------------------
 
 
+@contextlib.asynccontextmanager
+async def running(work: Coroutine[Any, Any, None], name: str) -> AsyncIterator[None]:
+    """A background task for as long as the block runs: cancelled, and waited for, at its end."""
+    task = asyncio.create_task(work, name=name)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 async def _storage(app: web.Application) -> AsyncIterator[None]:
     clock: Clock = app[CLOCK]  # type: ignore[assignment]
     async with open_services(app[SETTINGS], clock=clock, hasher=app.get(HASHER)) as services:
@@ -170,13 +182,8 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
         app[SEAL] = services.seal
         app[FILES] = services.files
         app[SERVICES] = services
-        task = asyncio.create_task(services.auditor.run(), name="audit-checkpoints")
-        try:
+        async with running(services.auditor.run(), "audit-checkpoints"):
             yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 async def _recordings(app: web.Application) -> AsyncIterator[None]:
@@ -203,13 +210,8 @@ async def _recordings(app: web.Application) -> AsyncIterator[None]:
                 log.error("retention sweep failed: %s", exc)
             await asyncio.sleep(RETENTION_SWEEP_SECONDS)
 
-    task = asyncio.create_task(sweep(), name="recordings-retention")
-    try:
+    async with running(sweep(), "recordings-retention"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def finish_recordings(archive: Archive, directory: Path) -> list[tuple[str, str]]:
@@ -356,13 +358,8 @@ async def _documents(app: web.Application) -> AsyncIterator[None]:
             except CourtlinkError as exc:
                 log.warning("overdue check failed: %s", exc.message)
 
-    task = asyncio.create_task(watch(), name="documents-overdue")
-    try:
+    async with running(watch(), "documents-overdue"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 # Operations -----------------------------------------------------------------------------
