@@ -142,6 +142,7 @@
     playButton.textContent = t.play;
     playButton.setAttribute("aria-pressed", "false");
     for (const track of tracks) if (!track.el.paused) track.el.pause();
+    show(); // the page says "paused" at once, not at the next tick
   }
 
   playButton.addEventListener("click", () => (playing ? stop() : start()));
