@@ -592,13 +592,21 @@ class Archive:
         except ManifestError as exc:
             return Recording(session, None, sealed, problem=exc.message)
 
-    async def manifest(self, principal: Principal, session_id: str) -> Manifest:
-        """A recorded session's manifest (``NotFound`` while it has none)."""
+    async def recording(self, principal: Principal, session_id: str) -> Recording:
+        """One recorded session with its manifest and whether it is sealed (``NotFound`` while
+        it has no finished recording)."""
         session = await self._authorized(principal, session_id)
         raw = await asyncio.to_thread(_read, self.path(session.id) / MANIFEST)
         if raw is None:
             raise NotFound("this session has no finished recording")
-        return parse_manifest(raw)
+        sealed = await asyncio.to_thread((self.path(session.id) / SIGNATURE).exists)
+        return Recording(session, parse_manifest(raw), sealed)
+
+    async def manifest(self, principal: Principal, session_id: str) -> Manifest:
+        """A recorded session's manifest (``NotFound`` while it has none)."""
+        found = await self.recording(principal, session_id)
+        assert found.manifest is not None
+        return found.manifest
 
     async def file(self, principal: Principal, session_id: str, name: str) -> Path:
         """The path of one recorded file, for playback: only a name the manifest lists, and

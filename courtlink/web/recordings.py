@@ -71,16 +71,12 @@ def size_text(size: int) -> str:
 
 
 async def recording_view(request: web.Request, principal: Principal) -> RecordingOut:
-    """The recording of the session in the path, as the Archive lets ``principal`` see it.
-
-    ``Archive.manifest`` does not say whether the recording is sealed; the case's list
-    (``Archive.recordings``) does, so the entry of this session is read from it."""
-    archive = request.app[SERVICES].archive
-    session_id = request.match_info["session_id"]
-    manifest = await archive.manifest(principal, session_id)
-    listed = await archive.recordings(principal, manifest.case_id)
-    sealed = any(r.sealed for r in listed if r.session.id == session_id)
-    return recording_out(manifest, sealed)
+    """The recording of the session in the path, as the Archive lets ``principal`` see it."""
+    found = await request.app[SERVICES].archive.recording(
+        principal, request.match_info["session_id"]
+    )
+    assert found.manifest is not None  # Archive.recording answers NotFound without one
+    return recording_out(found.manifest, found.sealed)
 
 
 async def case_recordings(

@@ -28,9 +28,11 @@ from courtlink.storage import Records
 
 __all__ = [
     "MAX_SIGNATURE_BYTES",
+    "PartiesScene",
     "Signatures",
     "Signing",
     "parties_inboxes",
+    "parties_scene",
     "preview",
     "render_context",
     "session_of",
@@ -56,6 +58,27 @@ async def session_of(tx: Records, document: Document) -> Session | None:
     """The session a document is about (a transcript's), None for the others."""
     session_id = document.fields.get("session_id")
     return await tx.session(session_id) if isinstance(session_id, str) else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PartiesScene(DocumentScene):
+    """A document the parties sign, as a step reads it: with its session (a transcript's) and
+    the signatures given so far."""
+
+    session: Session | None
+    signatures: Signatures
+
+
+async def parties_scene(scene: DocumentScene, tx: Records) -> PartiesScene:
+    """``scene`` with the document's session and signatures read in the same transaction."""
+    return PartiesScene(
+        case=scene.case,
+        detention=scene.detention,
+        who=scene.who,
+        document=scene.document,
+        session=await session_of(tx, scene.document),
+        signatures=await tx.signatures(scene.document.id),
+    )
 
 
 def render_context(
@@ -213,29 +236,15 @@ def _signed_text(document: Document) -> dict[str, Any]:
     return {"version": document.fields.get("version"), "text_sha256": sha256_of(text.encode())}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _ConfirmScene(DocumentScene):
-    session: Session | None
-    signatures: Signatures
-
-
 @dataclass(frozen=True, kw_only=True)
-class _Confirm(DocumentStep[_ConfirmScene, Sealed]):
+class _Confirm(DocumentStep[PartiesScene, Sealed]):
     action = DocAction.CONFIRM
 
-    async def load(self, desk: Desk, tx: Records) -> _ConfirmScene:
-        scene = await self.read_scene(desk, tx)
-        return _ConfirmScene(
-            case=scene.case,
-            detention=scene.detention,
-            who=scene.who,
-            document=scene.document,
-            session=await session_of(tx, scene.document),
-            signatures=await tx.signatures(scene.document.id),
-        )
+    async def load(self, desk: Desk, tx: Records) -> PartiesScene:
+        return await parties_scene(await self.read_scene(desk, tx), tx)
 
     async def prepare(
-        self, desk: Desk, scene: _ConfirmScene, state: DocState, now: datetime
+        self, desk: Desk, scene: PartiesScene, state: DocState, now: datetime
     ) -> Sealed:
         document = replace(scene.document, state=state, updated_at=now)
         context = render_context(
@@ -244,7 +253,7 @@ class _Confirm(DocumentStep[_ConfirmScene, Sealed]):
         return await desk.seal(document, str(document.kind), context)
 
     async def write(
-        self, desk: Desk, tx: Records, scene: _ConfirmScene, prepared: Sealed, now: datetime
+        self, desk: Desk, tx: Records, scene: PartiesScene, prepared: Sealed, now: datetime
     ) -> Written:
         confirmed, case = prepared.document, scene.case
         await tx.save_document(confirmed)

@@ -23,13 +23,13 @@ from courtlink.court.documents.lifecycle import (
     check_step,
 )
 from courtlink.court.documents.signing import (
-    Signatures,
+    PartiesScene,
     parties_inboxes,
+    parties_scene,
     preview,
     render_context,
-    session_of,
 )
-from courtlink.court.documents.steps import DocumentScene, DocumentStep, Scene, Step, Written
+from courtlink.court.documents.steps import DocumentStep, Scene, Step, Written
 from courtlink.court.policy import Principal
 from courtlink.court.sessions import Session
 from courtlink.errors import Conflict, InvalidInput
@@ -149,38 +149,24 @@ class _Draft(Step[_DraftScene, Sealed]):
         return Written(await desk.keep(prepared), items)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _SaveScene(DocumentScene):
-    session: Session | None
-    signatures: Signatures
-
-
 @dataclass(frozen=True, kw_only=True)
-class _Save(DocumentStep[_SaveScene, Sealed | None]):
+class _Save(DocumentStep[PartiesScene, Sealed | None]):
     action = DocAction.SAVE
     conflict = "the transcript changed meanwhile; reload"
 
     text: str
 
-    async def load(self, desk: Desk, tx: Records) -> _SaveScene:
-        scene = await self.read_scene(desk, tx)
-        return _SaveScene(
-            case=scene.case,
-            detention=scene.detention,
-            who=scene.who,
-            document=scene.document,
-            session=await session_of(tx, scene.document),
-            signatures=await tx.signatures(scene.document.id),
-        )
+    async def load(self, desk: Desk, tx: Records) -> PartiesScene:
+        return await parties_scene(await self.read_scene(desk, tx), tx)
 
-    def allowed(self, scene: _SaveScene) -> DocState:
+    def allowed(self, scene: PartiesScene) -> DocState:
         state = super().allowed(scene)
         if scene.signatures:
             raise Conflict("the transcript is signed: its text can no longer change")
         return state
 
     async def prepare(
-        self, desk: Desk, scene: _SaveScene, state: DocState, now: datetime
+        self, desk: Desk, scene: PartiesScene, state: DocState, now: datetime
     ) -> Sealed | None:
         current = scene.document
         if current.fields.get("text") == self.text:
@@ -190,7 +176,7 @@ class _Save(DocumentStep[_SaveScene, Sealed | None]):
         context = render_context(document, scene.case, scene.session, {}, now, draft=True)
         return await preview(desk, document, context)
 
-    async def lock(self, tx: Records, scene: _SaveScene) -> _SaveScene:
+    async def lock(self, tx: Records, scene: PartiesScene) -> PartiesScene:
         locked = await super().lock(tx, scene)
         # Signing leaves the state drafted, and another save leaves it too: the signatures and
         # the version say whether the text this save replaces is still the one it read.
@@ -201,7 +187,7 @@ class _Save(DocumentStep[_SaveScene, Sealed | None]):
         return locked
 
     async def write(
-        self, desk: Desk, tx: Records, scene: _SaveScene, prepared: Sealed | None, now: datetime
+        self, desk: Desk, tx: Records, scene: PartiesScene, prepared: Sealed | None, now: datetime
     ) -> Written:
         if prepared is None:
             return Written(scene.document, changed=False)
