@@ -117,6 +117,11 @@ class MediaSettings(_Section):
     turn_urls: list[str] = []
     turn_secret: str = ""
     ice_transport_policy: Literal["all", "relay"] = "all"
+    # Per-viewer video (media/layers.py): browsers publish VP8 in three temporal layers and each
+    # viewer gets what its own link carries (fewer layers, or audio only); false relays the
+    # lowest estimate to every publisher, as before. Publishers never send more than this.
+    adapt_video: bool = True
+    max_video_kbps: int = Field(600, ge=100, le=10_000)
 
     @field_validator("stun_urls", "turn_urls", mode="before")
     @classmethod

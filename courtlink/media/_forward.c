@@ -293,12 +293,21 @@ typedef struct {
     unsigned char *ring;    /* HISTORY_SIZE slots of MAX_PACKET bytes (video only, lazily) */
     int32_t *ring_seq;      /* the sequence number in each slot, or -1 */
     int32_t *sent_seq;      /* SENT_WINDOW: seq at seq % SENT_WINDOW when it was sent, or -1 */
+    int32_t *offset_at;     /* SENT_WINDOW: the offset a source seq was numbered with (layers) */
     uint16_t *ring_len;     /* the length of each slot's packet */
     char video;
     char same_pt;
     char waiting_keyframe;
     char has_offset;
     char has_last_ts;
+    char paused;            /* video to this subscriber stopped (audio only), see Consumer */
+    char has_highest;       /* highest_in is set (this epoch) */
+    int layer_target;       /* the highest VP8 temporal layer wanted (0..3) */
+    int layer;              /* the highest forwarded now: moves to the target at frame starts */
+    int highest_in;         /* the newest source sequence number seen this epoch */
+    int epoch_first;        /* the first source sequence number of this epoch */
+    int pid_shift;          /* frames left out so far: subtracted from the picture id */
+    long long layer_dropped; /* packets left out for their temporal layer */
     int next_seq;
     int seq_offset;
     unsigned int ssrc;
@@ -348,6 +357,8 @@ Slot_free_ring(Slot *self)
     PyMem_Free(self->ring_seq);
     PyMem_Free(self->ring_len);
     PyMem_Free(self->sent_seq);
+    PyMem_Free(self->offset_at);
+    self->offset_at = NULL;
     self->ring = NULL;
     self->ring_seq = NULL;
     self->ring_len = NULL;
@@ -380,8 +391,9 @@ Slot_ring(Slot *self)
     self->ring_seq = PyMem_Malloc(sizeof(int32_t) * HISTORY_SIZE);
     self->ring_len = PyMem_Calloc(HISTORY_SIZE, sizeof(uint16_t));
     self->sent_seq = PyMem_Malloc(sizeof(int32_t) * SENT_WINDOW);
+    self->offset_at = PyMem_Calloc(SENT_WINDOW, sizeof(int32_t));
     if (ring == MAP_FAILED || self->ring_seq == NULL || self->ring_len == NULL ||
-        self->sent_seq == NULL) {
+        self->sent_seq == NULL || self->offset_at == NULL) {
         if (ring != MAP_FAILED)
             munmap(ring, RING_BYTES);
         Slot_free_ring(self);
@@ -407,6 +419,8 @@ Slot_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->clock = Py_NewRef(Py_None);
     self->last_sent_at = Py_NewRef(Py_None);
     self->same_pt = 1;
+    self->layer_target = 3;
+    self->layer = 3;
     return (PyObject *)self;
 }
 
@@ -471,7 +485,85 @@ Slot_new_epoch(Slot *self, const RtpFields *header)
         PyErr_SetString(PyExc_RuntimeError, "_new_epoch did not set seq_offset");
         return -1;
     }
+    self->has_highest = 0;
     return 0;
+}
+
+/* Whether ``a`` is after ``b`` in sequence-number order (RFC 1982 on 16 bits). */
+static int
+seq_after(int a, int b)
+{
+    int d = (a - b) & 0xFFFF;
+    return d != 0 && d < 0x8000;
+}
+
+/* VP8 temporal layers (RFC 7741): 1 when this packet is left out for its layer, 0 when it is
+ * sent with sequence number offset ``*offset`` and picture ids ``*pid_shift`` lower, 2 when
+ * a padding packet goes in its place, -1 with an exception set.
+ *
+ * The layer forwarded moves toward ``layer_target`` only where the stream allows it: down at
+ * the first packet of any frame (the lower layers never reference a higher one), up at the
+ * first packet of a TL0 frame (every later frame's references are then forwarded). A packet
+ * left out is taken out of the numbering: the packets after it get sequence numbers one
+ * lower, and when it starts a frame, the frames after it picture ids one lower, so the
+ * subscriber sees no gap and asks for nothing. TL0 frames are never left out, so TL0PICIDX
+ * needs no rewrite. A late packet (reordered upstream, or the publisher's retransmission of a
+ * lost one) takes the number that was kept free for it when newer packets passed it, which
+ * ``offset_at`` remembers for SENT_WINDOW numbers (with the picture id shift of then); when
+ * its layer is left out, a padding packet (RFC 3550 5.1: no media, the decoder skips it)
+ * fills that number, so the subscriber still sees no gap. */
+static int
+slot_layers(Slot *self, const RtpFields *header, int *offset, int *pid_shift)
+{
+    if (Slot_ring(self) < 0)
+        return -1;
+    int seq_in = header->sequence_number & 0xFFFF;
+    *offset = self->seq_offset;
+    *pid_shift = self->pid_shift;
+    if (self->has_highest && !seq_after(seq_in, self->highest_in)) {
+        int back = (self->highest_in - seq_in) & 0xFFFF;
+        int32_t kept = self->offset_at[seq_in & SENT_MASK];
+        /* Too old to be remembered, from before this epoch, or left out before. */
+        if (back >= SENT_WINDOW || seq_after(self->epoch_first, seq_in) || kept < 0) {
+            self->layer_dropped++;
+            return 1;
+        }
+        *offset = kept & 0xFFFF;
+        *pid_shift = kept >> 16;
+        if (header->temporal_id > self->layer) {
+            self->layer_dropped++;
+            self->offset_at[seq_in & SENT_MASK] = -1; /* once */
+            return 2;
+        }
+        return 0;
+    }
+    if (self->has_highest) {
+        /* The numbers skipped (lost so far upstream) keep the offset of now. */
+        int span = (seq_in - self->highest_in) & 0xFFFF;
+        if (span > SENT_WINDOW)
+            span = SENT_WINDOW;
+        for (int i = span - 1; i >= 1; i--)
+            self->offset_at[(seq_in - i) & SENT_MASK] = (self->pid_shift << 16) | self->seq_offset;
+    }
+    if (!self->has_highest)
+        self->epoch_first = seq_in;
+    self->highest_in = seq_in;
+    self->has_highest = 1;
+    if (header->frame_start) {
+        if (self->layer_target < self->layer ||
+            (self->layer_target > self->layer && header->temporal_id == 0))
+            self->layer = self->layer_target;
+    }
+    if (header->temporal_id <= self->layer) {
+        self->offset_at[seq_in & SENT_MASK] = (self->pid_shift << 16) | self->seq_offset;
+        return 0;
+    }
+    self->seq_offset = (self->seq_offset - 1) & 0xFFFF;
+    self->offset_at[seq_in & SENT_MASK] = -1;
+    if (header->frame_start && header->picture_id >= 0)
+        self->pid_shift = (self->pid_shift + 1) & 0x7FFF;
+    self->layer_dropped++;
+    return 1;
 }
 
 CL_INTERNAL int
@@ -479,7 +571,7 @@ slot_forward(PyObject *slot, const RtpFields *header, const char *payload,
              Py_ssize_t payload_size, const char *value, Py_ssize_t value_size, int keyframe)
 {
     Slot *self = (Slot *)slot;
-    if (ABSENT(self->egress))
+    if (ABSENT(self->egress) || self->paused)
         return 0;
     long seq_in = header->sequence_number;
     unsigned long ts_in = header->timestamp;
@@ -514,6 +606,22 @@ slot_forward(PyObject *slot, const RtpFields *header, const char *payload,
     /* Consumer._new_epoch sets seq_offset and ts_offset (and may move next_seq). */
     if (!self->has_offset && Slot_new_epoch(self, header) < 0)
         return -1;
+    int offset = self->seq_offset, pid_shift = self->pid_shift, padding = 0;
+    if (self->video && header->temporal_id >= 0) {
+        int left_out = slot_layers(self, header, &offset, &pid_shift);
+        if (left_out < 0)
+            return -1;
+        if (left_out == 1)
+            return 0;
+        if (left_out == 2) {
+            /* RFC 3550 padding: four bytes, the last one saying how many. */
+            static const char filler[4] = {0, 0, 0, 4};
+            payload = filler;
+            payload_size = 4;
+            padding = 1;
+            marker = 0;
+        }
+    }
 
     /* The clock is called here, before the parts are built: no Python may run between
      * taking pointers into _prefix, _pad and the ring and sending from them. */
@@ -526,7 +634,7 @@ slot_forward(PyObject *slot, const RtpFields *header, const char *payload,
             return -1;
     }
 
-    int seq = (int)(((seq_in & 0xFFFF) + self->seq_offset) & 0xFFFF);
+    int seq = (int)(((seq_in & 0xFFFF) + offset) & 0xFFFF);
     unsigned int ts =
         (unsigned int)((((unsigned long)ts_in & 0xFFFFFFFFul) + self->ts_offset) & 0xFFFFFFFFul);
     long pt = pt_in;
@@ -559,7 +667,7 @@ slot_forward(PyObject *slot, const RtpFields *header, const char *payload,
     const char *parts[5];
     Py_ssize_t sizes[5];
     unsigned char head[12];
-    head[0] = 0x90; /* version 2, extension present */
+    head[0] = padding ? 0xB0 : 0x90; /* version 2, (padding,) extension present */
     head[1] = (unsigned char)((marker ? 0x80 : 0) | (pt & 0x7F));
     head[2] = (unsigned char)(seq >> 8);
     head[3] = (unsigned char)seq;
@@ -607,6 +715,18 @@ slot_forward(PyObject *slot, const RtpFields *header, const char *payload,
         for (int i = 0; i < 5; i++) {
             memcpy(out, parts[i], (size_t)sizes[i]);
             out += sizes[i];
+        }
+        if (header->picture_id_at >= 0 && pid_shift != 0 && !padding) {
+            /* The picture id, renumbered past the frames left out (same width). */
+            unsigned char *pid = self->ring + (size_t)at * MAX_PACKET + (total - payload_size) +
+                                 header->picture_id_at;
+            if (header->picture_id_long) {
+                int v = (header->picture_id - pid_shift) & 0x7FFF;
+                pid[0] = (unsigned char)(0x80 | (v >> 8));
+                pid[1] = (unsigned char)v;
+            }
+            else
+                pid[0] = (unsigned char)((header->picture_id - pid_shift) & 0x7F);
         }
         self->ring_seq[at] = seq;
         self->ring_len[at] = (uint16_t)total;
@@ -659,10 +779,13 @@ done:
 static PyObject *
 Slot_forward(Slot *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "forward(header, payload, value, keyframe)");
+    if (nargs != 4 && nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "forward(header, payload, value, keyframe, vp8=False)");
         return NULL;
     }
+    int vp8 = nargs == 5 ? PyObject_IsTrue(args[4]) : 0;
+    if (vp8 < 0)
+        return NULL;
     PyObject *header = args[0];
     const char *payload, *value;
     Py_ssize_t payload_size, value_size;
@@ -698,6 +821,11 @@ Slot_forward(Slot *self, PyObject *const *args, Py_ssize_t nargs)
     fields.sequence_number = (int)(seq & 0xFFFF);
     fields.timestamp = (uint32_t)ts_value;
     fields.payload_type = (int)(pt & 0x7F);
+    fields.temporal_id = -1;
+    fields.picture_id = -1;
+    fields.picture_id_at = -1;
+    if (vp8)
+        vp8_layer((const unsigned char *)payload, payload_size, &fields);
     /* args[1] and args[2] are held by the caller for the whole call. */
     int sent = slot_forward((PyObject *)self, &fields, payload, payload_size, value, value_size,
                             keyframe);
@@ -893,8 +1021,9 @@ static PyMethodDef Slot_methods[] = {
     {"reserve", (PyCFunction)Slot_reserve, METH_NOARGS,
      "reserve(): allocate the history now (with its memory touched), off the packet path."},
     {"forward", (PyCFunction)(void (*)(void))Slot_forward, METH_FASTCALL,
-     "forward(header, payload, value, keyframe) -> int: send one packet of the source to the "
-     "subscriber, rewritten; 1 when sent, else 0."},
+     "forward(header, payload, value, keyframe, vp8=False) -> int: send one packet of the "
+     "source to the subscriber, rewritten (``vp8``: read its payload descriptor for temporal "
+     "layers, as the Source does); 1 when sent, else 0."},
     {NULL},
 };
 
@@ -912,6 +1041,14 @@ static PyMemberDef Slot_members[] = {
      "video waits for a key frame"},
     {"forwarded", T_LONGLONG, offsetof(Slot, forwarded), 0, "packets forwarded"},
     {"octets", T_LONGLONG, offsetof(Slot, octets), 0, "payload octets forwarded"},
+    {"paused", T_BOOL, offsetof(Slot, paused), 0,
+     "forward nothing (the subscriber's link cannot carry this video: audio only)"},
+    {"layer", T_INT, offsetof(Slot, layer), READONLY,
+     "the highest VP8 temporal layer forwarded now"},
+    {"layer_dropped", T_LONGLONG, offsetof(Slot, layer_dropped), READONLY,
+     "packets left out for their temporal layer"},
+    {"pid_shift", T_INT, offsetof(Slot, pid_shift), READONLY,
+     "frames left out: how much lower the picture ids sent are"},
     {NULL},
 };
 
@@ -921,7 +1058,34 @@ Slot_get_reserved(Slot *self, void *Py_UNUSED(closure))
     return PyBool_FromLong(self->ring != NULL);
 }
 
+static PyObject *
+Slot_get_layer_target(Slot *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromLong(self->layer_target);
+}
+
+static int
+Slot_set_layer_target(Slot *self, PyObject *value, void *Py_UNUSED(closure))
+{
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "layer_target cannot be deleted");
+        return -1;
+    }
+    long v = PyLong_AsLong(value);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (v < 0 || v > 3) {
+        PyErr_SetString(PyExc_ValueError, "layer_target is a temporal layer, 0..3");
+        return -1;
+    }
+    self->layer_target = (int)v;
+    return 0;
+}
+
 static PyGetSetDef Slot_getset[] = {
+    {"layer_target", (getter)Slot_get_layer_target, (setter)Slot_set_layer_target,
+     "the highest VP8 temporal layer to forward (0..3); reached at the next frame that allows "
+     "it", NULL},
     {"reserved", (getter)Slot_get_reserved, NULL, "whether the history ring is allocated", NULL},
     {"seq_offset", (getter)Slot_get_seq_offset, (setter)Slot_set_seq_offset,
      "added to the source's sequence numbers; None until an epoch starts", NULL},

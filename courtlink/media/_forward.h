@@ -33,7 +33,17 @@ typedef struct {
     Py_ssize_t payload_end;
     int audio_level;       /* the raw extension byte, or -1 */
     long abs_send_time;    /* 24 bits, or -1 */
+    /* VP8's payload descriptor (RFC 7741 4.2), read once per packet by the Source; a payload
+     * without one (audio, H.264, VP8 without the T bit) has temporal_id -1. */
+    int temporal_id;       /* TID, 0..3, or -1 */
+    int frame_start;       /* S set and partition 0: the first packet of a frame */
+    int picture_id;        /* 7 or 15 bits, or -1 */
+    int picture_id_long;   /* the M bit: the picture id takes two bytes */
+    Py_ssize_t picture_id_at; /* its offset in the payload, or -1 */
 } RtpFields;
+
+/* Fill ``out``'s VP8 fields from the payload ``p[0:size]`` (none when it has no descriptor). */
+CL_INTERNAL void vp8_layer(const unsigned char *p, Py_ssize_t size, RtpFields *out);
 
 CL_INTERNAL extern PyTypeObject SlotType;
 

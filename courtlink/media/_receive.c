@@ -141,6 +141,45 @@ vp8_keyframe(const unsigned char *p, Py_ssize_t size)
     return !(p[pos] & 0x01); /* P bit of the VP8 frame header: 0 = key frame */
 }
 
+CL_INTERNAL void
+vp8_layer(const unsigned char *p, Py_ssize_t size, RtpFields *out)
+{
+    out->temporal_id = -1;
+    out->frame_start = 0;
+    out->picture_id = -1;
+    out->picture_id_long = 0;
+    out->picture_id_at = -1;
+    if (size < 1)
+        return;
+    int first = p[0];
+    out->frame_start = (first & 0x10) && (first & 0x07) == 0;
+    if (!(first & 0x80) || size < 2)
+        return;
+    int ext = p[1];
+    Py_ssize_t pos = 2;
+    if (ext & 0x80) { /* I: picture id */
+        if (size <= pos)
+            return;
+        if (p[pos] & 0x80) {
+            if (size <= pos + 1)
+                return;
+            out->picture_id = ((p[pos] & 0x7F) << 8) | p[pos + 1];
+            out->picture_id_long = 1;
+            out->picture_id_at = pos;
+            pos += 2;
+        }
+        else {
+            out->picture_id = p[pos];
+            out->picture_id_at = pos;
+            pos += 1;
+        }
+    }
+    if (ext & 0x40) /* L: TL0PICIDX */
+        pos++;
+    if ((ext & 0x20) && size > pos) /* T: TID in the top two bits */
+        out->temporal_id = p[pos] >> 6;
+}
+
 /* RFC 6184: an H.264 payload carrying an IDR slice or an SPS at its start. */
 static int
 h264_keyframe(const unsigned char *p, Py_ssize_t size)
@@ -634,6 +673,7 @@ typedef struct {
     long long malformed;
     Py_ssize_t tap_limit;  /* the tap holds at most this many packets; more are dropped */
     long long tap_dropped; /* packets the full tap did not take */
+    long long layer_octets[4]; /* payload bytes per VP8 temporal layer (TID 0..3) */
 } Source;
 
 static int
@@ -795,9 +835,20 @@ source_receive(Source *self, const unsigned char *p, Py_ssize_t size)
     unsigned char value[3];
     Py_ssize_t value_size;
     int keyframe = 0;
+    h.temporal_id = -1;
+    h.frame_start = 0;
+    h.picture_id = -1;
+    h.picture_id_long = 0;
+    h.picture_id_at = -1;
     if (self->video) {
-        keyframe = self->h264 ? h264_keyframe((const unsigned char *)payload, length)
-                              : vp8_keyframe((const unsigned char *)payload, length);
+        if (self->h264)
+            keyframe = h264_keyframe((const unsigned char *)payload, length);
+        else {
+            keyframe = vp8_keyframe((const unsigned char *)payload, length);
+            vp8_layer((const unsigned char *)payload, length, &h);
+            if (h.temporal_id >= 0)
+                self->layer_octets[h.temporal_id] += length;
+        }
         uint32_t sent_at = abs_send_time(&arrived); /* one stamp for every copy */
         value[0] = (unsigned char)(sent_at >> 16);
         value[1] = (unsigned char)(sent_at >> 8);
@@ -993,7 +1044,17 @@ static PyMemberDef Source_members[] = {
     {NULL},
 };
 
+/* (TID 0, 1, 2, 3) payload bytes: the publisher's rate per temporal layer. */
+static PyObject *
+Source_get_layer_octets(Source *self, void *closure)
+{
+    return Py_BuildValue("(LLLL)", self->layer_octets[0], self->layer_octets[1],
+                         self->layer_octets[2], self->layer_octets[3]);
+}
+
 static PyGetSetDef Source_getset[] = {
+    {"layer_octets", (getter)Source_get_layer_octets, NULL,
+     "payload bytes received per VP8 temporal layer (TID 0..3); all zero without layers", NULL},
     {"ssrc", (getter)Source_get_ssrc, (setter)Source_set_ssrc,
      "the publisher's media SSRC, or None before its first packet", NULL},
     {"rtx", (getter)Source_get_rtx, (setter)Source_set_rtx,

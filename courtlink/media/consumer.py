@@ -102,7 +102,9 @@ class Consumer(_forward.Slot):
         self.last_ts: int | None = None
         self.last_sent_at: float | None = None
         self.waiting_keyframe = kind == "video"
-        self.remb_bps: int | None = None
+        self.remb_bps: int | None = None  # the subscriber's estimate, its share for this slot
+        self.remb_total: int | None = None  # the whole estimate (for all it receives)
+        self.receiving = "full"  # what the subscriber gets: full, reduced or audio_only
         self.forwarded = 0
         self.retransmitted = 0
         self.octets = 0
@@ -231,6 +233,26 @@ class Consumer(_forward.Slot):
             if self._ssrc in ssrcs:
                 # A browser's REMB covers everything it receives on the connection.
                 self.remb_bps = int(bitrate / max(1, len(ssrcs)))
+                self.remb_total = int(bitrate)
+
+    def apply_level(self, level: int, top: int, layered: bool) -> None:
+        """What media/layers.py chose for this video slot: ``level`` < 0 pauses it (the
+        subscriber hears the seat only), else the highest temporal layer to forward (for a
+        source without layers, everything; ``top``: the highest its source sends). A paused
+        slot that resumes starts a new epoch on a key frame, continuing the subscriber's
+        sequence and timeline."""
+        if level < 0:
+            self.receiving = "audio_only"
+            self.paused = True
+            return
+        self.receiving = "reduced" if layered and level < top else "full"
+        self.layer_target = min(level, 3) if layered else 3
+        if self.paused:
+            self.paused = False
+            self.seq_offset = None
+            self.waiting_keyframe = True
+            if self.source is not None:
+                self.source.want_keyframe()
 
     def retransmit(self, sequence_numbers: list[int]) -> None:
         """Answer a NACK from the history (RTX when negotiated, else a plain resend); what is

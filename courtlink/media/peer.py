@@ -16,6 +16,7 @@ from courtlink.court.seats import Seat
 from courtlink.media import _forward, fastpath, wire
 from courtlink.media.connection import PeerState, SlotConnection
 from courtlink.media.consumer import Consumer
+from courtlink.media.layers import LayerRates, LayerSettings, ViewerAllocator
 from courtlink.media.producer import Producer
 
 __all__ = ["Peer", "PeerState"]
@@ -36,8 +37,12 @@ class Peer(SlotConnection):
         announced_address: str = "",
         on_state: StateListener | None = None,
         observe_latency: Callable[[float], None] | None = None,
+        layers: LayerSettings | None = None,
     ) -> None:
         self.observe_latency = observe_latency
+        self.layers = layers or LayerSettings()
+        # What of each seat's video this participant's own link carries (media/layers.py).
+        self.allocator = ViewerAllocator(self.layers)
         self._undo_ingress: Callable[[], None] | None = None
         self._reporting = False
         # The participant's packets to its producers by payload type, in C (media/_receive.c).
@@ -100,15 +105,59 @@ class Peer(SlotConnection):
         if self._undo_ingress is None:
             self._undo_ingress = fastpath.install_ingress(dtls, self._demux)
 
+    async def offer(self) -> dict[str, Any]:
+        """The server's offer; with per-viewer layers on VP8, also how the browser should send
+        its video: three temporal layers (the SFU leaves the upper ones out for a weak viewer)
+        and at most the cap."""
+        offer = await super().offer()
+        if self.layers.adapt and self.video_codec == "vp8":
+            offer["publish"] = {
+                "video": {
+                    "scalability_mode": "L1T3",
+                    "max_bitrate_bps": self.layers.max_video_bps,
+                }
+            }
+        return offer
+
+    def adapt(self, now: float) -> None:
+        """Choose, from this participant's own estimate, how much of each seat's video it gets
+        (the judge's first), and set its video slots to match. Once a second."""
+        fed = sorted(
+            (
+                (seat, consumer)
+                for (seat, kind), consumer in self.consumers.items()
+                if kind == "video" and consumer.source is not None
+            ),
+            key=lambda pair: list(Seat).index(pair[0]),
+        )
+        budgets = [c.remb_total for _, c in fed if c.remb_total is not None]
+        rates: list[tuple[str, LayerRates]] = [
+            (str(seat), c.source.rates) for seat, c in fed if c.source is not None
+        ]
+        levels = self.allocator.allocate(max(budgets) if budgets else None, rates, now)
+        for seat, consumer in fed:
+            source_rates = consumer.source.rates if consumer.source is not None else LayerRates()
+            layered = len(source_rates.cumulative) > 1
+            consumer.apply_level(levels[str(seat)].level, source_rates.top, layered)
+
     def quality(self) -> dict[str, Any]:
         """This participant's connection as the server sees it: round-trip time (from the
-        receiver reports on the slots it receives) and loss on its uplink since last asked."""
+        receiver reports on the slots it receives), loss on its uplink since last asked, its
+        downlink estimate and what it receives of each seat's video (full, reduced: fewer
+        temporal layers, audio_only: its link cannot carry that video)."""
         rtts = [r for c in self.consumers.values() if (r := wire.sender_rtt(c.sender)) is not None]
         losses = [x for p in self.producers.values() if (x := p.loss_since_last()) is not None]
+        estimates = [c.remb_total for c in self.consumers.values() if c.remb_total is not None]
         return {
             "state": self.state,
             "rtt_ms": round(min(rtts) * 1000, 1) if rtts else None,
             "loss": round(max(losses), 3) if losses else None,
+            "estimate_kbps": round(max(estimates) / 1000) if estimates else None,
+            "receiving": {
+                str(seat): consumer.receiving
+                for (seat, kind), consumer in self.consumers.items()
+                if kind == "video" and consumer.source is not None
+            },
         }
 
     def _connected(self) -> None:

@@ -12,6 +12,7 @@ from aiortc import RTCRtpReceiver
 
 from courtlink.media import _forward, wire
 from courtlink.media._forward import StreamStats
+from courtlink.media.layers import LayerRates, LayerSettings
 from courtlink.media.nack import Gaps
 
 if TYPE_CHECKING:
@@ -63,6 +64,8 @@ class Producer(_forward.Source):
         self._received_prior = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self.closed = False
+        # Its video rate per temporal layer (media/layers.py), updated once a second.
+        self.rates = LayerRates()
 
     def configure(self, video_codec: str, rtx: dict[int, int]) -> None:
         """Called once negotiation settled."""
@@ -122,14 +125,23 @@ class Producer(_forward.Source):
         if still:
             self._spawn(wire.send_nack(self.receiver, self.ssrc, still))
 
-    async def send_remb(self) -> int | None:
-        """Tell the publisher the lowest rate among its subscribers."""
+    def measure(self, interval: float) -> None:
+        """Update ``rates`` from the byte counters, ``interval`` seconds after the last time."""
+        self.rates.update(self.layer_octets, self.bytes, interval)
+
+    async def send_remb(self, settings: LayerSettings | None = None) -> int | None:
+        """Tell the publisher what to send: with per-viewer layers (``settings.adapt``) the best
+        of its subscribers' estimates, since a weaker one gets fewer layers; without, the
+        lowest, since every subscriber gets everything. Never more than the cap."""
         if self.kind != "video" or self.ssrc is None or self.closed:
             return None
         rates = [c.remb_bps for c in self.consumers if c.remb_bps is not None]
         if not rates:
             return None
-        bitrate = min(min(rates), MAX_BITRATE)
+        if settings is not None and settings.adapt:
+            bitrate = min(max(rates), settings.max_video_bps)
+        else:
+            bitrate = min(min(rates), MAX_BITRATE)
         await wire.send_remb(self.receiver, int(bitrate), [self.ssrc])
         return int(bitrate)
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 from courtlink.court.routing import Flow, Moderation, flows
 from courtlink.court.seats import Seat
 from courtlink.media.connection import SlotConnection
+from courtlink.media.layers import LayerSettings
 from courtlink.media.peer import Peer
 from courtlink.media.recording import Recorder
 
@@ -116,6 +118,32 @@ class Router(SessionRouter[Peer]):
 
     recorder: Recorder | None = None
 
+    def __init__(
+        self,
+        session_id: str,
+        *,
+        video_codec: str = "vp8",
+        feedback_interval: float = 1.0,
+        layers: LayerSettings | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(session_id, video_codec=video_codec, feedback_interval=feedback_interval)
+        self.layers = layers or LayerSettings()
+        self.clock = clock
+        self._measured_at: float | None = None
+
+    def adapt(self) -> None:
+        """Once a second: each publisher's rate per layer, then each subscriber's share of it
+        (media/layers.py)."""
+        now = self.clock()
+        interval = now - self._measured_at if self._measured_at is not None else 0.0
+        self._measured_at = now
+        peers = [peer for peer in self.peers.values() if not peer.closed]
+        for peer in peers:
+            peer.producers["video"].measure(interval)
+        for peer in peers:
+            peer.adapt(now)
+
     def rewire(self) -> None:
         super().rewire()
         self.feed_recorder()
@@ -148,8 +176,9 @@ class Router(SessionRouter[Peer]):
             await asyncio.sleep(self.feedback_interval)
             try:
                 report: dict[str, dict[str, Any]] = {}
+                self.adapt()
                 for peer in list(self.peers.values()):
-                    await peer.producers["video"].send_remb()
+                    await peer.producers["video"].send_remb(self.layers)
                     report[peer.participant_id] = peer.quality()
                 if self.on_quality is not None and report:
                     await self.on_quality(report)

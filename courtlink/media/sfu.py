@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -15,6 +15,7 @@ from courtlink.errors import Conflict, NotFound
 from courtlink.live.media_port import MediaListener
 from courtlink.media.connection import PeerState, SlotConnection
 from courtlink.media.guard import CodecGuard
+from courtlink.media.layers import LayerSettings
 from courtlink.media.network import NetworkPolicy
 from courtlink.media.peer import Peer
 from courtlink.media.recording import Recorder, RecordingInfo, RecordingWriter
@@ -38,6 +39,8 @@ class MediaSettings:
     guard_codecs: bool = True
     # A recording stops (and refuses to start) below this much free space on its disk.
     min_free_mb: int = 0
+    # Per-viewer video layers (media/layers.py).
+    layers: LayerSettings = field(default_factory=LayerSettings)
 
 
 R = TypeVar("R", bound=SessionRouter[Any])
@@ -225,7 +228,10 @@ class Sfu(MediaServer[Router, Peer]):
 
     def _make_router(self, session_id: str, video_codec: str) -> Router:
         router = Router(
-            session_id, video_codec=video_codec, feedback_interval=self.settings.feedback_interval
+            session_id,
+            video_codec=video_codec,
+            feedback_interval=self.settings.feedback_interval,
+            layers=self.settings.layers,
         )
         # The session's participants all left and one came back: a new router, the same
         # recording.
@@ -323,6 +329,7 @@ class Sfu(MediaServer[Router, Peer]):
             announced_address=self.settings.announced_address,
             on_state=on_state,
             observe_latency=self.observe_latency,
+            layers=self.settings.layers,
         )
 
     def _starting(self) -> None:

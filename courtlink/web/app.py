@@ -39,6 +39,7 @@ from courtlink.live.presence import MemoryPresence, Presence
 from courtlink.live.redis_presence import RedisPresence
 from courtlink.live.turn import BrowserIce, ice_servers
 from courtlink.media import MediaSettings, Sfu
+from courtlink.media.layers import LayerSettings
 from courtlink.media.recording import recover
 from courtlink.media.sfu import MediaServer
 from courtlink.metrics import Metrics
@@ -282,6 +283,7 @@ async def _media(app: web.Application) -> AsyncIterator[None]:
         port_min=media.port_min,
         port_max=media.port_max,
         min_free_mb=app[SETTINGS].recording.min_free_mb,
+        layers=LayerSettings(adapt=media.adapt_video, max_video_bps=media.max_video_kbps * 1000),
     )
     factory: MediaFactory = app[MEDIA_FACTORY]  # type: ignore[assignment]
     sfu = factory(options, app[METRICS])

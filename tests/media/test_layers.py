@@ -1,0 +1,323 @@
+"""Per-viewer video layers: the forwarding core leaving VP8 temporal layers out for one
+subscriber (media/_forward.c, fed through the Source in media/_receive.c) with sequence numbers
+and picture ids renumbered so the subscriber sees no gap; pausing and resuming a slot; and the
+allocator (media/layers.py) that chooses each viewer's levels from its estimate."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from courtlink.media.consumer import Consumer
+from courtlink.media.layers import (
+    AUDIO_ONLY,
+    FULL,
+    PAUSED,
+    REDUCED,
+    LayerRates,
+    LayerSettings,
+    ViewerAllocator,
+)
+from courtlink.media.producer import Producer
+from courtlink.media.rtp import parse_header
+from tests.media.test_receive import FakeReceiver, packet, producer, slot
+from tests.media.test_reconnect import FakeEgress
+
+# L1T3: the temporal layer of frame n (TL0, TL2, TL1, TL2, ...), as libwebrtc sends it.
+PATTERN = (0, 2, 1, 2)
+
+
+def descriptor(picture_id: int, tid: int, *, start: bool, key: bool, long_id: bool = True) -> bytes:
+    """An RFC 7741 payload descriptor (X, I, L, T) and the first bytes of a VP8 frame."""
+    first = 0x80 | (0x10 if start else 0)
+    ext = 0x80 | 0x40 | 0x20
+    pid = (
+        bytes([0x80 | (picture_id >> 8) & 0x7F, picture_id & 0xFF])
+        if long_id
+        else bytes([picture_id & 0x7F])
+    )
+    tl0 = bytes([(picture_id // 4) & 0xFF])
+    tid_byte = bytes([(tid << 6) | (0x20 if tid > 0 else 0)])
+    frame = (b"\x00" if key else b"\x01") + b"\x00\x00\x9d\x01\x2a" if start else b"\xaa" * 8
+    return bytes([first, ext]) + pid + tl0 + tid_byte + frame
+
+
+def frames(
+    count: int, *, per_frame: int = 2, first_seq: int = 100, first_pid: int = 5, **kw: Any
+) -> list[tuple[int, int, int, bytes]]:
+    """(seq, picture id, tid, RTP packet) for ``count`` frames of ``per_frame`` packets, the
+    first a key frame."""
+    out = []
+    seq = first_seq
+    for n in range(count):
+        pid = (first_pid + n) & 0x7FFF
+        tid = PATTERN[n % 4]
+        for part in range(per_frame):
+            payload = descriptor(pid, tid, start=part == 0, key=n == 0, **kw)
+            data = packet(seq, payload, marker=part == per_frame - 1)
+            out.append((seq, pid, tid, data))
+            seq += 1
+    return out
+
+
+def sent_fields(egress: FakeEgress) -> list[tuple[int, int, int]]:
+    """(sequence number, picture id, tid) of each packet the subscriber got."""
+    out = []
+    for data in egress.sent:
+        header = parse_header(data)
+        payload = data[header.payload_start : header.payload_end]
+        if not payload:  # padding (RFC 3550 5.1) in place of a late packet left out
+            assert data[0] & 0x20
+            out.append((header.sequence_number, -1, -1))
+            continue
+        if payload[2] & 0x80:
+            pid = ((payload[2] & 0x7F) << 8) | payload[3]
+            tid = payload[5] >> 6
+        else:
+            pid = payload[2]
+            tid = payload[4] >> 6
+        out.append((header.sequence_number, pid, tid))
+    return out
+
+
+def assert_no_gap(fields: list[tuple[int, int, int]]) -> None:
+    seqs = [seq for seq, _, _ in fields]
+    assert all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(seqs)), seqs
+    pids: list[int] = []
+    for _, pid, _ in fields:
+        if pid >= 0 and (not pids or pids[-1] != pid):
+            pids.append(pid)
+    assert all((b - a) & 0x7FFF == 1 for a, b in itertools.pairwise(pids)), pids
+
+
+def setup() -> tuple[Producer, Consumer, FakeEgress, Consumer, FakeEgress]:
+    source = producer("video")
+    weak_egress, strong_egress = FakeEgress(), FakeEgress()
+    weak = slot("video", source, weak_egress)
+    strong = slot("video", source, strong_egress)
+    return source, weak, weak_egress, strong, strong_egress
+
+
+async def test_a_weak_viewer_gets_tl0_only_and_no_gap_while_the_other_gets_all() -> None:
+    source, weak, weak_egress, _strong, strong_egress = setup()
+    weak.layer_target = 0
+    stream = frames(24)
+    for _, _, _, data in stream:
+        source.receive(data)
+    # The strong subscriber: every packet, numbers untouched apart from the offset.
+    assert len(strong_egress.sent) == len(stream)
+    assert_no_gap(sent_fields(strong_egress))
+    # The weak one: TL0 frames only (a quarter of the frames), consecutive numbers.
+    weak_fields = sent_fields(weak_egress)
+    assert {tid for _, _, tid in weak_fields} == {0}
+    assert len(weak_fields) == len(stream) // 4
+    assert_no_gap(weak_fields)
+    assert weak.layer_dropped == len(stream) - len(weak_fields)
+    assert weak.layer == 0
+    # The source counted bytes per layer: TL2 carries half the frames.
+    octets = source.layer_octets
+    assert octets[0] > 0
+    assert octets[1] > 0
+    assert octets[2] > octets[1]
+    assert octets[3] == 0
+
+
+async def test_layers_go_down_at_any_frame_and_up_only_at_a_tl0_frame() -> None:
+    source, weak, weak_egress, _, _ = setup()
+    stream = frames(16)
+    for _, _, _, data in stream[:6]:  # frames 0..2 whole
+        source.receive(data)
+    weak.layer_target = 0
+    # The second packet of frame 3 (TL2): mid-frame, nothing changes yet... but frame 3's
+    # first packet comes next and is left out.
+    for _, _, _, data in stream[6:12]:  # frames 3..5
+        source.receive(data)
+    tids = [tid for _, _, tid in sent_fields(weak_egress)]
+    assert tids == [0, 0, 2, 2, 1, 1, 0, 0]  # frames 0,1,2 then frame 4 (TL0); 3 and 5 out
+    weak.layer_target = 2
+    # Frame 6 is TL1, 7 TL2: still out (up only at a TL0 frame); from TL0 frame 8 on, all.
+    for _, _, _, data in stream[12:]:
+        source.receive(data)
+    tids = [tid for _, _, tid in sent_fields(weak_egress)]
+    assert tids[8:] == [0, 0, 2, 2, 1, 1, 2, 2, 0, 0, 2, 2, 1, 1, 2, 2]
+    assert_no_gap(sent_fields(weak_egress))
+
+
+async def test_short_picture_ids_are_renumbered_in_seven_bits() -> None:
+    source, weak, weak_egress, _, _ = setup()
+    weak.layer_target = 1
+    stream = frames(40, first_pid=100, long_id=False)
+    for _, _, _, data in stream:
+        source.receive(data)
+    fields = sent_fields(weak_egress)
+    pids: list[int] = []
+    for _, pid, _ in fields:
+        if not pids or pids[-1] != pid:
+            pids.append(pid)
+    assert all((b - a) & 0x7F == 1 for a, b in itertools.pairwise(pids)), pids
+    assert max(pids) < 128
+
+
+async def test_a_late_packet_takes_the_number_kept_free_for_it() -> None:
+    source, weak, weak_egress, _, _ = setup()
+    weak.layer_target = 0
+    stream = frames(8)
+    order = [d for _, _, _, d in stream]
+    late = order.pop(1)  # the key frame's second packet arrives after frames 1 and 2 (left out)
+    order.insert(5, late)
+    late_tl2 = order.pop(7)  # and a TL2 packet (frame 3's second) comes late too
+    order.append(late_tl2)
+    for data in order:
+        source.receive(data)
+    fields = sent_fields(weak_egress)
+    # The key frame's first packet, then its second (late: the number right after, the same
+    # picture id), TL0 frame 4's two packets, and padding for the late TL2 packet.
+    first, late_key, *tl0, padding = fields
+    assert late_key[:2] == ((first[0] + 1) & 0xFFFF, first[1])
+    assert [pid for _, pid, _ in tl0] == [first[1] + 1] * 2
+    assert padding[1] == -1
+    assert_no_gap(sorted(fields))
+    assert weak.layer_dropped == 16 - 4
+
+
+async def test_a_paused_slot_sends_nothing_and_resumes_on_a_key_frame() -> None:
+    source, weak, weak_egress, _, _ = setup()
+    asked: list[bool] = []
+    source.want_keyframe = lambda: asked.append(True) or True  # type: ignore[method-assign]
+    stream = frames(8)
+    for _, _, _, data in stream[:4]:
+        source.receive(data)
+    assert len(weak_egress.sent) == 4
+    weak.apply_level(PAUSED, 2, True)
+    assert weak.receiving == AUDIO_ONLY
+    for _, _, _, data in stream[4:]:
+        source.receive(data)
+    assert len(weak_egress.sent) == 4
+    weak.apply_level(0, 2, True)
+    assert weak.receiving == REDUCED
+    assert weak.waiting_keyframe
+    assert asked
+    delta = frames(4, first_seq=200, first_pid=40)
+    for _, _, _, data in delta[2:]:  # not a key frame: still waiting
+        source.receive(data)
+    assert len(weak_egress.sent) == 4
+    key = frames(4, first_seq=300, first_pid=60)
+    for _, _, _, data in key:
+        source.receive(data)
+    fields = sent_fields(weak_egress)
+    assert [tid for _, _, tid in fields[4:]] == [0, 0]  # the key frame; TL1/TL2 left out
+    seqs = [seq for seq, _, _ in fields]
+    assert all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(seqs))
+    weak.apply_level(2, 2, True)
+    assert weak.receiving == FULL
+
+
+def test_bad_layer_targets_are_refused_without_a_change() -> None:
+    made = slot("video", Producer("x", "video", FakeReceiver()), FakeEgress())  # type: ignore[arg-type]
+    for bad in (-1, 4, 1 << 40):
+        with pytest.raises((ValueError, OverflowError)):
+            made.layer_target = bad
+    with pytest.raises(TypeError):
+        made.layer_target = "1"  # type: ignore[assignment]
+    assert made.layer_target == 3
+    with pytest.raises(AttributeError):
+        made.layer = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("size", range(0, 9))
+async def test_truncated_descriptors_never_read_past_the_payload(size: int) -> None:
+    source, weak, weak_egress, _, _ = setup()
+    weak.layer_target = 0
+    whole = descriptor(300, 2, start=True, key=True)
+    source.receive(packet(1, whole[:size]))
+    # Whatever it holds, a packet is either forwarded whole or left out; nothing crashes.
+    assert len(weak_egress.sent) <= 1
+
+
+# The allocator -------------------------------------------------------------------------
+
+
+def rates(*cumulative: float) -> LayerRates:
+    made = LayerRates()
+    made.cumulative = tuple(cumulative)
+    return made
+
+
+def test_layer_rates_come_from_the_byte_counters() -> None:
+    made = LayerRates(smoothing=1.0)
+    made.update((0, 0, 0, 0), 0, 1.0)
+    made.update((50_000, 25_000, 50_000, 0), 125_000, 1.0)
+    assert made.cumulative == (400_000, 600_000, 1_000_000)
+    assert made.top == 2
+    unlayered = LayerRates(smoothing=1.0)
+    unlayered.update((0, 0, 0, 0), 0, 1.0)
+    unlayered.update((0, 0, 0, 0), 62_500, 0.5)
+    assert unlayered.cumulative == (1_000_000,)
+    assert unlayered.top == 0
+
+
+def test_without_an_estimate_everything_is_forwarded() -> None:
+    allocator = ViewerAllocator()
+    levels = allocator.allocate(None, [("judge", rates(100, 200, 400))], 0.0)
+    assert levels["judge"].level == 2
+
+
+def test_a_tight_budget_is_spent_on_the_judge_first() -> None:
+    allocator = ViewerAllocator()
+    seats = [("judge", rates(160e3, 240e3, 400e3)), ("debtor", rates(160e3, 240e3, 400e3))]
+    levels = allocator.allocate(250e3, seats, 0.0)
+    assert levels["judge"].level == 0  # 0.9 x 250k = 225k: TL0 (160k) fits, TL1 (240k) not
+    assert levels["debtor"].level == PAUSED
+
+
+def test_a_budget_that_covers_everything_changes_nothing() -> None:
+    allocator = ViewerAllocator()
+    seats = [
+        ("judge", rates(160e3, 240e3, 400e3)),
+        (
+            "debtor",
+            rates(
+                100e3,
+            ),
+        ),
+    ]
+    levels = allocator.allocate(2e6, seats, 0.0)
+    assert levels["judge"].level == 2
+    assert levels["debtor"].level == 0
+    assert levels["judge"].state(2) == FULL
+
+
+def test_recovery_is_one_step_at_a_time_and_a_paused_seat_waits_its_back_off() -> None:
+    settings = LayerSettings(step_interval=2.0, probe_after=8.0, probe_max=32.0)
+    allocator = ViewerAllocator(settings)
+    seats = [("judge", rates(160e3, 240e3, 400e3))]
+    assert allocator.allocate(50e3, seats, 0.0)["judge"].level == PAUSED
+    # Room again, but the paused seat waits 8 s.
+    assert allocator.allocate(1e6, seats, 1.0)["judge"].level == PAUSED
+    assert allocator.allocate(1e6, seats, 8.5)["judge"].level == 0
+    # One step per 2 s while the estimate keeps room above what is forwarded.
+    assert allocator.allocate(1e6, seats, 9.0)["judge"].level == 0
+    assert allocator.allocate(1e6, seats, 10.6)["judge"].level == 1
+    assert allocator.allocate(1e6, seats, 12.7)["judge"].level == 2
+
+
+def test_a_failed_try_doubles_the_back_off() -> None:
+    settings = LayerSettings(step_interval=2.0, probe_after=8.0, probe_max=32.0)
+    allocator = ViewerAllocator(settings)
+    seats = [("judge", rates(160e3, 240e3, 400e3))]
+    allocator.allocate(50e3, seats, 0.0)  # paused, next try at 8
+    assert allocator.allocate(1e6, seats, 8.0)["judge"].level == 0  # the try
+    assert allocator.allocate(50e3, seats, 9.0)["judge"].level == PAUSED  # it failed
+    slot_level = allocator.slots["judge"]
+    assert slot_level.backoff == 16.0
+    assert slot_level.probe_at == 25.0
+    assert allocator.allocate(1e6, seats, 24.0)["judge"].level == PAUSED
+    assert allocator.allocate(1e6, seats, 25.0)["judge"].level == 0
+
+
+def test_the_old_relay_adapts_nothing() -> None:
+    allocator = ViewerAllocator(LayerSettings(adapt=False))
+    levels = allocator.allocate(10e3, [("judge", rates(160e3, 240e3, 400e3))], 0.0)
+    assert levels["judge"].level == 2
