@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import av
 import numpy as np
@@ -26,15 +26,7 @@ import pytest
 from aiortc.codecs import h264, opus, vpx
 
 from courtlink.media.recording import DiskFull, Recorder, RecordingInfo, RecordingWriter, recover
-from courtlink.media.recording.depacketize import (
-    Frame,
-    H264Assembler,
-    OpusAssembler,
-    Packet,
-    Vp8Assembler,
-    parse_tapped,
-    vp8_size,
-)
+from courtlink.media.recording.depacketize import Assembler, Frame, tapped, vp8_size
 from courtlink.media.recording.journal import Journal, read_duration
 from courtlink.media.recording.track import TrackFile
 from courtlink.media.sfu import Sfu
@@ -57,6 +49,17 @@ def tone_frame(hz: float, index: int) -> av.AudioFrame:
     frame.sample_rate, frame.pts = 48000, index * 960
     frame.time_base = fractions.Fraction(1, 48000)
     return frame
+
+
+class Packet(NamedTuple):
+    """One RTP packet as the tap records it (``tapped(*packet)`` is its tap entry)."""
+
+    arrived_ns: int
+    sequence_number: int
+    timestamp: int
+    ssrc: int
+    marker: bool
+    payload: bytes
 
 
 def packets(
@@ -96,9 +99,12 @@ def opus_payloads(count: int, hz: float = 440.0) -> list[list[bytes]]:
     return [encoder.encode(tone_frame(hz, i))[0] for i in range(count)]
 
 
-def assemble(assembler: Any, items: list[Packet]) -> list[Frame]:
-    frames = [f for p in items for f in assembler.push(p)]
-    return frames + list(assembler.drain())
+def assemble(assembler: Assembler, items: list[Packet]) -> list[Frame]:
+    """The frames of ``items`` (tapped, pushed one batch at a time), then of what is held."""
+    frames = []
+    for start in range(0, len(items), 7):
+        frames += assembler.push([tapped(*p) for p in items[start : start + 7]])
+    return frames + assembler.drain()
 
 
 def decoded_rgb(path: Path) -> list[tuple[int, int, int]]:
@@ -138,7 +144,7 @@ def test_vp8_frames_come_whole_from_aiortc_packets_in_any_order() -> None:
     payloads = vp8_payloads(10)
     items = packets(payloads, step=3000)
     random.Random(1).shuffle(items[3:9])  # reordered within the hold time
-    frames = assemble(Vp8Assembler(), items)
+    frames = assemble(Assembler("vp8"), items)
     assert len(frames) == 10
     assert frames[0].keyframe
     assert not frames[1].keyframe
@@ -167,7 +173,7 @@ def test_vp8_a_lost_packet_drops_its_frame_and_waits_for_a_key_frame() -> None:
         )
         for i, p in enumerate(items)
     ]
-    assembler = Vp8Assembler()
+    assembler = Assembler("vp8")
     frames = assemble(assembler, items)
     assert big is not None
     # Frames 0 and 1, then nothing until the key frame (the last one).
@@ -181,7 +187,7 @@ def test_h264_access_units_from_aiortc_packets() -> None:
     assert any(p[0] & 0x1F == 24 for f in payloads for p in f) or any(
         p[0] & 0x1F == 28 for f in payloads for p in f
     )
-    frames = assemble(H264Assembler(), packets(payloads, step=3000))
+    frames = assemble(Assembler("h264"), packets(payloads, step=3000))
     assert len(frames) == 8
     assert frames[0].keyframe
     assert frames[0].data.startswith(b"\x00\x00\x00\x01")
@@ -193,7 +199,7 @@ def test_h264_access_units_from_aiortc_packets() -> None:
 
 def test_opus_one_frame_per_payload() -> None:
     payloads = opus_payloads(5)
-    frames = assemble(OpusAssembler(), packets(payloads, step=960))
+    frames = assemble(Assembler("opus"), packets(payloads, step=960))
     assert [f.data for f in frames] == [p[0] for p in payloads]
 
 
@@ -205,7 +211,14 @@ def test_a_tapped_packet_reads_back() -> None:
         + (9).to_bytes(4, "big")
         + b"xy"
     )
-    assert parse_tapped(item) == Packet(T0, 0x1234, 7, 9, True, b"xy")
+    assert item == tapped(T0, 0x1234, 7, 9, True, b"xy")
+    (frame,) = Assembler("opus").push([item])
+    assert frame == Frame((7, 9, T0, b"xy", True))
+    assert (frame.timestamp, frame.ssrc, frame.arrived_ns, frame.data) == (7, 9, T0, b"xy")
+    with pytest.raises(ValueError, match="tap entry"):
+        Assembler("opus").push([item[:19]])
+    with pytest.raises(ValueError, match="no assembler"):
+        Assembler("vp9")
 
 
 # The muxer ------------------------------------------------------------------------------------
@@ -214,7 +227,7 @@ def test_a_tapped_packet_reads_back() -> None:
 def test_vp8_file_plays_back_in_colour_on_the_session_clock(
     tmp_path: Path, journal: Journal
 ) -> None:
-    frames = assemble(Vp8Assembler(), packets(vp8_payloads(30), step=3000, at=T0 + 2_000_000_000))
+    frames = assemble(Assembler("vp8"), packets(vp8_payloads(30), step=3000, at=T0 + 2_000_000_000))
     track = TrackFile(tmp_path, "judge", "video", "vp8", started_ns=T0, journal=journal)
     for frame in frames:
         track.write(frame)
@@ -234,7 +247,7 @@ def test_vp8_file_plays_back_in_colour_on_the_session_clock(
 
 
 def test_h264_file_decodes(tmp_path: Path, journal: Journal) -> None:
-    frames = assemble(H264Assembler(), packets(h264_payloads(15), step=3000))
+    frames = assemble(Assembler("h264"), packets(h264_payloads(15), step=3000))
     track = TrackFile(tmp_path, "debtor", "video", "h264", started_ns=T0, journal=journal)
     for frame in frames:
         track.write(frame)
@@ -246,7 +259,7 @@ def test_h264_file_decodes(tmp_path: Path, journal: Journal) -> None:
 
 
 def test_opus_file_has_the_tone(tmp_path: Path, journal: Journal) -> None:
-    frames = assemble(OpusAssembler(), packets(opus_payloads(100, 660.0), step=960))
+    frames = assemble(Assembler("opus"), packets(opus_payloads(100, 660.0), step=960))
     track = TrackFile(tmp_path, "creditor", "audio", "opus", started_ns=T0, journal=journal)
     for frame in frames:
         track.write(frame)
@@ -277,7 +290,7 @@ def test_a_new_ssrc_continues_the_file_without_overlap(tmp_path: Path, journal: 
         for p in second
     ]
     track = TrackFile(tmp_path, "officer", "audio", "opus", started_ns=T0, journal=journal)
-    assembler = OpusAssembler()
+    assembler = Assembler("opus")
     for frame in assemble(assembler, first) + assemble(assembler, second):
         track.write(frame)
     track.close()

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from courtlink.media.recording.depacketize import Assembler, assembler_for, parse_tapped
+from courtlink.media.recording.depacketize import Assembler
 from courtlink.media.recording.journal import (
     MANIFEST,
     Journal,
@@ -221,7 +221,7 @@ class Recorder:
                     journal=self._journal,
                     opener=self.opener,
                 )
-                track = self._tracks[key] = _Track(file, assembler_for(codec))
+                track = self._tracks[key] = _Track(file, Assembler(codec))
             if track.sources and track.sources[-1] is source:
                 return False
             source.tap_limit = TAP_LIMIT
@@ -301,9 +301,8 @@ class Recorder:
                         track.sources.remove(source)
             if final or len(sources) > 1:
                 # A retired source's frames held for reordering go before the new one's.
-                for frame in track.assembler.drain():
-                    track.file.write(frame)
-            if sources and not final and getattr(track.assembler, "waiting_keyframe", False):
+                track.file.write_all(track.assembler.drain())
+            if sources and not final and track.assembler.waiting_keyframe:
                 self._ask_keyframe(sources[-1])
 
     def _ask_keyframe(self, source: Tapped) -> None:
@@ -314,10 +313,8 @@ class Recorder:
             self._loop.call_soon_threadsafe(ask)
 
     def _write(self, track: _Track, batch: list[bytes]) -> None:
-        assembler, file = track.assembler, track.file
-        for item in batch:
-            for frame in assembler.push(parse_tapped(item)):
-                file.write(frame)
+        """One call assembles the batch's packets (in C), one more writes its frames."""
+        track.file.write_all(track.assembler.push(batch))
 
     def _finish(self, reason: str) -> None:
         """Close every file (each as whole as it can be), journal the stop, write the

@@ -150,6 +150,11 @@ class TrackFile:
         self.last_ms = at
         self.frames += 1
 
+    def write_all(self, frames: list[Frame]) -> None:
+        """Mux frames in order (raises OSError when the disk refuses one)."""
+        for frame in frames:
+            self.write(frame)
+
     def _open(self, frame: Frame, at: int) -> None:
         self._file = self.opener(self.path)
         container = av.open(
