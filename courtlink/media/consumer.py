@@ -103,7 +103,6 @@ class Consumer(_forward.Slot):
         self.last_sent_at: float | None = None
         self.waiting_keyframe = kind == "video"
         self.remb_bps: int | None = None  # the subscriber's estimate, its share for this slot
-        self.remb_total: int | None = None  # the whole estimate (for all it receives)
         self.receiving = "full"  # what the subscriber gets: full, reduced or audio_only
         self.forwarded = 0
         self.retransmitted = 0
@@ -233,7 +232,6 @@ class Consumer(_forward.Slot):
             if self._ssrc in ssrcs:
                 # A browser's REMB covers everything it receives on the connection.
                 self.remb_bps = int(bitrate / max(1, len(ssrcs)))
-                self.remb_total = int(bitrate)
 
     def apply_level(self, level: int, top: int, layered: bool) -> None:
         """What media/layers.py chose for this video slot: ``level`` < 0 pauses it (the

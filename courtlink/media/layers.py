@@ -52,6 +52,9 @@ class LayerSettings:
     probe_margin: float = 1.25
     # Between two steps up for one viewer.
     step_interval: float = 2.0
+    # Over budget this many times in a row (once a second) before anything is taken away: an
+    # estimate moves with every burst, and taking video away is the costlier mistake.
+    patience: int = 2
     # A paused seat is tried again after this, doubled after each failed try, up to probe_max.
     probe_after: float = 8.0
     probe_max: float = 64.0
@@ -133,12 +136,14 @@ class ViewerAllocator:
     settings: LayerSettings = field(default_factory=LayerSettings)
     slots: dict[str, SlotLevel] = field(default_factory=dict)
     next_step_at: float = 0.0
+    over: int = 0  # times in a row over budget
 
     def allocate(
         self, budget: float | None, seats: Sequence[tuple[str, LayerRates]], now: float
     ) -> dict[str, SlotLevel]:
-        """``seats``: (seat, its publisher's rates) in priority order. Returns every seat's
-        level; with no budget known (no estimate yet) everything is forwarded."""
+        """``seats``: (seat, its publisher's rates) in priority order; ``budget``: the viewer's
+        estimate for all of them, bits per second. Returns every seat's level; with no budget
+        known (no estimate yet) everything is forwarded."""
         known = {seat for seat, _ in seats}
         for gone in set(self.slots) - known:
             del self.slots[gone]
@@ -150,9 +155,14 @@ class ViewerAllocator:
                 levels[seat].level = rates.top
             return levels
         demand = sum(rates.rate(levels[seat].level) for seat, rates in seats)
-        if demand > budget * (1 / self.settings.keep_margin):
+        self.over = self.over + 1 if demand > budget / self.settings.keep_margin else 0
+        if self.over >= self.settings.patience:
             self._step_down(budget, seats, levels, now)
-        elif now >= self.next_step_at and budget >= demand * self.settings.probe_margin:
+        elif (
+            self.over == 0
+            and now >= self.next_step_at
+            and budget >= demand * self.settings.probe_margin
+        ):
             self._step_up(seats, levels, now)
         for slot in levels.values():
             if slot.tried_at is not None and now - slot.tried_at >= 2 * self.settings.probe_after:

@@ -130,11 +130,14 @@ class Peer(SlotConnection):
             ),
             key=lambda pair: list(Seat).index(pair[0]),
         )
-        budgets = [c.remb_total for _, c in fed if c.remb_total is not None]
+        # A browser's REMB covers every stream it receives (each slot keeps its share), aiortc
+        # sends one per stream: either way the viewer's budget is the sum over its slots.
+        shares = [c.remb_bps for _, c in fed]
+        budget = sum(s for s in shares if s is not None) if None not in shares else None
         rates: list[tuple[str, LayerRates]] = [
             (str(seat), c.source.rates) for seat, c in fed if c.source is not None
         ]
-        levels = self.allocator.allocate(max(budgets) if budgets else None, rates, now)
+        levels = self.allocator.allocate(budget, rates, now)
         for seat, consumer in fed:
             source_rates = consumer.source.rates if consumer.source is not None else LayerRates()
             layered = len(source_rates.cumulative) > 1
@@ -147,12 +150,12 @@ class Peer(SlotConnection):
         temporal layers, audio_only: its link cannot carry that video)."""
         rtts = [r for c in self.consumers.values() if (r := wire.sender_rtt(c.sender)) is not None]
         losses = [x for p in self.producers.values() if (x := p.loss_since_last()) is not None]
-        estimates = [c.remb_total for c in self.consumers.values() if c.remb_total is not None]
+        shares = [c.remb_bps for c in self.consumers.values() if c.remb_bps is not None]
         return {
             "state": self.state,
             "rtt_ms": round(min(rtts) * 1000, 1) if rtts else None,
             "loss": round(max(losses), 3) if losses else None,
-            "estimate_kbps": round(max(estimates) / 1000) if estimates else None,
+            "estimate_kbps": round(sum(shares) / 1000) if shares else None,
             "receiving": {
                 str(seat): consumer.receiving
                 for (seat, kind), consumer in self.consumers.items()
