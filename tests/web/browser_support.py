@@ -51,6 +51,7 @@ __all__ = [
     "probe",
     "sample_twice",
     "start_coturn",
+    "start_coturn_tls",
     "start_courtlink",
 ]
 
@@ -244,17 +245,32 @@ async def start_courtlink(directory: Path, **env: str) -> Courtlink:
 
 @dataclass
 class Coturn:
-    """coturn (Debian's ``turnserver``) on 127.0.0.1, TURN REST credentials (use-auth-secret)."""
+    """coturn (Debian's ``turnserver``) on 127.0.0.1 (or ``host``), TURN REST credentials
+    (use-auth-secret); with ``tls_port``, also TURN over TLS (``turns:``) there."""
 
     port: int
     secret: str
     realm: str
     process: asyncio.subprocess.Process
     log: Path
+    host: str = "127.0.0.1"
+    tls_port: int | None = None
+    cert: Path | None = None  # the TLS certificate (PEM), self-signed
 
     @property
     def url(self) -> str:
-        return f"turn:127.0.0.1:{self.port}?transport=udp"
+        return f"turn:{self.host}:{self.port}?transport=udp"
+
+    @property
+    def turns_url(self) -> str:
+        assert self.tls_port is not None, "coturn was started without TLS"
+        return f"turns:{self.host}:{self.tls_port}?transport=tcp"
+
+    def spki_hash(self) -> str:
+        """base64(SHA-256(SubjectPublicKeyInfo)) of the TLS certificate: what Chromium's
+        ``--ignore-certificate-errors-spki-list`` takes."""
+        assert self.cert is not None, "coturn was started without TLS"
+        return spki_hash(self.cert.read_bytes())
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -292,14 +308,14 @@ userdb={directory}/turndb
 """
 
 
-async def stun_answers(port: int, wait: float = 0.5) -> bool:
-    """Does a STUN server on 127.0.0.1:port answer a Binding request?"""
+async def stun_answers(port: int, wait: float = 0.5, host: str = "127.0.0.1") -> bool:
+    """Does a STUN server on host:port answer a Binding request?"""
     loop = asyncio.get_running_loop()
     transaction = os.urandom(12)
     request = struct.pack("!HHI", 0x0001, 0, 0x2112A442) + transaction
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.setblocking(False)
-        await loop.sock_sendto(sock, request, ("127.0.0.1", port))
+        await loop.sock_sendto(sock, request, (host, port))
         try:
             data, _ = await asyncio.wait_for(loop.sock_recvfrom(sock, 2048), wait)
         except (TimeoutError, OSError):
@@ -336,6 +352,160 @@ async def start_coturn(
     turn = Coturn(port, secret, realm, process, log)
     deadline = time.monotonic() + 15
     while not await stun_answers(port):
+        if process.returncode is not None or time.monotonic() > deadline:
+            await turn.stop()
+            raise AssertionError(f"coturn did not start:\n{turn.log_text()}")
+        await asyncio.sleep(0.2)
+    return turn
+
+
+COTURN_TLS_CONFIG = """\
+listening-ip={host}
+relay-ip={host}
+listening-port={port}
+tls-listening-port={tls_port}
+cert={cert}
+pkey={key}
+no-tlsv1
+no-tlsv1_1
+use-auth-secret
+static-auth-secret={secret}
+realm={realm}
+no-dtls
+no-tcp
+no-cli
+no-rfc5780
+no-stun-backward-compatibility
+fingerprint
+log-file=stdout
+simple-log
+verbose
+pidfile={directory}/turnserver.pid
+userdb={directory}/turndb
+"""
+
+
+def make_tls_certificate(directory: Path, host: str) -> tuple[Path, Path]:
+    """A self-signed certificate (ECDSA P-256, one day) for ``host`` (an IP address, in the
+    subject alternative names) and its key, as PEM files: (certificate, key)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "turn.courtlink.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address(host)), x509.DNSName("turn.courtlink.test")]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    cert = directory / "turn-cert.pem"
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file = directory / "turn-key.pem"
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_file.chmod(0o600)
+    return cert, key_file
+
+
+def spki_hash(pem: bytes) -> str:
+    import base64
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    spki = (
+        x509.load_pem_x509_certificate(pem)
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
+
+
+async def tls_answers(host: str, port: int, wait: float = 1.0) -> bool:
+    """Does a TLS server on host:port finish a handshake (any certificate)?"""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=context), wait)
+    except (TimeoutError, OSError):
+        return False
+    writer.close()
+    with contextlib.suppress(Exception):
+        await writer.wait_closed()
+    return True
+
+
+async def start_coturn_tls(
+    directory: Path,
+    secret: str,
+    host: str,
+    realm: str = "courtlink.test",
+    *,
+    tls_port: int = 443,
+    port: int = 3478,
+) -> Coturn:
+    """coturn on ``host`` (e.g. a namespace link's host end): TURN over UDP on ``port`` and
+    TURN over TLS on ``tls_port`` (443, where firewalls let HTTPS through) with a self-signed
+    certificate for ``host`` (``Coturn.cert``); relays from ``host``. No plain TCP listener, so
+    TCP reaches it only through TLS. Binding 443 needs root (or cap_net_bind_service)."""
+    binary = shutil.which("turnserver") or "/usr/bin/turnserver"
+    if not os.access(binary, os.X_OK):
+        missing("coturn", "the turnserver binary is not installed (apt-get install coturn)")
+    if tls_port < 1024 and os.geteuid() != 0:
+        missing("coturn on port 443", "binding a port below 1024 needs root")
+    cert, key = make_tls_certificate(directory, host)
+    config = directory / "turnserver.conf"
+    config.write_text(
+        COTURN_TLS_CONFIG.format(
+            host=host,
+            port=port,
+            tls_port=tls_port,
+            cert=cert,
+            key=key,
+            secret=secret,
+            realm=realm,
+            directory=directory,
+        )
+    )
+    log = directory / "turnserver.log"
+    handle = log.open("wb")
+    try:
+        process = await asyncio.create_subprocess_exec(
+            binary, "-c", str(config), stdout=handle, stderr=asyncio.subprocess.STDOUT
+        )
+    finally:
+        handle.close()
+    turn = Coturn(port, secret, realm, process, log, host=host, tls_port=tls_port, cert=cert)
+    deadline = time.monotonic() + 15
+    while not (await stun_answers(port, host=host) and await tls_answers(host, tls_port)):
         if process.returncode is not None or time.monotonic() > deadline:
             await turn.stop()
             raise AssertionError(f"coturn did not start:\n{turn.log_text()}")
