@@ -162,7 +162,7 @@ reserve(Assembler *self, size_t more)
     if (more > MAX_FRAME || self->len > MAX_FRAME - more)
         return -1;
     size_t need = self->len + more;
-    if (need <= self->cap)
+    if (need <= self->cap && self->buf != NULL) /* allocated even for 0 bytes: memcpy's */
         return 0;
     size_t cap = self->cap ? self->cap : 4096;
     while (cap < need)
