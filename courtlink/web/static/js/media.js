@@ -14,6 +14,7 @@
   const deviceMessage = document.getElementById("device-message");
   const muteMic = document.getElementById("mute-mic");
   const muteCam = document.getElementById("mute-cam");
+  const mediaLostBanner = document.getElementById("media-lost");
 
   let localStream = null;
   let pc = null;
@@ -28,6 +29,19 @@
   // browser may still call it connected, and the page asks for a new one (docs/protocol.md).
   const SILENCE_MS = 5000;
   let heard = { count: -1, at: 0, asked: 0 };
+  // Nothing for this long (the whole connection, or one seat) is called lost: the banner and
+  // the tiles say so before the page asks for a new connection at SILENCE_MS.
+  const LOST_MS = 3000;
+  // A tile's indicator judges the last few seconds of its stats (freezes, loss), so one bad
+  // second shows as weak for a while instead of flickering.
+  const WINDOW_MS = 4500;
+  // The server's media.quality is about once a second; older than this it says nothing.
+  const QUALITY_STALE_MS = 5000;
+  let hadMedia = false;     // media arrived once since the page joined: later silence is a loss
+  let mediaLost = false;
+  let samples = {};         // seat -> [{at, vBytes, aBytes, packets, lost, freezes, freezeSec, fps, jitter}]
+  let arrived = {};         // seat -> {audio, video}: when bytes of each kind last arrived
+  let serverQuality = { message: null, at: 0 };
 
   function tile(seat) { return document.querySelector(`.seat-tile[data-seat="${seat}"]`); }
 
@@ -121,9 +135,46 @@
     });
   }
 
+  // How the server wants our camera sent (docs/protocol.md, "publish"): VP8 in temporal layers,
+  // so that the SFU can leave the upper layers out for a weak viewer, and at most a bitrate.
+  // Chromium takes the encodings of the answering side once the answer is set locally.
+  async function applyPublish(peer, offer) {
+    delete room.dataset.publish;
+    const wanted = offer.publish && offer.publish.video;
+    if (!wanted) return;
+    const transceiver = peer.getTransceivers().find((x) => x.mid === offer.own.video);
+    if (!transceiver) return;
+    const sender = transceiver.sender;
+    const apply = async (fields) => {
+      const params = sender.getParameters();
+      if (!params.encodings || !params.encodings.length) params.encodings = [{}];
+      Object.assign(params.encodings[0], fields);
+      await sender.setParameters(params);
+    };
+    const fields = {};
+    if (wanted.max_bitrate_bps) fields.maxBitrate = wanted.max_bitrate_bps;
+    if (wanted.scalability_mode) fields.scalabilityMode = wanted.scalability_mode;
+    try {
+      await apply(fields);
+      room.dataset.publish = wanted.scalability_mode || "bitrate";
+    } catch (err) {
+      // A browser or codec without that mode: the bitrate alone, one layer as before.
+      console.warn("publish parameters refused", err);
+      delete fields.scalabilityMode;
+      try {
+        if (Object.keys(fields).length) await apply(fields);
+        room.dataset.publish = "bitrate";
+      } catch (again) {
+        console.warn("publish bitrate refused", again);
+      }
+    }
+  }
+
   async function onOffer(offer) {
     if (pc) pc.close();
     slots = {};
+    samples = {};
+    arrived = {};
     for (const slot of offer.slots) slots[slot.mid] = slot;
     const config = { bundlePolicy: "max-bundle", iceServers: offer.ice_servers || [] };
     if (offer.ice_transport_policy) config.iceTransportPolicy = offer.ice_transport_policy;
@@ -138,6 +189,7 @@
     peer.onconnectionstatechange = () => {
       if (peer !== pc) return;
       room.dataset.peer = peer.connectionState;
+      updateMediaState();
       if (peer.connectionState === "failed" || peer.connectionState === "disconnected") scheduleRestart();
       else if (peer.connectionState === "connected" && restartTimer && !restartForced) { clearTimeout(restartTimer); restartTimer = null; }
     };
@@ -151,6 +203,7 @@
       }
     }
     await peer.setLocalDescription(await peer.createAnswer());
+    await applyPublish(peer, offer);
     await waitForGathering(peer, 3000);
     socket.emit("media.answer", { sdp: peer.localDescription.sdp }, (ack) => {
       if (!ack || !ack.ok) room.dataset.peer = "refused";
@@ -179,19 +232,67 @@
       const peer = pc;
       const report = await peer.getStats();
       const bySeat = {};
+      const audioBySeat = {};
       let received = 0;
       report.forEach((stat) => {
         if (stat.type === "transport") received += stat.packetsReceived || 0;
-        if (stat.type !== "inbound-rtp" || stat.kind !== "video") return;
+        if (stat.type !== "inbound-rtp") return;
         const slot = slots[stat.mid];
-        if (slot) bySeat[slot.seat] = stat;
+        if (!slot) return;
+        if (stat.kind === "video") bySeat[slot.seat] = stat;
+        else if (stat.kind === "audio") audioBySeat[slot.seat] = stat;
       });
       for (const [seat, stat] of Object.entries(bySeat)) {
         const el = tile(seat);
         if (el) el.dataset.framesDecoded = String(stat.framesDecoded || 0);
       }
-      if (peer === pc) watchSilence(peer, received);
+      if (peer !== pc) return;
+      watchSilence(peer, received);
+      remember(bySeat, audioBySeat);
+      updateMediaState();
     }, 1000);
+  }
+
+  // One sample per seat and second from the page's own stats; counters are cumulative.
+  function remember(video, audio) {
+    const now = Date.now();
+    const seats = new Set([...Object.keys(video), ...Object.keys(audio)]);
+    for (const seat of seats) {
+      const v = video[seat] || {};
+      const a = audio[seat] || {};
+      const sample = {
+        at: now,
+        vBytes: v.bytesReceived || 0,
+        aBytes: a.bytesReceived || 0,
+        packets: v.packetsReceived || 0,
+        lost: Math.max(0, v.packetsLost || 0),
+        freezes: v.freezeCount || 0,
+        freezeSec: v.totalFreezesDuration || 0,
+        fps: v.framesPerSecond,
+        jitter: v.jitter,
+      };
+      const list = samples[seat] || (samples[seat] = []);
+      const previous = list[list.length - 1];
+      const seen = arrived[seat] || (arrived[seat] = { audio: 0, video: 0 });
+      if (sample.aBytes > (previous ? previous.aBytes : 0)) seen.audio = now;
+      if (sample.vBytes > (previous ? previous.vBytes : 0)) seen.video = now;
+      list.push(sample);
+      while (list.length > 1 && now - list[0].at > WINDOW_MS) list.shift();
+    }
+  }
+
+  // The page's media as a whole: lost while the connection is down, or nothing arrived for
+  // LOST_MS (the same count watchSilence restarts on), or a new connection is not up yet.
+  function updateMediaState() {
+    const now = Date.now();
+    const state = pc ? pc.connectionState : "closed";
+    const up = state === "connected" && heard.count >= 0 && now - heard.at < LOST_MS;
+    if (up) hadMedia = true;
+    const lost = !!pc && (state === "failed" || state === "disconnected" || (hadMedia && !up));
+    mediaLost = lost;
+    room.dataset.media = !pc ? "" : lost ? "lost" : up ? "ok" : "connecting";
+    if (mediaLostBanner) mediaLostBanner.hidden = !lost;
+    renderQuality();
   }
 
   function watchSilence(peer, received) {
@@ -203,8 +304,90 @@
     socket.emit("media.restart", {}, () => {});
   }
 
+  function serverView() {
+    if (!serverQuality.message || Date.now() - serverQuality.at > QUALITY_STALE_MS) return {};
+    return serverQuality.message;
+  }
+
+  // What the SFU sends us of a seat's video: "full", "reduced" (fewer temporal layers) or
+  // "audio_only" (our link cannot carry it); from media.quality, about ourselves.
+  function receivingOf(seat) {
+    const mine = serverView()[room.dataset.participant];
+    return (mine && mine.receiving && mine.receiving[seat]) || null;
+  }
+
+  // good | weak | lost for one remote seat's tile, or null when there is nothing to say (an
+  // empty seat, our own, a seat the judge holds apart, a connection still starting).
+  function judge(seat, el) {
+    if (!pc || !el.classList.contains("present") || el.classList.contains("me")) return [null, ""];
+    if (el.classList.contains("on-hold") || el.classList.contains("in-lobby")) return [null, ""];
+    if (mediaLost) return ["lost", "page"];
+    const now = Date.now();
+    const view = serverView();
+    const theirs = view[el.dataset.participant];
+    const mine = view[room.dataset.participant];
+    if (theirs && (theirs.state === "failed" || theirs.state === "closed")) return ["lost", "server-state"];
+    const list = samples[seat] || [];
+    const last = list[list.length - 1];
+    const first = list[0];
+    const seen = arrived[seat] || { audio: 0, video: 0 };
+    const receiving = receivingOf(seat);
+    // Lost when everything that came from the seat and should still come has stopped: not the
+    // video the SFU keeps from us (audio only), not the sound the judge muted.
+    const expected = [];
+    if (seen.video && receiving !== "audio_only") expected.push(seen.video);
+    if (seen.audio && !el.classList.contains("muted")) expected.push(seen.audio);
+    if (expected.length && expected.every((at) => now - at >= LOST_MS)) return ["lost", "nothing-arrives"];
+    if (!seen.audio && !seen.video && !(theirs && theirs.state === "connected")) return [null, ""];
+    if (receiving === "reduced" || receiving === "audio_only") return ["weak", "receiving"];
+    if (theirs && ((theirs.loss || 0) > 0.05 || (theirs.rtt_ms || 0) > 400)) return ["weak", "their-link"];
+    if (mine && (mine.rtt_ms || 0) > 400) return ["weak", "my-rtt"];
+    if (seen.video && now - seen.video >= LOST_MS) return ["weak", "still-picture"];  // sound, but a still picture
+    if (last && first && last !== first) {
+      const packets = last.packets - first.packets;
+      const lost = last.lost - first.lost;
+      if (packets + lost >= 20 && lost / (packets + lost) > 0.05) return ["weak", "loss"];
+      if (last.freezes - first.freezes >= 3 || last.freezeSec - first.freezeSec >= 0.8) return ["weak", "freezes"];
+      const kbps = ((last.vBytes - first.vBytes) * 8) / Math.max(1, last.at - first.at);
+      if (typeof last.fps === "number" && last.fps < 5 && kbps > 30) return ["weak", "fps"];
+    }
+    if (last && typeof last.jitter === "number" && last.jitter > 0.1) return ["weak", "jitter"];
+    return ["good", "ok"];
+  }
+
+  function renderQuality() {
+    const labels = { good: t.linkGood, weak: t.linkWeak, lost: t.linkLost };
+    const view = serverView();
+    const mine = view[room.dataset.participant];
+    for (const el of document.querySelectorAll(".seat-tile")) {
+      const seat = el.dataset.seat;
+      const [quality, why] = judge(seat, el);
+      el.dataset.qualityWhy = why;
+      const box = el.querySelector(".link");
+      if (quality) el.dataset.quality = quality;
+      else delete el.dataset.quality;
+      if (box) {
+        box.hidden = !quality;
+        box.querySelector(".link-text").textContent = quality ? labels[quality] : "";
+        const last = (samples[seat] || []).slice(-1)[0];
+        const details = [];
+        if (last && typeof last.fps === "number") details.push(`${Math.round(last.fps)} fps`);
+        if (mine && typeof mine.estimate_kbps === "number") details.push(`${t.downlink} ${mine.estimate_kbps} kbps`);
+        box.title = details.join(" · ");
+      }
+      const receiving = quality ? receivingOf(seat) : null;
+      el.dataset.receiving = receiving || "";
+      const audioOnly = receiving === "audio_only";
+      el.classList.toggle("audio-only", audioOnly);
+      const note = el.querySelector(".audio-only-note");
+      if (note) note.hidden = !audioOnly;
+    }
+  }
+
   function onQuality(message) {
-    // {participant: {state, rtt_ms, loss}}: the server's view of each participant's connection.
+    // {participant: {state, rtt_ms, loss, estimate_kbps?, receiving?}}: the server's view of
+    // each participant's connection (and of what it receives of each seat).
+    serverQuality = { message: message || {}, at: Date.now() };
     for (const el of document.querySelectorAll(".seat-tile")) {
       const who = el.dataset.participant;
       const q = who && message[who];
@@ -217,6 +400,7 @@
       box.textContent = parts.join(" · ");
       el.classList.toggle("poor", (q.loss || 0) > 0.05 || (q.rtt_ms || 0) > 400);
     }
+    renderQuality();
   }
 
   muteMic.addEventListener("click", () => {
@@ -263,6 +447,10 @@
       restartForced = false;
       if (statsTimer) clearInterval(statsTimer);
       statsTimer = null;
+      hadMedia = false;
+      samples = {};
+      arrived = {};
+      updateMediaState();
     },
   };
   if (deviceBox) window.courtlinkMedia.ready();
