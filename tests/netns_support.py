@@ -44,12 +44,19 @@ their arrival: ``ping`` from inside shows one direction's delay, applications se
 
 The server: ``courtlink serve`` must listen where the namespace can reach it, and its ICE must
 offer an address the namespace can reach. ``server_env()`` gives the environment for
-``start_courtlink``: HTTP on every interface (``COURTLINK_HOST=0.0.0.0``) and the SFU's ICE bound
-to ``host_ip`` (``COURTLINK__MEDIA__HOST_ADDRESS``; aioice would otherwise offer every host
-address, the namespace's link among them, but also ones unreachable from it). Links the
-server hands out name 127.0.0.1; ``url()`` rewrites one to ``host_ip``. A browser needs
-``chromium_switches(url)`` too: http://10.233.x.y is not a secure origin, and the join page
-needs one for the camera.
+``start_courtlink``: HTTP on every interface (``COURTLINK_HOST=0.0.0.0``; the default,
+127.0.0.1, is the namespace's own loopback inside it) and the SFU's ICE bound to ``host_ip``
+(``COURTLINK__MEDIA__HOST_ADDRESS``: one candidate, on the link; any other of the host's
+non-loopback addresses would be reachable too, through the namespace's default route, but
+never 127.0.0.1, which several browser tests bind it to). Links the server hands out name
+127.0.0.1; ``url()`` rewrites one to ``host_ip``. A browser needs ``chromium_switches(url)``
+too: http://10.233.x.y is not a secure origin, and the join page needs one for the camera.
+With tests/media/conftest.py's ``served``: ``served(host="0.0.0.0", public_host=ns.host_ip,
+env={"COURTLINK__MEDIA__HOST_ADDRESS": ns.host_ip})`` (as tests/media/test_reconnect.py does).
+
+Also: ``dropped_udp()`` (what the firewall dropped), ``delay_line_stats()`` (packets passed,
+dropped, held, by direction), ``COURTLINK_TEST_SHAPER=nfqueue`` (or ``namespace("nfqueue")``)
+to use the delay line even where netem exists.
 
 Missing capabilities (not root, no ``ip``/``tc``, neither netem nor iptables with NFQUEUE)
 fail the test under CI=true and skip it elsewhere (``tests.conftest.missing``).
@@ -360,9 +367,10 @@ def _netem_args(profile: Profile) -> list[str]:
         args += ["loss", f"{profile.loss_percent:g}%"]
     if profile.rate_kbit:
         args += ["rate", f"{profile.rate_kbit}kbit"]
-        # The queue: what the rate lets through in delay + queue_ms, in ~1000-byte packets.
+        # netem's limit counts packets (those being delayed too): what the rate lets through
+        # in delay + queue_ms, in packets of ~500 bytes (audio's are smaller, video's larger).
         bytes_held = profile.rate_kbit * 125 * (profile.delay_ms + profile.queue_ms) / 1000
-        args += ["limit", str(max(20, int(bytes_held / 1000)))]
+        args += ["limit", str(max(30, int(bytes_held / 500)))]
     else:
         args += ["limit", "10000"]
     return args
@@ -381,16 +389,23 @@ def _tbf_args(profile: Profile) -> list[str]:
 
 
 @contextlib.contextmanager
-def namespace() -> Iterator[Netns]:
+def namespace(backend: str | None = None) -> Iterator[Netns]:
     """A fresh namespace linked to the host; removed (with its link, rules, qdiscs and delay
-    line) when the block ends, however it ends."""
+    line) when the block ends, however it ends. ``backend`` ("netem" or "nfqueue"; default:
+    $COURTLINK_TEST_SHAPER, else netem where the kernel has it) says how ``shape`` works."""
     if os.geteuid() != 0:
         _missing("not root (network namespaces, veth and tc need CAP_NET_ADMIN)")
     for tool in ("ip", "tc"):
         if shutil.which(tool) is None:
             _missing(f"the `{tool}` command (iproute2) is not installed")
     _sweep_stale()
-    backend = "netem" if _netem_available() else "nfqueue"
+    backend = backend or os.environ.get("COURTLINK_TEST_SHAPER") or None
+    if backend is None:
+        backend = "netem" if _netem_available() else "nfqueue"
+    elif backend not in ("netem", "nfqueue"):
+        raise ValueError(f"backend: netem or nfqueue, not {backend!r}")
+    elif backend == "netem" and not _netem_available():
+        _missing("the kernel has no netem (sch_netem), and the netem backend was asked for")
     if backend == "nfqueue" and shutil.which("iptables") is None:
         _missing("the kernel has no netem (sch_netem) and iptables (for NFQUEUE) is not installed")
     tag = f"{os.getpid() % 100000:05d}{next(_counter) % 100:02d}"
