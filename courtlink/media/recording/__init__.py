@@ -3,7 +3,7 @@ muxed into WebM (Matroska for H.264) without decoding.
 
 | module | what |
 |---|---|
-| ``depacketize.py`` | RTP payloads back in order, to whole frames (VP8, H.264, Opus), in C (``media/_assemble.c``) |
+| ``depacketize.py`` | packets back in order, to whole frames (VP8, H.264, Opus): ``_assemble.c`` |
 | ``track.py`` | one file per seat and kind, on the session clock, through reconnects |
 | ``journal.py`` | ``journal.jsonl``, ``manifest.json``, and the manifest rebuilt after a kill |
 | ``recorder.py`` | the session's recorder: the taps, the writer thread (one per Sfu), the disk |

@@ -104,7 +104,6 @@ class TrackFile:
         # The session-clock timeline of the current RTP source.
         self._ssrc: int | None = None
         self._anchor_ms = 0
-        self._base_ts = 0
         self._last_ts = 0
         self._extended = 0
         self.first_ms: int | None = None
@@ -113,47 +112,66 @@ class TrackFile:
         self.frames = 0
         self.opened_entry: dict[str, Any] | None = None
 
-    def _time_of(self, frame: Frame) -> int:
-        """The frame's time on the session clock, in milliseconds."""
-        arrived_ms = (frame.arrived_ns - self.started_ns) // 1_000_000
-        if frame.ssrc != self._ssrc:
-            self._ssrc = frame.ssrc
-            after = self.last_ms + self._frame_ms if self.last_ms is not None else 0
-            self._anchor_ms = max(arrived_ms, after)
-            self._base_ts = self._last_ts = frame.timestamp
-            self._extended = 0
-        else:
-            step = (frame.timestamp - self._last_ts) & 0xFFFFFFFF
-            if step >= 0x80000000:
-                step -= 1 << 32
-            self._extended += step
-            self._last_ts = frame.timestamp
-        return self._anchor_ms + self._extended * 1000 // self.clock_rate
-
     def write(self, frame: Frame) -> None:
         """Mux one frame (raises OSError when the disk refuses it)."""
-        at = self._time_of(frame)
-        if self.last_ms is not None:
-            if at <= self.last_ms:  # never back, never two frames at one time
-                at = self.last_ms + 1
-            else:
-                self._frame_ms = min(at - self.last_ms, 100)
-        if self._container is None:
-            self._open(frame, at)
-        packet = av.Packet(frame.data)
-        packet.stream = self._stream
-        packet.time_base = TIME_BASE
-        packet.pts = packet.dts = at
-        packet.duration = self._frame_ms
-        packet.is_keyframe = frame.keyframe
-        self._container.mux(packet)
-        self.last_ms = at
-        self.frames += 1
+        self.write_all([frame])
 
     def write_all(self, frames: list[Frame]) -> None:
-        """Mux frames in order (raises OSError when the disk refuses one)."""
-        for frame in frames:
-            self.write(frame)
+        """Mux frames in order (raises OSError when the disk refuses one). The writer thread's
+        loop per frame, so its state is in local variables until the end.
+
+        A frame's time: within one RTP source, its RTP timestamp's distance from the source's
+        first (unwrapped) on the source's anchor; a new source is anchored at its arrival, but
+        never before the end of what the file holds. Never back, never two frames at one
+        time; each frame lasts until the next (at most 100 ms)."""
+        if not frames:
+            return
+        started_ns, rate = self.started_ns, self.clock_rate
+        ssrc, anchor, last_ts, extended = self._ssrc, self._anchor_ms, self._last_ts, self._extended
+        last_ms, frame_ms = self.last_ms, self._frame_ms
+        mux = None if self._container is None else self._container.mux_one
+        stream = self._stream
+        new_packet = av.Packet
+        written = 0
+        try:
+            for frame in frames:
+                timestamp, source, arrived_ns, data, keyframe = frame
+                if source == ssrc:
+                    step = (timestamp - last_ts) & 0xFFFFFFFF
+                    extended += step - 0x100000000 if step >= 0x80000000 else step
+                else:  # the first frame, or a new source (the participant reconnected)
+                    ssrc, extended = source, 0
+                    after = 0 if last_ms is None else last_ms + frame_ms
+                    anchor = max((arrived_ns - started_ns) // 1_000_000, after)
+                last_ts = timestamp
+                at = anchor + extended * 1000 // rate
+                if last_ms is not None:
+                    if at <= last_ms:
+                        at = last_ms + 1
+                    else:
+                        frame_ms = min(at - last_ms, 100)
+                if mux is None:
+                    self._open(frame, at)
+                    mux, stream = self._container.mux_one, self._stream
+                # The packet's time base is left unset: it is the stream's (TIME_BASE, which
+                # the Matroska muxer keeps), so the muxer does not rescale.
+                packet = new_packet(data)
+                packet.stream = stream
+                packet.pts = packet.dts = at
+                packet.duration = frame_ms
+                packet.is_keyframe = keyframe
+                mux(packet)
+                last_ms = at
+                written += 1
+        finally:
+            self._ssrc, self._anchor_ms, self._last_ts, self._extended = (
+                ssrc,
+                anchor,
+                last_ts,
+                extended,
+            )
+            self.last_ms, self._frame_ms = last_ms, frame_ms
+            self.frames += written
 
     def _open(self, frame: Frame, at: int) -> None:
         self._file = self.opener(self.path)
