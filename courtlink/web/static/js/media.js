@@ -316,11 +316,23 @@
     return (mine && mine.receiving && mine.receiving[seat]) || null;
   }
 
-  // good | weak | lost for one remote seat's tile, or null when there is nothing to say (an
-  // empty seat, our own, a seat the judge holds apart, a connection still starting).
+  // Whether the judge keeps this seat's media from us on purpose (docs/protocol.md, the lobby
+  // and caucus): a tile in the lobby or on hold, or, when we are on hold ourselves, every tile
+  // but the other held side's; in the lobby we receive nothing.
+  function heldApart(el) {
+    const mine = [...document.querySelectorAll(".seat-tile.me")];
+    if (mine.some((x) => x.classList.contains("in-lobby"))) return true;
+    const held = el.classList.contains("on-hold");
+    if (mine.some((x) => x.classList.contains("on-hold"))) return !held;
+    return held || el.classList.contains("in-lobby");
+  }
+
+  // [good | weak | lost, why] for one remote seat's tile, or [null, ""] when there is nothing
+  // to say (an empty seat, our own, a seat held apart, a connection still starting). "why"
+  // (data-quality-why) names the rule, for a support call and the tests.
   function judge(seat, el) {
     if (!pc || !el.classList.contains("present") || el.classList.contains("me")) return [null, ""];
-    if (el.classList.contains("on-hold") || el.classList.contains("in-lobby")) return [null, ""];
+    if (heldApart(el)) return [null, ""];
     if (mediaLost) return ["lost", "page"];
     const now = Date.now();
     const view = serverView();
