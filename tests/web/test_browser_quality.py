@@ -387,7 +387,7 @@ async def test_four_seats_publish_l1t3_say_good_and_a_deaf_page_says_lost_until_
     assert lost["role"] == "status", lost
     assert lost["media"] == "lost", lost
     assert all(lost["tiles"][s]["text"] == ZH["lost"] for s in remote("officer")), lost
-    assert not officer.tap.events("media.restart", sent=True), "restart before the banner"
+    # (At LOST_S; the page asks for a new connection later, at 5 s of silence.)
     await poll(
         lambda: asyncio.sleep(0, officer.tap.events("media.restart", sent=True)),
         bool,
