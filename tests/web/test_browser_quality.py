@@ -339,7 +339,9 @@ async def test_four_seats_publish_l1t3_say_good_and_a_deaf_page_says_lost_until_
     started = time.monotonic()
     probes = await poll(
         lambda: quality_all(pages),
-        lambda probes: all(says(probes[v], remote(v), "good") for v in SEATS),
+        lambda probes: all(
+            probes[v]["media"] == "ok" and says(probes[v], remote(v), "good") for v in SEATS
+        ),
         within=30,
         interval=1.0,
         what="every remote tile to say good",

@@ -41,6 +41,7 @@
   let mediaLost = false;
   let samples = {};         // seat -> [{at, vBytes, aBytes, packets, lost, freezes, freezeSec, fps, jitter}]
   let arrived = {};         // seat -> {audio, video}: when bytes of each kind last arrived
+  let holders = {};         // seat -> the participant its samples are about
   let serverQuality = { message: null, at: 0 };
 
   function tile(seat) { return document.querySelector(`.seat-tile[data-seat="${seat}"]`); }
@@ -333,7 +334,14 @@
   function judge(seat, el) {
     if (!pc || !el.classList.contains("present") || el.classList.contains("me")) return [null, ""];
     if (heldApart(el)) return [null, ""];
+    if (holders[seat] !== el.dataset.participant) {
+      // Somebody else holds the seat now (a new join): what came before was theirs.
+      holders[seat] = el.dataset.participant;
+      delete samples[seat];
+      delete arrived[seat];
+    }
     if (mediaLost) return ["lost", "page"];
+    if (!hadMedia) return [null, ""];  // our own connection is still starting
     const now = Date.now();
     const view = serverView();
     const theirs = view[el.dataset.participant];
