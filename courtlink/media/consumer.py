@@ -104,6 +104,8 @@ class Consumer(_forward.Slot):
         self.waiting_keyframe = kind == "video"
         self.remb_bps: int | None = None  # the subscriber's estimate, its share for this slot
         self.receiving = "full"  # what the subscriber gets: full, reduced or audio_only
+        self.loss: float | None = None  # fraction lost, from the subscriber's newest report
+        self.loss_at: float | None = None  # when that report came (``clock``)
         self.forwarded = 0
         self.retransmitted = 0
         self.octets = 0
@@ -221,7 +223,7 @@ class Consumer(_forward.Slot):
         return b"".join((head, self._prefix, value, self._pad, payload))
 
     async def on_feedback(self, kind: str, value: Any) -> None:
-        """Subscriber feedback on this slot: key frame requests, NACKs, REMB."""
+        """Subscriber feedback on this slot: key frame requests, NACKs, REMB, loss."""
         if kind == "keyframe":
             if self.source is not None:
                 self.source.want_keyframe()
@@ -232,6 +234,9 @@ class Consumer(_forward.Slot):
             if self._ssrc in ssrcs:
                 # A browser's REMB covers everything it receives on the connection.
                 self.remb_bps = int(bitrate / max(1, len(ssrcs)))
+        elif kind == "loss":
+            self.loss = float(value)
+            self.loss_at = self.clock()
 
     def apply_level(self, level: int, top: int, layered: bool) -> None:
         """What media/layers.py chose for this video slot: ``level`` < 0 pauses it (the

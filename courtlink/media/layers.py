@@ -1,19 +1,16 @@
 """Per-viewer video: how much of each seat's video a subscriber's link can carry.
 
 Each publisher's VP8 carries temporal layers (browsers are asked for L1T3: TL0 at a quarter of
-the frame rate, TL1 adding a quarter, TL2 the other half). Once a second the router gives every
-subscriber a budget, its own bandwidth estimate (the REMB its receiver sends), and spends it
-over the seats it receives, the judge first: each seat's video gets the most layers that fit,
-and a seat whose lowest layer does not fit is paused for that subscriber alone (audio only;
+the frame rate, TL1 adding a quarter, TL2 the other half). Once a second the router lets every
+subscriber's allocator weigh its own signals, its bandwidth estimate (the REMB its receiver
+sends) and the loss it reports, and choose for each seat it receives the most layers its link
+carries; a seat whose lowest layer does not fit is paused for that subscriber alone (audio only;
 audio is never adapted). The forwarding core (``Slot.layer_target``, ``Slot.paused``) then
 leaves the packets out and renumbers the rest. One weak viewer no longer lowers the picture of
 the others: publishers are told the best of their viewers' estimates, within a cap.
 
-A receiver's estimate cannot rise far above what it receives (libwebrtc's caps it at 1.5 times
-the incoming rate), so a higher layer is only tried, one step at a time, when the estimate has
-room above what is forwarded now, and a paused seat is tried again after a back-off that doubles
-each time the try fails (8 s up to 64 s). This module is pure: no I/O, no aiortc; the router
-calls it with numbers and applies what it returns.
+This module is pure: no I/O, no aiortc; the router calls it with numbers and applies what it
+returns.
 """
 
 from __future__ import annotations
@@ -46,32 +43,43 @@ class LayerSettings:
     adapt: bool = True
     # Publishers are never asked for more than this (browsers are also told it as maxBitrate).
     max_video_bps: int = 600_000
-    # A level is kept while the budget covers its rate times this; more is spent only when the
-    # estimate is this much above what is forwarded now.
-    keep_margin: float = 0.9
-    probe_margin: float = 1.25
-    # Between two steps up for one viewer.
-    step_interval: float = 2.0
-    # Over budget this many times in a row (once a second) before anything is taken away: an
+    # Congestion: the estimate fell below this share of what is forwarded, or the viewer
+    # reports more loss than ``loss_high``; what is forwarded is then cut to fit the estimate
+    # (or the loss). Room: loss at most ``loss_low`` and an estimate that is not falling.
+    keep_margin: float = 0.85
+    loss_high: float = 0.10
+    loss_low: float = 0.05
+    # An estimate counts as falling when it drops below this share of the previous one (a
+    # receiver that detects overuse cuts its estimate to 85 % of what arrives; smaller moves
+    # are drift), and one cut never takes away more than ``max_cut`` of what is forwarded
+    # (an estimate just after overuse undershoots the link).
+    falling: float = 0.9
+    max_cut: float = 0.5
+
+    # Congested this many times in a row (once a second) before anything is taken away: an
     # estimate moves with every burst, and taking video away is the costlier mistake.
     patience: int = 2
-    # A paused seat is tried again after this, doubled after each failed try, up to probe_max.
-    probe_after: float = 8.0
-    probe_max: float = 64.0
+    # Between two steps up for one viewer; after a step down, the next step up waits
+    # ``backoff`` seconds, doubled when that step fails again soon, up to ``backoff_max``.
+    step_interval: float = 2.0
+    backoff: float = 4.0
+    backoff_max: float = 32.0
 
 
 class LayerRates:
-    """One publisher's video rate per cumulative temporal layer, from the forwarding core's
-    byte counters (``Source.layer_octets`` and ``Source.bytes``), smoothed."""
+    """One publisher's video rate per temporal layer, from the forwarding core's byte counters
+    (``Source.layer_octets`` and ``Source.bytes``), smoothed so that a second in which a layer
+    happened to send nothing (a publisher short of CPU sends fewer frames) does not make it
+    look gone."""
 
-    __slots__ = ("_bytes", "_octets", "cumulative", "smoothing")
+    __slots__ = ("_bytes", "_octets", "per_layer", "smoothing", "total")
 
-    def __init__(self, smoothing: float = 0.5) -> None:
+    def __init__(self, smoothing: float = 0.3) -> None:
         self.smoothing = smoothing
         self._octets: tuple[int, ...] | None = None
         self._bytes: int | None = None
-        # bits per second up to and including each layer; one entry for a stream without layers
-        self.cumulative: tuple[float, ...] = ()
+        self.per_layer = [0.0, 0.0, 0.0, 0.0]  # bits per second of each TID
+        self.total = 0.0  # bits per second of the whole stream
 
     def update(self, layer_octets: Sequence[int], total_bytes: int, interval: float) -> None:
         """The counters now, ``interval`` seconds after the previous call."""
@@ -80,48 +88,50 @@ class LayerRates:
         if self._octets is None or self._bytes is None:
             self._octets, self._bytes = tuple(layer_octets), total_bytes
             return
-        per_layer = [
+        fresh = [
             max(0, a - b) * 8 / interval for a, b in zip(layer_octets, self._octets, strict=True)
         ]
         total = max(0, total_bytes - self._bytes) * 8 / interval
         self._octets, self._bytes = tuple(layer_octets), total_bytes
-        top = max((i for i, rate in enumerate(per_layer) if rate > 0), default=-1)
-        if top < 0:
-            fresh: tuple[float, ...] = (total,)
-        else:
-            running, sums = 0.0, []
-            for rate in per_layer[: top + 1]:
-                running += rate
-                sums.append(running)
-            fresh = tuple(sums)
-        if len(fresh) != len(self.cumulative):
-            self.cumulative = fresh
-        else:
-            a = self.smoothing
-            self.cumulative = tuple(
-                a * n + (1 - a) * o for n, o in zip(fresh, self.cumulative, strict=True)
-            )
+        a = self.smoothing
+        self.per_layer = [a * n + (1 - a) * o for n, o in zip(fresh, self.per_layer, strict=True)]
+        self.total = a * total + (1 - a) * self.total
 
     @property
     def top(self) -> int:
-        """The highest level the publisher sends (0 for a stream without layers)."""
-        return max(0, len(self.cumulative) - 1)
+        """The highest temporal layer the publisher sends (0 for a stream without layers): any
+        that carries more than 1 % of the stream."""
+        carried = [i for i, rate in enumerate(self.per_layer) if rate > 0.01 * self.total]
+        return max(carried, default=0)
+
+    @property
+    def layered(self) -> bool:
+        return self.top > 0
+
+    @property
+    def cumulative(self) -> tuple[float, ...]:
+        """Bits per second up to and including each layer; one entry without layers."""
+        if not self.layered:
+            return (self.total,)
+        running, sums = 0.0, []
+        for rate in self.per_layer[: self.top + 1]:
+            running += rate
+            sums.append(running)
+        return tuple(sums)
 
     def rate(self, level: int) -> float:
-        if level < 0 or not self.cumulative:
+        if level < 0:
             return 0.0
-        return self.cumulative[min(level, len(self.cumulative) - 1)]
+        cumulative = self.cumulative
+        return cumulative[min(level, len(cumulative) - 1)]
 
 
 @dataclass(slots=True)
 class SlotLevel:
     """One seat's video toward one viewer: the level chosen (PAUSED, or the highest temporal
-    layer; for a stream without layers 0 means all of it) and the back-off of its next try."""
+    layer; for a stream without layers 0 means all of it)."""
 
     level: int
-    probe_at: float = 0.0
-    backoff: float = 0.0  # 0 until a pause; doubled by each pause that follows a failed try
-    tried_at: float | None = None  # when it was last stepped up (a try), until it holds
 
     def state(self, top: int) -> str:
         if self.level == PAUSED:
@@ -131,84 +141,127 @@ class SlotLevel:
 
 @dataclass
 class ViewerAllocator:
-    """The levels of the video slots one viewer receives, from its budget (see module doc)."""
+    """The levels of the video slots one viewer receives (see the module's doc).
+
+    Two signals, because a receiver's estimate (REMB) lags: after congestion it restarts from
+    a fraction of what arrived and climbs a few percent a second, and it cannot rise at all
+    while nothing arrives. So a low estimate counts as congestion only while it is falling (a
+    fresh overuse), and so does loss above ``loss_high`` in the viewer's receiver reports; then
+    what is forwarded is cut to fit, seat by seat, the judge first. Giving back follows the
+    loss: one step every ``step_interval`` while loss stays low and the estimate does not fall,
+    to the seat with the fewest layers first (the judge first among equals), so every seat gets
+    its lowest layer before any gets more; after a cut, giving back waits a back-off that
+    doubles when a step fails again soon."""
 
     settings: LayerSettings = field(default_factory=LayerSettings)
     slots: dict[str, SlotLevel] = field(default_factory=dict)
     next_step_at: float = 0.0
-    over: int = 0  # times in a row over budget
+    congested: int = 0  # ticks in a row
+    backoff: float = 0.0
+    last_budget: float | None = None
+    last_step_up: float | None = None
+    last_cut: float | None = None
 
     def allocate(
-        self, budget: float | None, seats: Sequence[tuple[str, LayerRates]], now: float
+        self,
+        budget: float | None,
+        seats: Sequence[tuple[str, LayerRates]],
+        now: float,
+        *,
+        loss: float | None = None,
     ) -> dict[str, SlotLevel]:
         """``seats``: (seat, its publisher's rates) in priority order; ``budget``: the viewer's
-        estimate for all of them, bits per second. Returns every seat's level; with no budget
-        known (no estimate yet) everything is forwarded."""
-        known = {seat for seat, _ in seats}
-        for gone in set(self.slots) - known:
+        estimate for all of them, bits per second; ``loss``: the fraction lost the viewer last
+        reported (None: no fresh report). Returns every seat's level; with neither signal
+        known, everything."""
+        settings = self.settings
+        for gone in set(self.slots) - {seat for seat, _ in seats}:
             del self.slots[gone]
         levels = {seat: self.slots.setdefault(seat, SlotLevel(rates.top)) for seat, rates in seats}
         for seat, rates in seats:
             levels[seat].level = min(levels[seat].level, rates.top)
-        if budget is None or not self.settings.adapt:
+        if not settings.adapt or (budget is None and loss is None):
             for seat, rates in seats:
                 levels[seat].level = rates.top
             return levels
         demand = sum(rates.rate(levels[seat].level) for seat, rates in seats)
-        self.over = self.over + 1 if demand > budget / self.settings.keep_margin else 0
-        if self.over >= self.settings.patience:
-            self._step_down(budget, seats, levels, now)
+        falling = (
+            budget is not None
+            and self.last_budget is not None
+            and budget < self.last_budget * settings.falling
+        )
+        short = budget is not None and falling and budget < demand * settings.keep_margin
+        lossy = loss is not None and loss > settings.loss_high
+        self.congested = self.congested + 1 if short or lossy else 0
+        if self.congested >= settings.patience:
+            fit = demand * (1 - (loss or 0)) * settings.keep_margin
+            if short and budget is not None:
+                fit = min(fit, budget * settings.keep_margin)
+            self._cut(max(fit, demand * (1 - settings.max_cut)), seats, levels, now)
+            self.congested = 0
         elif (
-            self.over == 0
+            self.congested == 0
+            and (loss is None or loss <= settings.loss_low)
+            and not falling
             and now >= self.next_step_at
-            and budget >= demand * self.settings.probe_margin
         ):
             self._step_up(seats, levels, now)
-        for slot in levels.values():
-            if slot.tried_at is not None and now - slot.tried_at >= 2 * self.settings.probe_after:
-                slot.tried_at, slot.backoff = None, 0.0  # the try held: forget the back-off
+        if self.last_cut is not None and now - self.last_cut > 4 * settings.backoff_max:
+            self.backoff = 0.0  # long enough without a cut: forget the back-off
+        if budget is not None:
+            self.last_budget = budget
         return levels
 
-    def _step_down(
+    def _cut(
         self,
-        budget: float,
+        fit: float,
         seats: Sequence[tuple[str, LayerRates]],
         levels: dict[str, SlotLevel],
         now: float,
     ) -> None:
-        """Over budget: keep, seat by seat in priority order, the most layers (never more than
-        now) that fit in what is left; what does not fit at TL0 is paused."""
-        left = budget * self.settings.keep_margin
-        for seat, rates in seats:
-            slot = levels[seat]
-            level = slot.level
-            while level > PAUSED and rates.rate(level) > left:
-                level -= 1
-            if level < slot.level:
-                if level == PAUSED:
-                    slot.backoff = (
-                        min(self.settings.probe_max, slot.backoff * 2)
-                        if slot.backoff
-                        else self.settings.probe_after
-                    )
-                    slot.probe_at = now + slot.backoff
-                slot.level = level
-                slot.tried_at = None
-            left -= rates.rate(level)
-        self.next_step_at = now + self.settings.step_interval
+        """Take layers away, one at a time, until what is forwarded fits in ``fit`` (at least
+        one, even when the rates say everything fits: they are the publisher's, before loss):
+        always from the seat with the most, the last in priority order among equals, so the
+        judge keeps a picture longest; a seat below TL0 is paused."""
+
+        def demand() -> float:
+            return sum(rates.rate(levels[seat].level) for seat, rates in seats)
+
+        while True:
+            candidates = [
+                (levels[seat].level, i, seat)
+                for i, (seat, _) in enumerate(seats)
+                if levels[seat].level > PAUSED
+            ]
+            if not candidates:
+                break
+            _, _, seat = max(candidates)
+            levels[seat].level -= 1
+            if demand() <= fit:
+                break
+        failed_try = self.last_step_up is not None and now - self.last_step_up < 3 * (
+            self.settings.step_interval
+        )
+        if failed_try and self.backoff:
+            self.backoff = min(self.settings.backoff_max, self.backoff * 2)
+        elif not self.backoff:
+            self.backoff = self.settings.backoff
+        self.last_cut = now
+        self.next_step_at = now + self.backoff
 
     def _step_up(
         self, seats: Sequence[tuple[str, LayerRates]], levels: dict[str, SlotLevel], now: float
     ) -> None:
-        """Room above what is forwarded: one seat one level up, the first in priority order
-        that can go up (a paused one only once its back-off has passed)."""
-        for seat, rates in seats:
-            slot = levels[seat]
-            if slot.level >= rates.top:
-                continue
-            if slot.level == PAUSED and now < slot.probe_at:
-                continue
-            slot.level += 1
-            slot.tried_at = now
-            self.next_step_at = now + self.settings.step_interval
+        """One seat one level up: of those that can go up, the one with the fewest layers, the
+        first in priority order among equals."""
+        candidates = [
+            (levels[seat].level, i, seat)
+            for i, (seat, rates) in enumerate(seats)
+            if levels[seat].level < rates.top
+        ]
+        if not candidates:
             return
+        _, _, seat = min(candidates)
+        levels[seat].level += 1
+        self.last_step_up = now
+        self.next_step_at = now + self.settings.step_interval

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import statistics
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -137,11 +138,38 @@ class Peer(SlotConnection):
         rates: list[tuple[str, LayerRates]] = [
             (str(seat), c.source.rates) for seat, c in fed if c.source is not None
         ]
-        levels = self.allocator.allocate(budget, rates, now)
+        # Loss on this participant's downlink: the median of what its slots report (a
+        # publisher's own uplink loss shows on that publisher's two slots only, and a slot that
+        # carries little may report none).
+        losses = [
+            c.loss
+            for c in self.consumers.values()
+            if c.loss is not None
+            and c.source is not None
+            and not c.paused
+            and c.loss_at is not None
+            and now - c.loss_at < 3.0  # fresh: a congested uplink holds reports back
+        ]
+        levels = self.allocator.allocate(
+            budget,
+            rates,
+            now,
+            loss=statistics.median(losses) if losses else None,
+        )
         for seat, consumer in fed:
             source_rates = consumer.source.rates if consumer.source is not None else LayerRates()
-            layered = len(source_rates.cumulative) > 1
-            consumer.apply_level(levels[str(seat)].level, source_rates.top, layered)
+            before = consumer.receiving, consumer.layer_target
+            consumer.apply_level(levels[str(seat)].level, source_rates.top, source_rates.layered)
+            if (consumer.receiving, consumer.layer_target) != before:
+                log.info(
+                    "%s receives %s's video: %s (layer %d; estimate %s kbit/s for %s)",
+                    self.participant_id,
+                    seat,
+                    consumer.receiving,
+                    levels[str(seat)].level,
+                    None if budget is None else round(budget / 1000),
+                    [round(r.rate(r.top) / 1000) for _, r in rates],
+                )
 
     def quality(self) -> dict[str, Any]:
         """This participant's connection as the server sees it: round-trip time (from the
@@ -149,7 +177,7 @@ class Peer(SlotConnection):
         downlink estimate and what it receives of each seat's video (full, reduced: fewer
         temporal layers, audio_only: its link cannot carry that video)."""
         rtts = [r for c in self.consumers.values() if (r := wire.sender_rtt(c.sender)) is not None]
-        losses = [x for p in self.producers.values() if (x := p.loss_since_last()) is not None]
+        losses = [p.uplink_loss for p in self.producers.values() if p.uplink_loss is not None]
         shares = [c.remb_bps for c in self.consumers.values() if c.remb_bps is not None]
         return {
             "state": self.state,

@@ -23,6 +23,7 @@ __all__ = ["Producer"]
 log = logging.getLogger("courtlink.media")
 
 MAX_BITRATE = 2_500_000
+MIN_BITRATE = 50_000  # the least a publisher is asked for (libwebrtc's own floor is 30k)
 
 
 class Producer(_forward.Source):
@@ -66,6 +67,10 @@ class Producer(_forward.Source):
         self.closed = False
         # Its video rate per temporal layer (media/layers.py), updated once a second.
         self.rates = LayerRates()
+        # Loss on the publisher's own uplink in the last second (after NACK repairs), and the
+        # cap that loss puts on what it is asked to send (None: no cap), see ``measure``.
+        self.uplink_loss: float | None = None
+        self.uplink_cap: float | None = None
 
     def configure(self, video_codec: str, rtx: dict[int, int]) -> None:
         """Called once negotiation settled."""
@@ -125,9 +130,32 @@ class Producer(_forward.Source):
         if still:
             self._spawn(wire.send_nack(self.receiver, self.ssrc, still))
 
-    def measure(self, interval: float) -> None:
-        """Update ``rates`` from the byte counters, ``interval`` seconds after the last time."""
+    def measure(self, interval: float, settings: LayerSettings | None = None) -> None:
+        """Once a second: ``rates`` from the byte counters, the uplink's loss, and from it the
+        cap on what the publisher is asked for. A phone on a weak uplink is told to send less
+        when more than ``loss_high`` of its packets stay lost (to 90 % of what got through),
+        and more again, 5 % a second, once less than ``loss_low`` are: its browser's own
+        control reacts to REMB at once, to loss only slowly."""
         self.rates.update(self.layer_octets, self.bytes, interval)
+        self.uplink_loss = self.loss_since_last()
+        if settings is None or not settings.adapt or self.kind != "video":
+            return
+        loss = self.uplink_loss
+        if loss is not None and loss > settings.loss_high and self.rates.total > 0:
+            through = self.rates.total * (1 - loss) * 0.9
+            if self.uplink_cap is None:
+                log.info(
+                    "%s's uplink loses %.0f %% of its video: asking for at most %d kbit/s",
+                    self.participant_id,
+                    loss * 100,
+                    through / 1000,
+                )
+            self.uplink_cap = max(MIN_BITRATE, min(self.uplink_cap or through, through))
+        elif self.uplink_cap is not None and (loss is None or loss < settings.loss_low):
+            self.uplink_cap *= 1.05
+            if self.uplink_cap >= settings.max_video_bps:
+                log.info("%s's uplink carries its video again", self.participant_id)
+                self.uplink_cap = None
 
     async def send_remb(self, settings: LayerSettings | None = None) -> int | None:
         """Tell the publisher what to send: with per-viewer layers (``settings.adapt``) the best
@@ -136,10 +164,12 @@ class Producer(_forward.Source):
         if self.kind != "video" or self.ssrc is None or self.closed:
             return None
         rates = [c.remb_bps for c in self.consumers if c.remb_bps is not None]
-        if not rates:
+        if not rates and self.uplink_cap is None:
             return None
-        if settings is not None and settings.adapt:
-            bitrate = min(max(rates), settings.max_video_bps)
+        if not rates:
+            bitrate = self.uplink_cap or MAX_BITRATE
+        elif settings is not None and settings.adapt:
+            bitrate = min(max(rates), settings.max_video_bps, self.uplink_cap or MAX_BITRATE)
         else:
             bitrate = min(min(rates), MAX_BITRATE)
         await wire.send_remb(self.receiver, int(bitrate), [self.ssrc])

@@ -140,7 +140,8 @@ class Router(SessionRouter[Peer]):
         self._measured_at = now
         peers = [peer for peer in self.peers.values() if not peer.closed]
         for peer in peers:
-            peer.producers["video"].measure(interval)
+            for producer in peer.producers.values():
+                producer.measure(interval, self.layers)
         for peer in peers:
             peer.adapt(now)
 

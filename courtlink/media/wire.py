@@ -270,8 +270,9 @@ FeedbackHandler = Callable[[str, Any], Awaitable[None]]
 
 def hook_sender_feedback(sender: RTCRtpSender, handler: FeedbackHandler) -> None:
     """Route subscriber feedback on ``sender`` to ``handler(kind, value)``:
-    ``("keyframe", None)``, ``("nack", [seq, ...])``, ``("remb", (bitrate, ssrcs))``.
-    Receiver reports still go to aiortc, which keeps the round-trip time."""
+    ``("keyframe", None)``, ``("nack", [seq, ...])``, ``("remb", (bitrate, ssrcs))``, and
+    from each receiver report on it ``("loss", fraction lost since the previous report)``.
+    Receiver reports still go to aiortc too, which keeps the round-trip time."""
     original = sender._handle_rtcp_packet
 
     async def handle(packet: Any) -> None:
@@ -287,6 +288,10 @@ def hook_sender_feedback(sender: RTCRtpSender, handler: FeedbackHandler) -> None
                     return
                 await handler("remb", remb)
             else:
+                if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+                    for report in packet.reports:
+                        if report.ssrc == sender._ssrc:
+                            await handler("loss", report.fraction_lost / 256)
                 await original(packet)
         except Exception:
             log.exception("dropping RTCP feedback that could not be handled")
