@@ -561,16 +561,27 @@ async def test_sender_feedback_hook_and_round_trip_time() -> None:
     sender._RTCRtpSender__lsr_time = sent_at  # type: ignore[attr-defined]
     report = RtcpReceiverInfo(
         ssrc=ssrc,
-        fraction_lost=0,
+        fraction_lost=64,  # a quarter
         packets_lost=0,
         highest_sequence=1,
         jitter=0,
         lsr=0x12345678,
         dlsr=65536 // 10,  # the subscriber held it 0.1 s
     )
-    rr = RtcpRrPacket(ssrc=1, reports=[report])
+    other = RtcpReceiverInfo(
+        ssrc=ssrc + 1,
+        fraction_lost=255,
+        packets_lost=0,
+        highest_sequence=1,
+        jitter=0,
+        lsr=0,
+        dlsr=0,
+    )
+    rr = RtcpRrPacket(ssrc=1, reports=[report, other])
     await sender._handle_rtcp_packet(rr)
     assert passed_on == [rr]
+    # The loss the subscriber reports on this sender (and not on another) reaches the handler.
+    assert got[-1] == ("loss", 0.25)
     rtt = wire.sender_rtt(sender)
     assert rtt is not None
     assert 0.1 < rtt < 1.0

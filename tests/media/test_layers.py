@@ -353,3 +353,54 @@ def test_the_old_relay_adapts_nothing() -> None:
     allocator = ViewerAllocator(LayerSettings(adapt=False))
     levels = allocator.allocate(10e3, [("judge", rates(160e3, 240e3, 400e3))], 0.0, loss=0.9)
     assert levels["judge"].level == 2
+
+
+# The publisher's side -----------------------------------------------------------------------
+
+
+class Viewer:
+    def __init__(self, remb_bps: int | None) -> None:
+        self.remb_bps = remb_bps
+
+
+async def test_publishers_are_told_the_best_estimate_within_the_cap_or_the_lowest_without(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    told: list[int] = []
+
+    async def send_remb(receiver: Any, bitrate: int, ssrcs: list[int]) -> None:
+        told.append(bitrate)
+
+    monkeypatch.setattr("courtlink.media.wire.send_remb", send_remb)
+    made = Producer("debtor", "video", FakeReceiver())  # type: ignore[arg-type]
+    made.ssrc = 1234
+    made.consumers = [Viewer(200_000), Viewer(900_000), Viewer(None)]  # type: ignore[list-item]
+    assert await made.send_remb(LayerSettings(max_video_bps=600_000)) == 600_000
+    assert await made.send_remb(LayerSettings(max_video_bps=2_000_000)) == 900_000
+    assert await made.send_remb(LayerSettings(adapt=False)) == 200_000
+    assert await made.send_remb() == 200_000
+    assert told == [600_000, 900_000, 200_000, 200_000]
+
+
+def test_a_lossy_uplink_caps_what_the_publisher_is_asked_for_until_it_recovers() -> None:
+    settings = LayerSettings(max_video_bps=600_000)
+    made = Producer("creditor", "video", FakeReceiver())  # type: ignore[arg-type]
+    made.rates.total = 400_000
+    losses = iter([0.4, 0.2, 0.07, 0.0, 0.0])
+    made.loss_since_last = lambda: next(losses)  # type: ignore[method-assign]
+    made.measure(1.0, settings)
+    assert made.uplink_loss == 0.4
+    cap = made.uplink_cap
+    assert cap is not None
+    assert 150_000 < cap < 400_000  # about what got through, a little less
+    made.measure(1.0, settings)  # still lossy: lower, never higher
+    assert made.uplink_cap is not None
+    assert made.uplink_cap <= cap
+    held = made.uplink_cap
+    made.measure(1.0, settings)  # 7 %: between low and high, held
+    assert made.uplink_cap == held
+    made.measure(1.0, settings)  # clean: 5 % more a second
+    assert made.uplink_cap == pytest.approx(held * 1.05)
+    made.uplink_cap = 590_000
+    made.measure(1.0, settings)  # past the cap: no cap of its own any more
+    assert made.uplink_cap is None
