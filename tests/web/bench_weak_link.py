@@ -19,7 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from tests.netns_support import WEAK, Profile, namespace
-from tests.web.browser_support import Chromium
+from tests.web.browser_support import chromium_session
 from tests.web.weak_link_support import Run, start_call, weak_link_run
 
 PROFILES = {
@@ -30,19 +30,15 @@ PROFILES = {
 
 
 async def one(profile: Profile, adapt: bool, directory: Path) -> Run:
-    from playwright.async_api import async_playwright
-
     with namespace() as netns:
-        async with async_playwright() as playwright:
-            browsers = Chromium(playwright)
-            call = None
-            try:
+        call = None
+        try:
+            async with chromium_session(describe=False) as browsers:
                 call = await start_call(directory, netns, browsers, adapt=adapt)
                 return await weak_link_run(call, netns, profile, adapt=adapt)
-            finally:
-                await browsers.close()
-                if call is not None:
-                    await call.server.stop()
+        finally:
+            if call is not None:
+                await call.server.stop()
 
 
 def summary(run: Run) -> dict[str, object]:
@@ -58,9 +54,20 @@ def summary(run: Run) -> dict[str, object]:
         out[name] = {
             "creditor_fps": {seat: round(f, 1) for seat, f in window.fps["creditor"].items()},
             "creditor_frozen_s": {s: round(f, 1) for s, f in window.frozen["creditor"].items()},
+            "creditor_kbps": {s: round(f) for s, f in window.kbps["creditor"].items()},
             "others_mean_fps": round(sum(f for f, _ in others) / len(others), 1),
             "others_min_fps": round(min(f for f, _ in others), 1),
             "others_frozen_s": round(sum(s for _, s in others), 1),
+            "others_mean_kbps": round(
+                sum(
+                    kbps
+                    for viewer, seats in window.kbps.items()
+                    if viewer != "creditor"
+                    for seat, kbps in seats.items()
+                    if seat != "creditor"
+                )
+                / 6
+            ),
         }
     return out
 

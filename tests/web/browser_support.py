@@ -21,7 +21,7 @@ import struct
 import sys
 import time
 import wave
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -530,6 +530,25 @@ def chromium_args(
         args.append(f"--use-file-for-fake-video-capture={media[0]}")
         args.append(f"--use-file-for-fake-audio-capture={media[1]}")
     return args
+
+
+@contextlib.asynccontextmanager
+async def chromium_session(*, describe: bool = True) -> AsyncIterator[Chromium]:
+    """Playwright and the Chromium instances a test launches through it, all closed at the end;
+    ``describe`` prints every page first (shown when the test fails). The tests' ``chromium``
+    fixtures are this, each after what must outlive the browsers (a server, a namespace)."""
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError as exc:
+        missing("Chromium", f"the playwright package is not installed ({exc})")
+    async with async_playwright() as playwright:
+        browsers = Chromium(playwright)
+        try:
+            yield browsers
+        finally:
+            if describe:
+                print(await browsers.describe())
+            await browsers.close()
 
 
 async def launch(playwright: Any, args: list[str]) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import aiohttp
@@ -11,8 +11,16 @@ import pytest
 from courtlink.web.services import Services
 from tests.conftest import LiveServer, missing
 from tests.helpers import World, build_world
+from tests.netns_support import Netns, namespace
 from tests.web.browser_support import PAGE_WAIT, chromium_args, launch
 from tests.web.support import new_client, services_of
+
+
+@pytest.fixture
+def netns() -> Iterator[Netns]:
+    """A network namespace for one participant (tests/netns_support.py), gone after the test."""
+    with namespace() as ns:
+        yield ns
 
 
 @pytest.fixture

@@ -16,18 +16,18 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import missing
-from tests.netns_support import Netns, namespace
+from tests.netns_support import Netns
 from tests.web.browser_support import (
     Chromium,
     Courtlink,
     chromium_args,
+    chromium_session,
     make_fake_media,
     peer_stats,
     poll,
@@ -46,12 +46,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
 
 @pytest.fixture
-def netns() -> Iterator[Netns]:
-    with namespace() as ns:
-        yield ns
-
-
-@pytest.fixture
 def fake_media(tmp_path: Path) -> dict[str, tuple[Path, Path]]:
     return make_fake_media(tmp_path / "media")
 
@@ -60,16 +54,8 @@ def fake_media(tmp_path: Path) -> dict[str, tuple[Path, Path]]:
 async def chromium(netns: Netns) -> AsyncIterator[Chromium]:
     """Chromium instances, closed before the namespace goes (the test closes them before its
     server and coturn stop, and describes every page then)."""
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError as exc:
-        missing("Chromium", f"the playwright package is not installed ({exc})")
-    async with async_playwright() as playwright:
-        browsers = Chromium(playwright)
-        try:
-            yield browsers
-        finally:
-            await browsers.close()
+    async with chromium_session(describe=False) as browsers:
+        yield browsers
 
 
 async def test_turn_over_tls_on_443_is_the_way_through_a_firewall_that_blocks_udp(

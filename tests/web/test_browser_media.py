@@ -22,7 +22,6 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import missing
 from tests.web.browser_support import (
     COLOURS,
     SEATS,
@@ -31,6 +30,7 @@ from tests.web.browser_support import (
     SeatPage,
     camera_opens,
     chromium_args,
+    chromium_session,
     colour_distance,
     make_fake_media,
     nearest_seat,
@@ -76,17 +76,8 @@ async def serve(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Courtli
 async def chromium(serve: Callable[..., Awaitable[Courtlink]]) -> AsyncIterator[Chromium]:
     """Chromium instances and their pages. Asks for ``serve`` so that every browser is closed
     before the server stops; describes every page at the end (shown when the test fails)."""
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError as exc:
-        missing("Chromium", f"the playwright package is not installed ({exc})")
-    async with async_playwright() as playwright:
-        browsers = Chromium(playwright)
-        try:
-            yield browsers
-        finally:
-            print(await browsers.describe())
-            await browsers.close()
+    async with chromium_session() as browsers:
+        yield browsers
 
 
 def tail(text: str, lines: int) -> str:

@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import missing
 from tests.web.browser_support import (
     PHONE,
     SEATS,
@@ -31,6 +30,7 @@ from tests.web.browser_support import (
     SeatPage,
     SignalTap,
     chromium_args,
+    chromium_session,
     make_fake_media,
     poll,
     start_courtlink,
@@ -82,17 +82,8 @@ async def serve(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Courtli
 
 @pytest.fixture
 async def chromium(serve: Callable[..., Awaitable[Courtlink]]) -> AsyncIterator[Chromium]:
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError as exc:
-        missing("Chromium", f"the playwright package is not installed ({exc})")
-    async with async_playwright() as playwright:
-        browsers = Chromium(playwright)
-        try:
-            yield browsers
-        finally:
-            print(await browsers.describe())
-            await browsers.close()
+    async with chromium_session() as browsers:
+        yield browsers
 
 
 # The page's websocket, relayed --------------------------------------------------------------

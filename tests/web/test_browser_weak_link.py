@@ -13,37 +13,22 @@ lowest-REMB relay (docs/benchmarks.md).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import missing
-from tests.netns_support import WEAK, Netns, namespace
-from tests.web.browser_support import Chromium
+from tests.netns_support import WEAK, Netns
+from tests.web.browser_support import Chromium, chromium_session
 from tests.web.weak_link_support import STRONG, start_call, tail, weak_link_run
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
 
 @pytest.fixture
-def netns() -> Iterator[Netns]:
-    with namespace() as ns:
-        yield ns
-
-
-@pytest.fixture
 async def chromium(netns: Netns) -> AsyncIterator[Chromium]:
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError as exc:
-        missing("Chromium", f"the playwright package is not installed ({exc})")
-    async with async_playwright() as playwright:
-        browsers = Chromium(playwright)
-        try:
-            yield browsers
-        finally:
-            await browsers.close()
+    async with chromium_session(describe=False) as browsers:
+        yield browsers
 
 
 async def test_a_weak_viewer_keeps_audio_and_low_rate_video_and_the_others_keep_full_rate(

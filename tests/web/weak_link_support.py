@@ -51,7 +51,7 @@ async () => {
   for (const tile of document.querySelectorAll('.seat-tile')) {
     const v = tile.querySelector('video.remote');
     if (!v || !v.srcObject) continue;
-    const row = { frames: 0, freezes: 0, frozen: 0, audio: 0 };
+    const row = { frames: 0, freezes: 0, frozen: 0, audio: 0, bytes: 0, height: 0 };
     for (const track of v.srcObject.getTracks()) {
       const receiver = receivers.find((r) => r.track === track);
       if (!receiver) continue;
@@ -59,6 +59,8 @@ async () => {
         if (s.type !== 'inbound-rtp') return;
         if (s.kind === 'video') {
           row.frames = s.framesDecoded || 0;
+          row.bytes = s.bytesReceived || 0;
+          row.height = s.frameHeight || 0;
           row.freezes = s.freezeCount || 0;
           row.frozen = s.totalFreezesDuration || 0;
         } else {
@@ -82,6 +84,8 @@ class Window:
     fps: dict[str, dict[str, float]] = field(default_factory=dict)
     frozen: dict[str, dict[str, float]] = field(default_factory=dict)  # seconds frozen
     audio: dict[str, dict[str, float]] = field(default_factory=dict)  # packets per second
+    kbps: dict[str, dict[str, float]] = field(default_factory=dict)  # video received
+    height: dict[str, dict[str, int]] = field(default_factory=dict)  # picture height at the end
 
     def share(self, viewer: str, seat: str) -> float:
         """What ``viewer`` got of the frames ``seat`` sent (0 when it sent none)."""
@@ -93,8 +97,9 @@ class Window:
         lines = [f"  sent (fps): {sent}"]
         for viewer, seats in self.fps.items():
             cells = ", ".join(
-                f"{seat} {fps:4.1f} fps/{self.frozen[viewer][seat]:.1f} s frozen"
-                f"/{self.audio[viewer][seat]:.0f} audio pkt/s"
+                f"{seat} {fps:4.1f} fps {self.kbps[viewer][seat]:4.0f} kbit/s"
+                f" {self.height[viewer][seat]}p {self.frozen[viewer][seat]:.1f} s frozen"
+                f" {self.audio[viewer][seat]:.0f} audio pkt/s"
                 for seat, fps in seats.items()
             )
             lines.append(f"  {viewer:9} <- {cells}")
@@ -123,6 +128,7 @@ async def measure(pages: dict[str, Any], seconds: float) -> Window:
         )
         window.sent[viewer] = own / took
         window.fps[viewer], window.frozen[viewer], window.audio[viewer] = {}, {}, {}
+        window.kbps[viewer], window.height[viewer] = {}, {}
         for seat in SEATS:
             if seat == viewer:
                 continue
@@ -130,6 +136,8 @@ async def measure(pages: dict[str, Any], seconds: float) -> Window:
             window.fps[viewer][seat] = (b.get("frames", 0) - a.get("frames", 0)) / took
             window.frozen[viewer][seat] = b.get("frozen", 0) - a.get("frozen", 0)
             window.audio[viewer][seat] = (b.get("audio", 0) - a.get("audio", 0)) / took
+            window.kbps[viewer][seat] = (b.get("bytes", 0) - a.get("bytes", 0)) * 8 / took / 1000
+            window.height[viewer][seat] = int(b.get("height", 0))
     return window
 
 
