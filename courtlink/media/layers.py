@@ -63,7 +63,10 @@ class LayerSettings:
     # ``backoff`` seconds, doubled when that step fails again soon, up to ``backoff_max``.
     step_interval: float = 2.0
     backoff: float = 4.0
-    backoff_max: float = 32.0
+    backoff_max: float = 16.0
+    # Nothing is taken away in a viewer's first seconds: the start of a call is all key frames
+    # and estimates still ramping up, not a weak link.
+    settle: float = 10.0
 
 
 class LayerRates:
@@ -161,6 +164,7 @@ class ViewerAllocator:
     last_budget: float | None = None
     last_step_up: float | None = None
     last_cut: float | None = None
+    started_at: float | None = None
 
     def allocate(
         self,
@@ -184,6 +188,8 @@ class ViewerAllocator:
             for seat, rates in seats:
                 levels[seat].level = rates.top
             return levels
+        if self.started_at is None:
+            self.started_at = now
         demand = sum(rates.rate(levels[seat].level) for seat, rates in seats)
         falling = (
             budget is not None
@@ -192,7 +198,8 @@ class ViewerAllocator:
         )
         short = budget is not None and falling and budget < demand * settings.keep_margin
         lossy = loss is not None and loss > settings.loss_high
-        self.congested = self.congested + 1 if short or lossy else 0
+        settled = now - self.started_at >= settings.settle
+        self.congested = self.congested + 1 if settled and (short or lossy) else 0
         if self.congested >= settings.patience:
             fit = demand * (1 - (loss or 0)) * settings.keep_margin
             if short and budget is not None:

@@ -270,7 +270,7 @@ def test_layer_rates_come_from_the_byte_counters() -> None:
 
 
 def test_without_an_estimate_everything_is_forwarded() -> None:
-    allocator = ViewerAllocator()
+    allocator = ViewerAllocator(LayerSettings(settle=0))
     levels = allocator.allocate(None, [("judge", rates(100, 200, 400))], 0.0)
     assert levels["judge"].level == 2
 
@@ -279,7 +279,7 @@ SEATS2 = [("judge", rates(160e3, 240e3, 400e3)), ("debtor", rates(160e3, 240e3, 
 
 
 def test_a_falling_estimate_takes_layers_away_evenly_the_judge_last() -> None:
-    allocator = ViewerAllocator()
+    allocator = ViewerAllocator(LayerSettings(settle=0))
     assert allocator.allocate(1e6, SEATS2, 0.0)["debtor"].level == 2
     # Short once is patience: nothing changes; a recovery in between resets it.
     assert allocator.allocate(300e3, SEATS2, 1.0)["debtor"].level == 2
@@ -292,7 +292,7 @@ def test_a_falling_estimate_takes_layers_away_evenly_the_judge_last() -> None:
 
 
 def test_drift_is_not_a_fall_and_a_low_estimate_that_rises_again_is_not_congestion() -> None:
-    allocator = ViewerAllocator(LayerSettings(patience=1))
+    allocator = ViewerAllocator(LayerSettings(settle=0, patience=1))
     seats = [("judge", rates(160e3, 240e3, 400e3))]
     allocator.allocate(1e6, seats, 0.0)
     assert allocator.allocate(20e3, seats, 1.0)["judge"].level == 0  # a fall: halved at most
@@ -307,7 +307,7 @@ def test_drift_is_not_a_fall_and_a_low_estimate_that_rises_again_is_not_congesti
 
 
 def test_loss_cuts_and_low_loss_gives_back_every_seat_its_lowest_layer_first() -> None:
-    allocator = ViewerAllocator(LayerSettings(patience=1, backoff=4.0))
+    allocator = ViewerAllocator(LayerSettings(settle=0, patience=1, backoff=4.0))
     seats = [*SEATS2, ("officer", rates(160e3, 240e3, 400e3))]
     levels = allocator.allocate(None, seats, 0.0, loss=0.3)
     # 30 % lost: what is forwarded is cut to 0.85 x 70 % of 1.2 Mbit/s, evenly, the judge last.
@@ -326,7 +326,7 @@ def test_loss_cuts_and_low_loss_gives_back_every_seat_its_lowest_layer_first() -
 
 
 def test_a_step_up_that_fails_soon_doubles_the_back_off() -> None:
-    settings = LayerSettings(patience=1, step_interval=2.0, backoff=4.0, backoff_max=16.0)
+    settings = LayerSettings(settle=0, patience=1, step_interval=2.0, backoff=4.0, backoff_max=16.0)
     allocator = ViewerAllocator(settings)
     seats = [("judge", rates(160e3, 240e3, 400e3))]
     allocator.allocate(None, seats, 0.0, loss=0.5)  # cut; back-off 4 s
@@ -340,7 +340,7 @@ def test_a_step_up_that_fails_soon_doubles_the_back_off() -> None:
 
 
 def test_a_budget_that_covers_everything_changes_nothing() -> None:
-    allocator = ViewerAllocator()
+    allocator = ViewerAllocator(LayerSettings(settle=0))
     seats = [("judge", rates(160e3, 240e3, 400e3)), ("debtor", rates(100e3))]
     for t in range(5):
         levels = allocator.allocate(2e6, seats, float(t), loss=0.0)
@@ -348,6 +348,15 @@ def test_a_budget_that_covers_everything_changes_nothing() -> None:
     assert levels["debtor"].level == 0
     assert levels["judge"].state(2) == FULL
     assert levels["debtor"].state(0) == FULL
+
+
+def test_nothing_is_taken_away_while_a_call_settles() -> None:
+    allocator = ViewerAllocator(LayerSettings(patience=1, settle=10.0))
+    seats = [("judge", rates(160e3, 240e3, 400e3))]
+    allocator.allocate(1e6, seats, 100.0)
+    for t in (101.0, 105.0, 109.0):
+        assert allocator.allocate(1e3, seats, t, loss=0.5)["judge"].level == 2
+    assert allocator.allocate(1e2, seats, 110.0, loss=0.5)["judge"].level < 2
 
 
 def test_the_old_relay_adapts_nothing() -> None:
