@@ -33,6 +33,7 @@ REDUCED = "reduced"  # fewer temporal layers: a lower frame rate
 AUDIO_ONLY = "audio_only"  # this seat's video is not sent to this viewer
 
 PAUSED = -1  # a level below TL0: no video
+ALL = 3  # every layer the publisher sends, whichever it adds later (TIDs are 0..3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,11 @@ class LayerSettings:
     keep_margin: float = 0.85
     loss_high: float = 0.10
     loss_low: float = 0.05
+    # A falling estimate alone counts only with some loss beside it (a busy receiver's
+    # estimate jitters on a clean link), and the last picture a viewer has is paused only for
+    # loss above ``loss_pause``: a weak viewer keeps the judge's lowest layer while it can.
+    loss_seen: float = 0.02
+    loss_pause: float = 0.2
     # An estimate counts as falling when it drops below this share of the previous one (a
     # receiver that detects overuse cuts its estimate to 85 % of what arrives; smaller moves
     # are drift), and one cut never takes away more than ``max_cut`` of what is forwarded
@@ -131,10 +137,15 @@ class LayerRates:
 
 @dataclass(slots=True)
 class SlotLevel:
-    """One seat's video toward one viewer: the level chosen (PAUSED, or the highest temporal
-    layer; for a stream without layers 0 means all of it)."""
+    """One seat's video toward one viewer: the level chosen (PAUSED, ALL, or the highest
+    temporal layer; for a stream without layers any level from 0 means all of it). A level is
+    not clamped to the layers the publisher sends now (a browser's upper layers appear in its
+    first seconds): ``effective`` is."""
 
     level: int
+
+    def effective(self, top: int) -> int:
+        return min(self.level, top)
 
     def state(self, top: int) -> str:
         if self.level == PAUSED:
@@ -150,11 +161,13 @@ class ViewerAllocator:
     a fraction of what arrived and climbs a few percent a second, and it cannot rise at all
     while nothing arrives. So a low estimate counts as congestion only while it is falling (a
     fresh overuse), and so does loss above ``loss_high`` in the viewer's receiver reports; then
-    what is forwarded is cut to fit, seat by seat, the judge first. Giving back follows the
-    loss: one step every ``step_interval`` while loss stays low and the estimate does not fall,
-    to the seat with the fewest layers first (the judge first among equals), so every seat gets
-    its lowest layer before any gets more; after a cut, giving back waits a back-off that
-    doubles when a step fails again soon."""
+    layers are taken away, the judge's last. Giving back: one step every ``step_interval``
+    while loss stays low, the estimate does not fall and has caught up with what is forwarded
+    (or nothing is: a paused viewer's estimate cannot move), to the seat with the fewest layers
+    first (the judge first among equals), so every seat gets its lowest layer before any gets
+    more; after a cut, giving back waits a back-off that doubles when a step fails again
+    soon. Each try of a paused seat costs a key frame, which a weak link pays for dearly: the
+    estimate catching up keeps those tries for when the link has room."""
 
     settings: LayerSettings = field(default_factory=LayerSettings)
     slots: dict[str, SlotLevel] = field(default_factory=dict)
@@ -181,12 +194,10 @@ class ViewerAllocator:
         settings = self.settings
         for gone in set(self.slots) - {seat for seat, _ in seats}:
             del self.slots[gone]
-        levels = {seat: self.slots.setdefault(seat, SlotLevel(rates.top)) for seat, rates in seats}
-        for seat, rates in seats:
-            levels[seat].level = min(levels[seat].level, rates.top)
+        levels = {seat: self.slots.setdefault(seat, SlotLevel(ALL)) for seat, _ in seats}
         if not settings.adapt or (budget is None and loss is None):
-            for seat, rates in seats:
-                levels[seat].level = rates.top
+            for seat, _ in seats:
+                levels[seat].level = ALL
             return levels
         if self.started_at is None:
             self.started_at = now
@@ -196,7 +207,12 @@ class ViewerAllocator:
             and self.last_budget is not None
             and budget < self.last_budget * settings.falling
         )
-        short = budget is not None and falling and budget < demand * settings.keep_margin
+        short = (
+            budget is not None
+            and falling
+            and budget < demand * settings.keep_margin
+            and (loss is None or loss >= settings.loss_seen)
+        )
         lossy = loss is not None and loss > settings.loss_high
         settled = now - self.started_at >= settings.settle
         self.congested = self.congested + 1 if settled and (short or lossy) else 0
@@ -204,12 +220,14 @@ class ViewerAllocator:
             fit = demand * (1 - (loss or 0)) * settings.keep_margin
             if short and budget is not None:
                 fit = min(fit, budget * settings.keep_margin)
-            self._cut(max(fit, demand * (1 - settings.max_cut)), seats, levels, now)
+            keep_last = loss is None or loss <= settings.loss_pause
+            self._cut(max(fit, demand * (1 - settings.max_cut)), seats, levels, now, keep_last)
             self.congested = 0
         elif (
             self.congested == 0
             and (loss is None or loss <= settings.loss_low)
             and not falling
+            and (budget is None or demand == 0 or budget >= demand * settings.keep_margin)
             and now >= self.next_step_at
         ):
             self._step_up(seats, levels, now)
@@ -225,25 +243,29 @@ class ViewerAllocator:
         seats: Sequence[tuple[str, LayerRates]],
         levels: dict[str, SlotLevel],
         now: float,
+        keep_last: bool = False,
     ) -> None:
         """Take layers away, one at a time, until what is forwarded fits in ``fit`` (at least
         one, even when the rates say everything fits: they are the publisher's, before loss):
         always from the seat with the most, the last in priority order among equals, so the
-        judge keeps a picture longest; a seat below TL0 is paused."""
+        judge keeps a picture longest; a seat below TL0 is paused, but with ``keep_last`` not
+        the last seat that has a picture."""
 
         def demand() -> float:
             return sum(rates.rate(levels[seat].level) for seat, rates in seats)
 
         while True:
             candidates = [
-                (levels[seat].level, i, seat)
-                for i, (seat, _) in enumerate(seats)
+                (levels[seat].effective(rates.top), i, seat)
+                for i, (seat, rates) in enumerate(seats)
                 if levels[seat].level > PAUSED
             ]
             if not candidates:
                 break
-            _, _, seat = max(candidates)
-            levels[seat].level -= 1
+            level, _, seat = max(candidates)
+            if keep_last and len(candidates) == 1 and level == 0:
+                break
+            levels[seat].level = level - 1
             if demand() <= fit:
                 break
         failed_try = self.last_step_up is not None and now - self.last_step_up < 3 * (
@@ -262,13 +284,14 @@ class ViewerAllocator:
         """One seat one level up: of those that can go up, the one with the fewest layers, the
         first in priority order among equals."""
         candidates = [
-            (levels[seat].level, i, seat)
+            (levels[seat].effective(rates.top), i, seat)
             for i, (seat, rates) in enumerate(seats)
-            if levels[seat].level < rates.top
+            if levels[seat].effective(rates.top) < rates.top
         ]
         if not candidates:
             return
-        _, _, seat = min(candidates)
-        levels[seat].level += 1
+        level, _, seat = min(candidates)
+        top = dict(seats)[seat].top
+        levels[seat].level = ALL if level + 1 >= top else level + 1
         self.last_step_up = now
         self.next_step_at = now + self.settings.step_interval

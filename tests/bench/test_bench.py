@@ -103,7 +103,10 @@ def check_sfu_figures(data: dict[str, object], rooms: int) -> None:
     pps = data["forwarded_pps"]
     assert isinstance(pps, float)
     assert 800 * rooms < pps < 2000 * rooms
-    assert data["consumers_per_core"] == pytest.approx(data["consumers"] / cpu, rel=0.01)
+    # (server_cpu_cores is printed to three decimals: at one room, 0.023 is ±2 %.)
+    assert data["consumers_per_core"] == pytest.approx(
+        data["consumers"] / cpu, rel=0.01 + 0.0005 / cpu
+    )
     loss = data["frame_loss_ratio"]
     assert isinstance(loss, float)
     assert loss < 0.01

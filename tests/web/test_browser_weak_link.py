@@ -50,7 +50,9 @@ async def test_a_weak_viewer_keeps_audio_and_low_rate_video_and_the_others_keep_
                     assert weak.share(viewer, seat) >= 0.7, (viewer, seat, weak.fps, weak.sent)
         # The creditor: every seat's audio, and video at a lower rate from the judge at least.
         assert all(rate >= 20 for rate in weak.audio["creditor"].values()), weak.audio
-        assert weak.fps["creditor"]["judge"] > 0.5, weak.fps
+        # (At a low rate: TL0 of the judge's picture beside the audio; how many frames of it
+        # decode on this link varies from run to run, docs/benchmarks.md.)
+        assert weak.kbps["creditor"]["judge"] >= 15, (weak.kbps, weak.fps)
         told = run.receiving["weak"]
         assert told is not None, "no media.quality for the creditor"
         assert set(told.values()) - {"full"}, told  # something was taken away for the creditor
