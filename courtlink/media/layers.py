@@ -161,13 +161,12 @@ class ViewerAllocator:
     a fraction of what arrived and climbs a few percent a second, and it cannot rise at all
     while nothing arrives. So a low estimate counts as congestion only while it is falling (a
     fresh overuse), and so does loss above ``loss_high`` in the viewer's receiver reports; then
-    layers are taken away, the judge's last. Giving back: one step every ``step_interval``
-    while loss stays low, the estimate does not fall and has caught up with what is forwarded
-    (or nothing is: a paused viewer's estimate cannot move), to the seat with the fewest layers
-    first (the judge first among equals), so every seat gets its lowest layer before any gets
-    more; after a cut, giving back waits a back-off that doubles when a step fails again
-    soon. Each try of a paused seat costs a key frame, which a weak link pays for dearly: the
-    estimate catching up keeps those tries for when the link has room."""
+    layers are taken away, the judge's last. Giving back follows the loss (the estimate climbs
+    too slowly after overuse to wait for it: recovery took minutes): one step every
+    ``step_interval`` while loss stays low and the estimate does not fall, to the seat with the
+    fewest layers first (the judge first among equals), so every seat gets its lowest layer
+    before any gets more; after a cut, giving back waits a back-off that doubles when a step
+    fails again soon."""
 
     settings: LayerSettings = field(default_factory=LayerSettings)
     slots: dict[str, SlotLevel] = field(default_factory=dict)
@@ -227,7 +226,6 @@ class ViewerAllocator:
             self.congested == 0
             and (loss is None or loss <= settings.loss_low)
             and not falling
-            and (budget is None or demand == 0 or budget >= demand * settings.keep_margin)
             and now >= self.next_step_at
         ):
             self._step_up(seats, levels, now)

@@ -274,7 +274,7 @@ async def weak_link_run(
     adapt: bool,
     settle: float = 15.0,
     window: float = 8.0,
-    recover_within: float = 60.0,
+    recover_within: float = 90.0,
 ) -> Run:
     """Measure a clean call, then with the creditor's link shaped to ``profile`` (after
     ``settle`` seconds), then free the link and wait for the creditor to get everything
