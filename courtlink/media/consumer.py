@@ -106,6 +106,7 @@ class Consumer(_forward.Slot):
         self.receiving = "full"  # what the subscriber gets: full, reduced or audio_only
         self.loss: float | None = None  # fraction lost, from the subscriber's newest report
         self.loss_at: float | None = None  # when that report came (``clock``)
+        self.keyframe_asks = 0  # key frame requests (PLI, FIR) of the subscriber, counted
         self.forwarded = 0
         self.retransmitted = 0
         self.octets = 0
@@ -225,6 +226,8 @@ class Consumer(_forward.Slot):
     async def on_feedback(self, kind: str, value: Any) -> None:
         """Subscriber feedback on this slot: key frame requests, NACKs, REMB, loss."""
         if kind == "keyframe":
+            if not self.waiting_keyframe:  # one already on its way after a switch is no news
+                self.keyframe_asks += 1
             if self.source is not None:
                 self.source.want_keyframe()
         elif kind == "nack":

@@ -55,6 +55,13 @@ class LayerSettings:
     # loss above ``loss_pause``: a weak viewer keeps the judge's lowest layer while it can.
     loss_seen: float = 0.02
     loss_pause: float = 0.2
+    # A viewer that keeps asking for key frames cannot decode what it gets (it lost what the
+    # frames after depend on): this many requests in a tick, over its video slots, count as
+    # congestion, and none may come for a step up.
+    stall_asks: int = 1
+    # A viewer whose receiver reports stop coming while it is sent media (its uplink is as
+    # choked as its downlink: a phone on a weak cell) is congested too.
+    silent_after: float = 3.0
     # An estimate counts as falling when it drops below this share of the previous one (a
     # receiver that detects overuse cuts its estimate to 85 % of what arrives; smaller moves
     # are drift), and one cut never takes away more than ``max_cut`` of what is forwarded
@@ -185,6 +192,8 @@ class ViewerAllocator:
         now: float,
         *,
         loss: float | None = None,
+        keyframe_asks: int = 0,
+        silent_for: float = 0.0,
     ) -> dict[str, SlotLevel]:
         """``seats``: (seat, its publisher's rates) in priority order; ``budget``: the viewer's
         estimate for all of them, bits per second; ``loss``: the fraction lost the viewer last
@@ -194,7 +203,8 @@ class ViewerAllocator:
         for gone in set(self.slots) - {seat for seat, _ in seats}:
             del self.slots[gone]
         levels = {seat: self.slots.setdefault(seat, SlotLevel(ALL)) for seat, _ in seats}
-        if not settings.adapt or (budget is None and loss is None):
+        unknown = budget is None and loss is None and not keyframe_asks and not silent_for
+        if not settings.adapt or unknown:
             for seat, _ in seats:
                 levels[seat].level = ALL
             return levels
@@ -213,8 +223,9 @@ class ViewerAllocator:
             and (loss is None or loss >= settings.loss_seen)
         )
         lossy = loss is not None and loss > settings.loss_high
+        stalled = keyframe_asks >= settings.stall_asks or silent_for >= settings.silent_after
         settled = now - self.started_at >= settings.settle
-        self.congested = self.congested + 1 if settled and (short or lossy) else 0
+        self.congested = self.congested + 1 if settled and (short or lossy or stalled) else 0
         if self.congested >= settings.patience:
             fit = demand * (1 - (loss or 0)) * settings.keep_margin
             if short and budget is not None:
@@ -225,6 +236,7 @@ class ViewerAllocator:
         elif (
             self.congested == 0
             and (loss is None or loss <= settings.loss_low)
+            and not stalled
             and not falling
             and now >= self.next_step_at
         ):

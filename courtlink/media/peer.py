@@ -150,11 +150,20 @@ class Peer(SlotConnection):
             and c.loss_at is not None
             and now - c.loss_at < 3.0  # fresh: a congested uplink holds reports back
         ]
+        asks = sum(c.keyframe_asks for _, c in fed if not c.paused)
+        # How long since its newest receiver report, while it is sent media and has sent some.
+        heard = [c.loss_at for c in self.consumers.values() if c.loss_at is not None]
+        sending = any(c.source is not None and not c.paused for c in self.consumers.values())
+        silent_for = now - max(heard) if heard and sending else 0.0
+        for _, c in fed:
+            c.keyframe_asks = 0
         levels = self.allocator.allocate(
             budget,
             rates,
             now,
             loss=statistics.median(losses) if losses else None,
+            keyframe_asks=asks,
+            silent_for=silent_for,
         )
         for seat, consumer in fed:
             source_rates = consumer.source.rates if consumer.source is not None else LayerRates()

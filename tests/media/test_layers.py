@@ -389,6 +389,41 @@ def test_layers_a_publisher_adds_later_are_forwarded_at_once() -> None:
     assert level.state(later.top) == FULL
 
 
+def test_a_viewer_that_keeps_asking_for_key_frames_gets_less() -> None:
+    """It cannot decode what it gets: that is congestion even when its reports say little."""
+    allocator = ViewerAllocator(LayerSettings(settle=0))
+    seats = [*SEATS2, ("officer", rates(160e3, 240e3, 400e3))]
+    allocator.allocate(1e6, seats, 0.0, loss=0.0)
+    levels = allocator.allocate(1e6, seats, 1.0, loss=0.03, keyframe_asks=2)
+    assert [levels[s].effective(2) for s, _ in seats] == [2, 2, 2]  # once is patience
+    levels = allocator.allocate(1e6, seats, 2.0, loss=0.03, keyframe_asks=1)
+    assert [levels[s].effective(2) for s, _ in seats] == [2, 1, 1]  # at most half away
+    # No step up while it still asks, however good the rest looks; asking on, it gets less.
+    levels = allocator.allocate(1e6, seats, 7.0, loss=0.0, keyframe_asks=1)
+    assert [levels[s].effective(2) for s, _ in seats] == [2, 1, 1]
+    levels = allocator.allocate(1e6, seats, 9.0, loss=0.0, keyframe_asks=1)
+    assert [levels[s].effective(2) for s, _ in seats] == [1, 1, 1]
+
+
+def test_a_viewer_whose_reports_stop_gets_less() -> None:
+    allocator = ViewerAllocator(LayerSettings(settle=0, patience=1))
+    seats = [("judge", rates(160e3, 240e3, 400e3))]
+    allocator.allocate(1e6, seats, 0.0, loss=0.0)
+    assert allocator.allocate(None, seats, 1.0, silent_for=2.0)["judge"].effective(2) == 2
+    assert allocator.allocate(None, seats, 2.0, silent_for=3.0)["judge"].effective(2) < 2
+
+
+async def test_key_frame_requests_are_counted_unless_one_is_on_its_way() -> None:
+    source, weak, _, _, _ = setup()
+    await weak.on_feedback("keyframe", None)  # before the first key frame: on its way
+    assert weak.keyframe_asks == 0
+    for _, _, _, data in frames(2):
+        source.receive(data)
+    await weak.on_feedback("keyframe", None)
+    await weak.on_feedback("keyframe", None)
+    assert weak.keyframe_asks == 2
+
+
 def test_the_old_relay_adapts_nothing() -> None:
     allocator = ViewerAllocator(LayerSettings(adapt=False))
     levels = allocator.allocate(10e3, [("judge", rates(160e3, 240e3, 400e3))], 0.0, loss=0.9)

@@ -272,7 +272,7 @@ async def weak_link_run(
     profile: Profile,
     *,
     adapt: bool,
-    settle: float = 15.0,
+    settle: float = 25.0,
     window: float = 8.0,
     recover_within: float = 90.0,
 ) -> Run:
