@@ -106,6 +106,13 @@ class Window:
         return lines
 
 
+def grew(first: dict[str, Any], second: dict[str, Any], key: str) -> float:
+    """How much a counter grew between two samples; a page that made a new connection in
+    between (media.restart) starts its counters again from zero."""
+    a, b = first.get(key, 0), second.get(key, 0)
+    return float(b - a if b >= a else b)
+
+
 async def tile_stats(page: Any) -> dict[str, dict[str, Any]]:
     result: dict[str, dict[str, Any]] | None = await page.evaluate(TILE_STATS)
     return result or {}
@@ -133,10 +140,10 @@ async def measure(pages: dict[str, Any], seconds: float) -> Window:
             if seat == viewer:
                 continue
             a, b = first[viewer].get(seat, {}), second[viewer].get(seat, {})
-            window.fps[viewer][seat] = (b.get("frames", 0) - a.get("frames", 0)) / took
+            window.fps[viewer][seat] = grew(a, b, "frames") / took
             window.frozen[viewer][seat] = b.get("frozen", 0) - a.get("frozen", 0)
-            window.audio[viewer][seat] = (b.get("audio", 0) - a.get("audio", 0)) / took
-            window.kbps[viewer][seat] = (b.get("bytes", 0) - a.get("bytes", 0)) * 8 / took / 1000
+            window.audio[viewer][seat] = grew(a, b, "audio") / took
+            window.kbps[viewer][seat] = grew(a, b, "bytes") * 8 / took / 1000
             window.height[viewer][seat] = int(b.get("height", 0))
     return window
 
