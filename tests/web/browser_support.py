@@ -386,49 +386,12 @@ userdb={directory}/turndb
 
 
 def make_tls_certificate(directory: Path, host: str) -> tuple[Path, Path]:
-    """A self-signed certificate (ECDSA P-256, one day) for ``host`` (an IP address, in the
-    subject alternative names) and its key, as PEM files: (certificate, key)."""
-    import datetime
-    import ipaddress
+    """A self-signed certificate for ``host`` (an IP address, in the subject alternative names)
+    and its key, as PEM files: (certificate, key); the one `courtlink serve` makes for a LAN
+    trial (courtlink/web/tls.py), so the test makes it no other way."""
+    from courtlink.web.tls import self_signed
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "turn.courtlink.test")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address(host)), x509.DNSName("turn.courtlink.test")]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    directory.mkdir(parents=True, exist_ok=True)
-    cert = directory / "turn-cert.pem"
-    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file = directory / "turn-key.pem"
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    key_file.chmod(0o600)
-    return cert, key_file
+    return self_signed(directory, host)
 
 
 def spki_hash(pem: bytes) -> str:
