@@ -1,5 +1,6 @@
 /*
- * media._assemble: the recorder's per-packet work, in C (media/recording/depacketize.py).
+ * media._assemble: the recorder's per-packet and per-frame work, in C
+ * (media/recording/depacketize.py, media/recording/track.py).
  *
  * The tap (media/_receive.c, ``tap_packet``) appends one bytes object per packet a Producer
  * received: 8 bytes of arrival time (big-endian ns), a plain 12-byte RTP header, the payload.
@@ -23,6 +24,10 @@
  * nothing: a video frame that assembles to no bytes at all is dropped here, and a frame
  * growing past MAX_FRAME bytes is dropped instead of growing without bound.
  *
+ * The frames go back to Python as Frame objects, or (``push(batch, into=muxer)``) straight into
+ * the track's ``Muxer``, which writes them into WebM clusters (below): the writer thread then
+ * makes no Python object per frame at all. H.264 recordings (Matroska) are still muxed by PyAV.
+ *
  * Every read of a payload is checked against its length; the module holds no global state but
  * the Frame type.
  */
@@ -30,6 +35,7 @@
 #include <Python.h>
 #include <structmember.h>
 
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -126,10 +132,572 @@ parse(PyObject *item, Packet *p)
     p->length = PyBytes_GET_SIZE(item) - TAP_HEAD;
 }
 
+/* ------------------------------------------------------------------------------------------
+ * Muxer: one track's frames to WebM clusters (media/recording/track.py writes the rest of the
+ * file: the header before the first cluster, the cues and the sizes at the end).
+ *
+ * Each frame is put on the file's timeline (TrackFile's rules: within one RTP source its RTP
+ * timestamp's distance from the source's first, on the source's anchor; a new source anchored
+ * at its arrival, never before the end of what the file holds; never back, never two frames at
+ * one time; each frame lasts as long as the gap before it, at most 100 ms) and written as a
+ * BlockGroup (the Block, its BlockDuration, and for a video frame that is not a key frame a
+ * ReferenceBlock to the frame before), in milliseconds. A cluster is closed when a frame is
+ * ``cluster_ms`` or more after its start, or (video) at a key frame once it holds 4 KiB (as
+ * libavformat's Matroska muxer does), and only then handed out, whole and one at a time
+ * (``take``; each is one write): a kill loses at most the open cluster. Cue points: each video key frame, each audio cluster's first frame.
+ * Audio blocks are stamped ``ts_offset`` ms late: Opus's codec delay, which the track's
+ * CodecDelay tells a player to take off again (libavformat does the same).
+ */
+
+#define CLUSTER_ID 0x1F43B675u
+#define MUX_KEY_CLUSTER 4096 /* a video key frame starts a cluster once this much is held */
+
+typedef struct {
+    unsigned char *p;
+    size_t len, cap;
+} Buf;
+
+typedef struct {
+    long long time, cluster, relative;
+} Cue;
+
+typedef struct {
+    PyObject_HEAD
+    int audio;
+    long long started_ns, rate, ts_offset, cluster_ms;
+    /* The timeline */
+    int has_ssrc;
+    uint32_t ssrc, last_ts;
+    long long anchor, extended;
+    int has_last;
+    long long last_ms, frame_ms, first_ms, frames;
+    int width, height; /* the first frame's picture (a VP8 key frame), 0 when unknown */
+    /* Clusters */
+    Buf cluster; /* the open cluster's content */
+    int in_cluster;
+    long long cluster_ts, cluster_at; /* its timestamp; its offset from the first cluster */
+    Buf out;                          /* closed clusters not taken yet, one after another */
+    size_t *lens;                     /* their lengths */
+    Py_ssize_t nlens, lens_cap;
+    long long emitted;                /* bytes of the clusters closed so far */
+    long long prev_ts, end_ts;        /* the last block's timestamp; the latest end of one */
+    Cue *cues;
+    Py_ssize_t ncues, cues_cap;
+} Muxer;
+
+static PyTypeObject MuxerType;
+
+static int
+buf_reserve(Buf *b, size_t more)
+{
+    if (more > (size_t)PY_SSIZE_T_MAX - b->len) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    size_t need = b->len + more;
+    if (need <= b->cap && b->p != NULL)
+        return 0;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < need)
+        cap *= 2;
+    unsigned char *p = PyMem_Realloc(b->p, cap);
+    if (p == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+/* Bytes of an EBML size (a variable-length integer; all ones is "unknown", so not used). */
+static int
+vsize_len(uint64_t n)
+{
+    int bytes = 1;
+    while (bytes < 8 && (n + 1) >> (7 * bytes))
+        bytes++;
+    return bytes;
+}
+
+/* Bytes of an unsigned integer element's value (at least one). */
+static int
+uint_len(uint64_t v)
+{
+    int bytes = 1;
+    while (bytes < 8 && v >> (8 * bytes))
+        bytes++;
+    return bytes;
+}
+
+/* Bytes of a signed integer element's value, two's complement. */
+static int
+sint_len(long long v)
+{
+    int bytes = 1;
+    while (bytes < 8 && (v < -(1LL << (8 * bytes - 1)) || v >= (1LL << (8 * bytes - 1))))
+        bytes++;
+    return bytes;
+}
+
+/* Writers into a Buf that has room (buf_reserve first). */
+static void
+put_bytes(Buf *b, const void *data, size_t n)
+{
+    if (n)
+        memcpy(b->p + b->len, data, n);
+    b->len += n;
+}
+
+static void
+put_be(Buf *b, uint64_t v, int bytes)
+{
+    for (int i = bytes - 1; i >= 0; i--)
+        b->p[b->len++] = (unsigned char)(v >> (8 * i));
+}
+
+static void
+put_id(Buf *b, uint32_t id)
+{
+    put_be(b, id, id > 0xFFFFFF ? 4 : id > 0xFFFF ? 3 : id > 0xFF ? 2 : 1);
+}
+
+static void
+put_vsize(Buf *b, uint64_t n)
+{
+    int bytes = vsize_len(n);
+    put_be(b, n | (1ULL << (7 * bytes)), bytes);
+}
+
+static void
+put_uint(Buf *b, uint32_t id, uint64_t v)
+{
+    int bytes = uint_len(v);
+    put_id(b, id);
+    put_vsize(b, (uint64_t)bytes);
+    put_be(b, v, bytes);
+}
+
+/* Python's floor division, for the timeline's arithmetic (which may go below zero). */
+static long long
+floordiv(long long a, long long b)
+{
+    long long q = a / b;
+    if ((a % b != 0) && ((a < 0) != (b < 0)))
+        q--;
+    return q;
+}
+
+static int
+add_cue(Muxer *self, long long time)
+{
+    if (self->ncues == self->cues_cap) {
+        Py_ssize_t cap = self->cues_cap ? self->cues_cap * 2 : 64;
+        Cue *cues = PyMem_Realloc(self->cues, (size_t)cap * sizeof(Cue));
+        if (cues == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        self->cues = cues;
+        self->cues_cap = cap;
+    }
+    self->cues[self->ncues++] = (Cue){time, self->cluster_at, (long long)self->cluster.len};
+    return 0;
+}
+
+/* The open cluster, closed: its ID, its size and its content appended to ``out``. */
+static int
+close_cluster(Muxer *self)
+{
+    if (!self->in_cluster)
+        return 0;
+    size_t n = self->cluster.len;
+    if (self->nlens == self->lens_cap) {
+        Py_ssize_t cap = self->lens_cap ? self->lens_cap * 2 : 8;
+        size_t *lens = PyMem_Realloc(self->lens, (size_t)cap * sizeof(size_t));
+        if (lens == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        self->lens = lens;
+        self->lens_cap = cap;
+    }
+    if (buf_reserve(&self->out, 4 + 8 + n) < 0)
+        return -1;
+    size_t before = self->out.len;
+    put_id(&self->out, CLUSTER_ID);
+    put_vsize(&self->out, n);
+    put_bytes(&self->out, self->cluster.p, n);
+    self->lens[self->nlens++] = self->out.len - before;
+    self->emitted += (long long)(self->out.len - before);
+    self->cluster.len = 0;
+    self->in_cluster = 0;
+    return 0;
+}
+
+/* One frame onto the timeline and into the open cluster. */
+static int
+muxer_add(Muxer *self, uint32_t timestamp, uint32_t ssrc, long long arrived_ns,
+          const unsigned char *data, Py_ssize_t length, int keyframe)
+{
+    if (self->has_ssrc && ssrc == self->ssrc) {
+        uint32_t step = timestamp - self->last_ts;
+        self->extended += step >= 0x80000000u ? (long long)step - 0x100000000LL : (long long)step;
+    }
+    else { /* the first frame, or a new source (the participant reconnected) */
+        self->has_ssrc = 1;
+        self->ssrc = ssrc;
+        self->extended = 0;
+        long long after = self->has_last ? self->last_ms + self->frame_ms : 0;
+        long long anchor = floordiv(arrived_ns - self->started_ns, 1000000);
+        self->anchor = anchor > after ? anchor : after;
+    }
+    self->last_ts = timestamp;
+    long long at = self->anchor + floordiv(self->extended * 1000, self->rate);
+    if (self->has_last) {
+        if (at <= self->last_ms)
+            at = self->last_ms + 1;
+        else
+            self->frame_ms = at - self->last_ms < 100 ? at - self->last_ms : 100;
+    }
+    else {
+        self->first_ms = at;
+        if (!self->audio && length >= 10 && !(data[0] & 0x01) && data[3] == 0x9D &&
+            data[4] == 0x01 && data[5] == 0x2A) {
+            self->width = (data[6] | (data[7] << 8)) & 0x3FFF;
+            self->height = (data[8] | (data[9] << 8)) & 0x3FFF;
+        }
+    }
+    long long ts = at + self->ts_offset;
+    if (self->in_cluster) {
+        long long since = ts - self->cluster_ts;
+        if (since >= self->cluster_ms || since > 32767 ||
+            (!self->audio && keyframe && self->cluster.len > MUX_KEY_CLUSTER)) {
+            if (close_cluster(self) < 0)
+                return -1;
+        }
+    }
+    long long duration = self->frame_ms;
+    long long reference = self->prev_ts - ts;
+    int refer = !self->audio && !keyframe && self->has_last;
+    size_t block = 4 + (size_t)length;
+    size_t group = 1 + (size_t)vsize_len(block) + block + 2 + (size_t)uint_len((uint64_t)duration);
+    if (refer)
+        group += 2 + (size_t)sint_len(reference);
+    if (buf_reserve(&self->cluster, 16 + group) < 0)
+        return -1;
+    if (!self->in_cluster) {
+        self->in_cluster = 1;
+        self->cluster_ts = ts;
+        self->cluster_at = self->emitted;
+        put_uint(&self->cluster, 0xE7, (uint64_t)ts); /* the cluster's Timestamp */
+        if (self->audio && add_cue(self, ts) < 0)
+            return -1;
+    }
+    if (!self->audio && keyframe && add_cue(self, ts) < 0)
+        return -1;
+    Buf *b = &self->cluster;
+    put_id(b, 0xA0); /* BlockGroup */
+    put_vsize(b, group);
+    put_id(b, 0xA1); /* Block: track 1, the time from the cluster's, no flags, the frame */
+    put_vsize(b, block);
+    b->p[b->len++] = 0x81;
+    put_be(b, (uint64_t)(ts - self->cluster_ts), 2);
+    b->p[b->len++] = 0x00;
+    put_bytes(b, data, (size_t)length);
+    put_uint(b, 0x9B, (uint64_t)duration); /* BlockDuration */
+    if (refer) {                           /* ReferenceBlock: the frame before */
+        int bytes = sint_len(reference);
+        put_id(b, 0xFB);
+        put_vsize(b, (uint64_t)bytes);
+        put_be(b, (uint64_t)reference, bytes);
+    }
+    self->has_last = 1;
+    self->last_ms = at;
+    self->prev_ts = ts;
+    if (ts + duration > self->end_ts) /* a frame may end after the next one's start */
+        self->end_ts = ts + duration;
+    self->frames++;
+    return 0;
+}
+
+static PyObject *
+Muxer_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    Muxer *self = (Muxer *)type->tp_alloc(type, 0);
+    if (self != NULL)
+        self->rate = 0; /* not initialised */
+    return (PyObject *)self;
+}
+
+static int
+Muxer_init(Muxer *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"kind", "started_ns", "ts_offset", "cluster_ms", NULL};
+    const char *kind;
+    long long started_ns = LLONG_MIN, ts_offset = 0, cluster_ms = 1000;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|$LLL:Muxer", kwlist, &kind, &started_ns,
+                                     &ts_offset, &cluster_ms))
+        return -1;
+    if (started_ns == LLONG_MIN) {
+        PyErr_SetString(PyExc_TypeError, "Muxer() needs started_ns");
+        return -1;
+    }
+    if (self->rate) {
+        PyErr_SetString(PyExc_TypeError, "a Muxer is initialised once");
+        return -1;
+    }
+    if (strcmp(kind, "audio") != 0 && strcmp(kind, "video") != 0) {
+        PyErr_Format(PyExc_ValueError, "kind is audio or video, not '%s'", kind);
+        return -1;
+    }
+    if (ts_offset < 0 || ts_offset > 1000 || cluster_ms < 1 || cluster_ms > 30000) {
+        PyErr_SetString(PyExc_ValueError, "ts_offset is 0-1000 ms, cluster_ms 1-30000");
+        return -1;
+    }
+    self->audio = kind[0] == 'a';
+    self->rate = self->audio ? 48000 : 90000;
+    self->frame_ms = self->audio ? 20 : 33;
+    self->started_ns = started_ns;
+    self->ts_offset = ts_offset;
+    self->cluster_ms = cluster_ms;
+    return 0;
+}
+
+static void
+Muxer_dealloc(Muxer *self)
+{
+    PyMem_Free(self->cluster.p);
+    PyMem_Free(self->out.p);
+    PyMem_Free(self->lens);
+    PyMem_Free(self->cues);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+muxer_ready(Muxer *self)
+{
+    if (!self->rate) {
+        PyErr_SetString(PyExc_RuntimeError, "the Muxer was not initialised");
+        return -1;
+    }
+    return 0;
+}
+
+/* write(frames): Frames (or tuples of the same fields) onto the timeline, in order. */
+static PyObject *
+Muxer_write(Muxer *self, PyObject *frames)
+{
+    if (muxer_ready(self) < 0)
+        return NULL;
+    PyObject *items = PySequence_Tuple(frames);
+    if (items == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(items); i++) {
+        PyObject *frame = PyTuple_GET_ITEM(items, i);
+        unsigned long timestamp, ssrc;
+        long long arrived;
+        const char *data;
+        Py_ssize_t length;
+        int keyframe;
+        if (!PyTuple_Check(frame) || PyTuple_GET_SIZE(frame) != 5) {
+            PyErr_Format(PyExc_TypeError, "a frame is a Frame of five fields, not %R", frame);
+            goto fail;
+        }
+        if (!PyArg_ParseTuple(frame, "kkLy#p:Frame", &timestamp, &ssrc, &arrived, &data, &length,
+                              &keyframe))
+            goto fail;
+        if (timestamp > 0xFFFFFFFFul || ssrc > 0xFFFFFFFFul) {
+            PyErr_SetString(PyExc_ValueError, "an RTP timestamp and SSRC are 32 bits");
+            goto fail;
+        }
+        if (muxer_add(self, (uint32_t)timestamp, (uint32_t)ssrc, arrived,
+                      (const unsigned char *)data, length, keyframe) < 0)
+            goto fail;
+    }
+    Py_DECREF(items);
+    Py_RETURN_NONE;
+fail:
+    Py_DECREF(items);
+    return NULL;
+}
+
+/* The first closed cluster not taken yet, whole (None when there is none). */
+static PyObject *
+take_out(Muxer *self)
+{
+    if (self->nlens == 0)
+        Py_RETURN_NONE;
+    size_t n = self->lens[0];
+    PyObject *cluster = PyBytes_FromStringAndSize((const char *)self->out.p, (Py_ssize_t)n);
+    if (cluster == NULL)
+        return NULL;
+    self->out.len -= n;
+    if (self->out.len)
+        memmove(self->out.p, self->out.p + n, self->out.len);
+    self->nlens--;
+    if (self->nlens)
+        memmove(self->lens, self->lens + 1, (size_t)self->nlens * sizeof(size_t));
+    return cluster;
+}
+
+static PyObject *
+Muxer_take(Muxer *self, PyObject *unused)
+{
+    if (muxer_ready(self) < 0)
+        return NULL;
+    return take_out(self);
+}
+
+static PyObject *
+Muxer_finish(Muxer *self, PyObject *unused)
+{
+    if (muxer_ready(self) < 0 || close_cluster(self) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* cues(first_cluster): the Cues element, cluster positions counted from the segment's data
+ * (``first_cluster``: where the first cluster starts in it). */
+static PyObject *
+Muxer_cues(Muxer *self, PyObject *arg)
+{
+    if (muxer_ready(self) < 0)
+        return NULL;
+    long long base = PyLong_AsLongLong(arg);
+    if (base == -1 && PyErr_Occurred())
+        return NULL;
+    if (base < 0) {
+        PyErr_SetString(PyExc_ValueError, "first_cluster must not be negative");
+        return NULL;
+    }
+    Buf b = {NULL, 0, 0};
+    size_t total = 0;
+    for (Py_ssize_t i = 0; i < self->ncues; i++) {
+        const Cue *c = &self->cues[i];
+        size_t positions = 3 + 2 + (size_t)uint_len((uint64_t)(base + c->cluster)) + 2 +
+                           (size_t)uint_len((uint64_t)c->relative);
+        size_t point = 2 + (size_t)uint_len((uint64_t)c->time) + 1 +
+                       (size_t)vsize_len(positions) + positions;
+        total += 1 + (size_t)vsize_len(point) + point;
+    }
+    if (buf_reserve(&b, 4 + 8 + total) < 0)
+        return NULL;
+    put_id(&b, 0x1C53BB6B); /* Cues */
+    put_vsize(&b, total);
+    for (Py_ssize_t i = 0; i < self->ncues; i++) {
+        const Cue *c = &self->cues[i];
+        size_t positions = 3 + 2 + (size_t)uint_len((uint64_t)(base + c->cluster)) + 2 +
+                           (size_t)uint_len((uint64_t)c->relative);
+        size_t point = 2 + (size_t)uint_len((uint64_t)c->time) + 1 +
+                       (size_t)vsize_len(positions) + positions;
+        put_id(&b, 0xBB); /* CuePoint */
+        put_vsize(&b, point);
+        put_uint(&b, 0xB3, (uint64_t)c->time);
+        put_id(&b, 0xB7); /* CueTrackPositions */
+        put_vsize(&b, positions);
+        put_uint(&b, 0xF7, 1);
+        put_uint(&b, 0xF1, (uint64_t)(base + c->cluster));
+        put_uint(&b, 0xF0, (uint64_t)c->relative);
+    }
+    PyObject *cues = PyBytes_FromStringAndSize((const char *)b.p, (Py_ssize_t)b.len);
+    PyMem_Free(b.p);
+    return cues;
+}
+
+static PyObject *
+optional(int has, long long value)
+{
+    if (!has)
+        Py_RETURN_NONE;
+    return PyLong_FromLongLong(value);
+}
+
+static PyObject *
+Muxer_get_first_ms(Muxer *self, void *closure)
+{
+    return optional(self->frames > 0, self->first_ms);
+}
+
+static PyObject *
+Muxer_get_last_ms(Muxer *self, void *closure)
+{
+    return optional(self->has_last, self->last_ms);
+}
+
+static PyObject *
+Muxer_get_size(Muxer *self, void *closure)
+{
+    if (self->width <= 0 || self->height <= 0)
+        Py_RETURN_NONE;
+    return Py_BuildValue("(ii)", self->width, self->height);
+}
+
+static PyObject *
+Muxer_get_pending(Muxer *self, void *closure)
+{
+    return PyLong_FromSsize_t(self->nlens);
+}
+
+static PyMethodDef Muxer_methods[] = {
+    {"write", (PyCFunction)Muxer_write, METH_O,
+     "write(frames) -> None: frames (Frame) in order onto the file's timeline"},
+    {"take", (PyCFunction)Muxer_take, METH_NOARGS,
+     "take() -> bytes | None: the first closed cluster not taken yet, whole, or None"},
+    {"finish", (PyCFunction)Muxer_finish, METH_NOARGS,
+     "finish() -> None: the open cluster closed (take it, and any before it, then)"},
+    {"cues", (PyCFunction)Muxer_cues, METH_O,
+     "cues(first_cluster) -> bytes: the Cues element (first_cluster: the first cluster's "
+     "position in the segment's data)"},
+    {NULL},
+};
+
+static PyMemberDef Muxer_members[] = {
+    {"frames", T_LONGLONG, offsetof(Muxer, frames), READONLY, "frames written"},
+    {"frame_ms", T_LONGLONG, offsetof(Muxer, frame_ms), READONLY,
+     "how long the last frame lasts, in ms"},
+    {"end_ts", T_LONGLONG, offsetof(Muxer, end_ts), READONLY,
+     "where the block ending last ends, in ms on the blocks' clock (with ts_offset)"},
+    {"ts_offset", T_LONGLONG, offsetof(Muxer, ts_offset), READONLY,
+     "ms added to every block's timestamp (Opus: the codec delay)"},
+    {"cluster_ms", T_LONGLONG, offsetof(Muxer, cluster_ms), READONLY,
+     "a cluster is closed at the first frame this many ms after its start"},
+    {"emitted", T_LONGLONG, offsetof(Muxer, emitted), READONLY,
+     "bytes of the clusters closed so far"},
+    {NULL},
+};
+
+static PyGetSetDef Muxer_getset[] = {
+    {"first_ms", (getter)Muxer_get_first_ms, NULL, "the first frame's time (ms), or None", NULL},
+    {"last_ms", (getter)Muxer_get_last_ms, NULL, "the last frame's time (ms), or None", NULL},
+    {"size", (getter)Muxer_get_size, NULL,
+     "(width, height) of the first frame when it was a VP8 key frame, else None", NULL},
+    {"pending", (getter)Muxer_get_pending, NULL, "closed clusters not taken yet", NULL},
+    {NULL},
+};
+
+static PyTypeObject MuxerType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "courtlink.media._assemble.Muxer",
+    .tp_basicsize = sizeof(Muxer),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Muxer(kind, *, started_ns, ts_offset=0, cluster_ms=1000): one track's frames "
+              "to WebM clusters, on the file's timeline (kind: audio or video).",
+    .tp_new = Muxer_new,
+    .tp_init = (initproc)Muxer_init,
+    .tp_dealloc = (destructor)Muxer_dealloc,
+    .tp_methods = Muxer_methods,
+    .tp_members = Muxer_members,
+    .tp_getset = Muxer_getset,
+};
+
+/* A whole frame out: appended to the list ``out`` as a Frame, or (``out`` a Muxer) written. */
 static int
 emit(PyObject *out, uint32_t timestamp, uint32_t ssrc, uint64_t arrived,
      const unsigned char *data, Py_ssize_t length, int keyframe)
 {
+    if (Py_IS_TYPE(out, &MuxerType))
+        return muxer_add((Muxer *)out, timestamp, ssrc, (long long)arrived, data, length,
+                         keyframe);
     PyObject *frame = PyStructSequence_New(FrameType);
     if (frame == NULL)
         return -1;
@@ -535,10 +1103,30 @@ ready(Assembler *self)
     return 0;
 }
 
-static PyObject *
-Assembler_push(Assembler *self, PyObject *batch)
+/* The optional ``into``: None, or an initialised Muxer. */
+static int
+sink(PyObject *into)
 {
+    if (into == Py_None)
+        return 0;
+    if (!Py_IS_TYPE(into, &MuxerType)) {
+        PyErr_Format(PyExc_TypeError, "into is a Muxer or None, not %R", into);
+        return -1;
+    }
+    return muxer_ready((Muxer *)into) < 0 ? -1 : 1;
+}
+
+static PyObject *
+Assembler_push(Assembler *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"batch", "into", NULL};
+    PyObject *batch, *into = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O:push", kwlist, &batch, &into))
+        return NULL;
     if (ready(self) < 0)
+        return NULL;
+    int to_muxer = sink(into);
+    if (to_muxer < 0)
         return NULL;
     /* A tuple of the batch: nothing a garbage collection runs can change it under us. */
     PyObject *items = PySequence_Tuple(batch);
@@ -561,7 +1149,7 @@ Assembler_push(Assembler *self, PyObject *batch)
         return NULL;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (push_one(self, PyTuple_GET_ITEM(items, i), out) < 0) {
+        if (push_one(self, PyTuple_GET_ITEM(items, i), to_muxer ? into : out) < 0) {
             Py_DECREF(items);
             Py_DECREF(out);
             return NULL;
@@ -572,14 +1160,21 @@ Assembler_push(Assembler *self, PyObject *batch)
 }
 
 static PyObject *
-Assembler_drain(Assembler *self, PyObject *unused)
+Assembler_drain(Assembler *self, PyObject *args, PyObject *kwds)
 {
+    static char *kwlist[] = {"into", NULL};
+    PyObject *into = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:drain", kwlist, &into))
+        return NULL;
     if (ready(self) < 0)
+        return NULL;
+    int to_muxer = sink(into);
+    if (to_muxer < 0)
         return NULL;
     PyObject *out = PyList_New(0);
     if (out == NULL)
         return NULL;
-    if (release(self, 0, 1, out) < 0) {
+    if (release(self, 0, 1, to_muxer ? into : out) < 0) {
         Py_DECREF(out);
         return NULL;
     }
@@ -613,10 +1208,12 @@ Assembler_get_held(Assembler *self, void *closure)
 }
 
 static PyMethodDef Assembler_methods[] = {
-    {"push", (PyCFunction)Assembler_push, METH_O,
-     "push(batch) -> list[Frame]: tap entries (in any order) in; the frames they complete"},
-    {"drain", (PyCFunction)Assembler_drain, METH_NOARGS,
-     "drain() -> list[Frame]: everything held, in order, as though every hole were lost"},
+    {"push", (PyCFunction)(void (*)(void))Assembler_push, METH_VARARGS | METH_KEYWORDS,
+     "push(batch, into=None) -> list[Frame]: tap entries (in any order) in; the frames they "
+     "complete (written into the Muxer ``into`` instead, when given: the list is empty)"},
+    {"drain", (PyCFunction)(void (*)(void))Assembler_drain, METH_VARARGS | METH_KEYWORDS,
+     "drain(into=None) -> list[Frame]: everything held, in order, as though every hole were "
+     "lost (into the Muxer ``into``, when given)"},
     {NULL},
 };
 
@@ -664,7 +1261,7 @@ static struct PyModuleDef assemble_module = {
 PyMODINIT_FUNC
 PyInit__assemble(void)
 {
-    if (PyType_Ready(&AssemblerType) < 0)
+    if (PyType_Ready(&AssemblerType) < 0 || PyType_Ready(&MuxerType) < 0)
         return NULL;
     if (FrameType == NULL) {
         FrameType = PyStructSequence_NewType(&frame_desc);
@@ -675,6 +1272,7 @@ PyInit__assemble(void)
     if (module == NULL)
         return NULL;
     if (PyModule_AddObjectRef(module, "Assembler", (PyObject *)&AssemblerType) < 0 ||
+        PyModule_AddObjectRef(module, "Muxer", (PyObject *)&MuxerType) < 0 ||
         PyModule_AddObjectRef(module, "Frame", (PyObject *)FrameType) < 0 ||
         PyModule_AddIntConstant(module, "HOLD_NS", 300000000) < 0 ||
         PyModule_AddIntConstant(module, "HOLD_PACKETS", 1024) < 0 ||

@@ -135,23 +135,25 @@ def _once(
                 batches.append(per_seat[n][2 * p + k])
                 owners.append(2 * n + k)
     del per_seat
-    frames = packets = 0
+    assembled = packets = before = 0
     started = 0.0
     warm = WARM_POLLS * 2 * seats
     for i, owner in enumerate(owners):
         if i == warm:  # every file open, its first key frame written: the steady state
-            frames = packets = 0
+            assembled = packets = 0
+            before = sum(file.frames for file, _ in tracks)
             started = time.thread_time()
         batch, batches[i] = batches[i], None
         file, assembler = tracks[owner]
         assert batch is not None
         packets += len(batch)
-        out = assembler.push(batch)
-        del batch
-        frames += len(out)
         if write:
-            file.write_all(out)
+            file.push(assembler, batch)  # what Recorder._write does
+        else:
+            assembled += len(assembler.push(batch))
+        del batch
     cpu = time.thread_time() - started
+    frames = sum(file.frames for file, _ in tracks) - before if write else assembled
     for file, _ in tracks:
         file.close()
     journal.close()

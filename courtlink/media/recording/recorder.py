@@ -301,7 +301,7 @@ class Recorder:
                         track.sources.remove(source)
             if final or len(sources) > 1:
                 # A retired source's frames held for reordering go before the new one's.
-                track.file.write_all(track.assembler.drain())
+                track.file.drain(track.assembler)
             if sources and not final and track.assembler.waiting_keyframe:
                 self._ask_keyframe(sources[-1])
 
@@ -313,8 +313,8 @@ class Recorder:
             self._loop.call_soon_threadsafe(ask)
 
     def _write(self, track: _Track, batch: list[bytes]) -> None:
-        """One call assembles the batch's packets (in C), one more writes its frames."""
-        track.file.write_all(track.assembler.push(batch))
+        """One call assembles the batch's packets and muxes their frames (in C for WebM)."""
+        track.file.push(track.assembler, batch)
 
     def _finish(self, reason: str) -> None:
         """Close every file (each as whole as it can be), journal the stop, write the

@@ -1,13 +1,21 @@
-"""One recorded file: a seat's audio or video, muxed by PyAV as it arrives, never decoded.
+"""One recorded file: a seat's audio or video, muxed as it arrives, never decoded.
 
 Timestamps are milliseconds on the session clock (since the recording started). Within one
 RTP source the RTP timestamps give each frame's time; a new source (the participant
 reconnected: new peer, new SSRC) is anchored at its first frame's arrival, never before the
 end of what the file already holds, so the file goes on without a jump back or an overlap.
+
+WebM files (VP8, Opus: every recording but H.264's) are muxed in C: the writer thread hands
+the ``Muxer`` (media/_assemble.c) a batch of tap entries through the track's ``Assembler``
+(``push``), so no Python object is made per frame; the Muxer keeps the timeline and writes
+the clusters, and this file writes the header before them and the cues and sizes after them
+(``webm.py``). H.264 (Matroska) is muxed by PyAV, a frame at a time (``_mux``), on the same
+timeline rules.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import io
 import os
@@ -20,7 +28,9 @@ from typing import IO, Any
 
 import av
 
-from courtlink.media.recording.depacketize import Frame, vp8_size
+from courtlink.media._assemble import Muxer
+from courtlink.media.recording import webm
+from courtlink.media.recording.depacketize import Assembler, Frame, vp8_size
 from courtlink.media.recording.journal import Journal, iso
 
 __all__ = ["Opener", "TrackFile", "opus_head"]
@@ -35,7 +45,7 @@ TIME_BASE = Fraction(1, 1000)
 CLUSTER_MS = 1000
 
 
-def opus_head(channels: int = 2, rate: int = 48000, pre_skip: int = 312) -> bytes:
+def opus_head(channels: int = 2, rate: int = 48000, pre_skip: int = webm.OPUS_PRE_SKIP) -> bytes:
     """The OpusHead identification header (RFC 7845, 5.1): the Opus track's codec private
     data in WebM."""
     return b"OpusHead" + struct.pack("<BBHIhB", 1, channels, pre_skip, rate, 0, 0)
@@ -77,7 +87,8 @@ def default_opener(path: Path) -> IO[bytes]:
 
 class TrackFile:
     """The file of one seat and kind; opened at the first frame a player can start from (for
-    video, a key frame, which also gives the picture size)."""
+    video, a key frame, which also gives the picture size). ``pyav``: mux WebM with PyAV as
+    H.264 is (the reference the tests compare the C muxer with)."""
 
     def __init__(
         self,
@@ -89,6 +100,7 @@ class TrackFile:
         started_ns: int,
         journal: Journal,
         opener: Opener = default_opener,
+        pyav: bool = False,
     ) -> None:
         self.seat, self.kind, self.codec = seat, kind, codec
         self.clock_rate = 48000 if kind == "audio" else 90000
@@ -111,14 +123,85 @@ class TrackFile:
         self._frame_ms = 20 if kind == "audio" else 33
         self.frames = 0
         self.opened_entry: dict[str, Any] | None = None
+        # WebM: the Muxer, the header once the file is open, the bytes written to it.
+        self._muxer: Muxer | None = None
+        if codec != "h264" and not pyav:
+            offset = webm.OPUS_TS_OFFSET_MS if kind == "audio" else 0
+            self._muxer = Muxer(
+                kind, started_ns=started_ns, ts_offset=offset, cluster_ms=CLUSTER_MS
+            )
+        self._header: webm.Header | None = None
+        self._written = 0
 
     def write(self, frame: Frame) -> None:
         """Mux one frame (raises OSError when the disk refuses it)."""
         self.write_all([frame])
 
     def write_all(self, frames: list[Frame]) -> None:
-        """Mux frames in order (raises OSError when the disk refuses one). The writer thread's
-        loop per frame, so its state is in local variables until the end.
+        """Mux frames in order (raises OSError when the disk refuses one)."""
+        if self._muxer is None:
+            self._mux(frames)
+        else:
+            self._muxer.write(frames)
+            self._muxed()
+
+    def push(self, assembler: Assembler, batch: list[bytes]) -> None:
+        """The writer thread's call per batch: the tap entries assembled (in C) and their
+        frames muxed (for WebM in C as well, the frames never made into Python objects)."""
+        if self._muxer is None:
+            self._mux(assembler.push(batch))
+        else:
+            assembler.push(batch, self._muxer)
+            self._muxed()
+
+    def drain(self, assembler: Assembler) -> None:
+        """What ``assembler`` holds for reordering, muxed (its source is gone or ending)."""
+        if self._muxer is None:
+            self._mux(assembler.drain())
+        else:
+            assembler.drain(self._muxer)
+            self._muxed()
+
+    def _muxed(self) -> None:
+        """After the Muxer took frames: open the file at the first, write the closed clusters."""
+        muxer = self._muxer
+        assert muxer is not None
+        self.frames, self.last_ms, self._frame_ms = muxer.frames, muxer.last_ms, muxer.frame_ms
+        if not muxer.frames:
+            return
+        if self._header is None:
+            first_ms = muxer.first_ms
+            assert first_ms is not None
+            self._file = self.opener(self.path)
+            self._header = webm.header(
+                self.kind,
+                self.codec,
+                size=muxer.size,
+                codec_private=opus_head() if self.kind == "audio" else b"",
+            )
+            self._journal_opened(first_ms)
+            self._put(self._header.data)
+        while (cluster := muxer.take()) is not None:  # one write each, whole
+            self._put(cluster)
+
+    def _put(self, data: bytes, at: int | None = None) -> None:
+        """Append ``data`` to the file, or (``at``) overwrite the file there, all of it (raises
+        OSError when the disk refuses)."""
+        file = self._file
+        assert file is not None
+        if at is not None:
+            file.seek(at)
+        while data:
+            n = file.write(data)
+            if not n:
+                raise OSError(errno.EIO, "the recording file took no bytes")
+            data = data[n:]
+            if at is None:
+                self._written += n
+
+    def _mux(self, frames: list[Frame]) -> None:
+        """Mux frames in order with PyAV (H.264). The loop per frame, so its state is in local
+        variables until the end.
 
         A frame's time: within one RTP source, its RTP timestamp's distance from the source's
         first (unwrapped) on the source's anchor; a new source is anchored at its arrival, but
@@ -189,6 +272,9 @@ class TrackFile:
             stream.width, stream.height = size or (640, 480)
         stream.time_base = TIME_BASE
         self._container, self._stream = container, stream
+        self._journal_opened(at)
+
+    def _journal_opened(self, at: int) -> None:
         self.first_ms = at
         self.opened_entry = {
             "name": self.name,
@@ -210,9 +296,12 @@ class TrackFile:
         """Finish the file (its cues and duration) and fsync it; idempotent. A file the disk
         refused is closed as far as it goes: its clusters already written stay playable."""
         container, self._container = self._container, None
+        head, self._header = self._header, None
         try:
             if container is not None:
                 container.close()
+            if head is not None:
+                self._finish(head)
         finally:
             handle, self._file = self._file, None
             if handle is not None:
@@ -221,10 +310,27 @@ class TrackFile:
                     os.fsync(handle.fileno())
                 finally:
                     handle.close()
-        if container is not None:
+        if container is not None or head is not None:
             self.journal.write(
                 "file_closed",
                 name=self.name,
                 duration_seconds=self.duration,
                 bytes=self.path.stat().st_size,
             )
+
+    def _finish(self, head: webm.Header) -> None:
+        """The end of a WebM file: its last cluster, the cues, then the header filled in (the
+        SeekHead, Info's Duration, the Segment's size)."""
+        muxer = self._muxer
+        assert muxer is not None
+        muxer.finish()
+        while (cluster := muxer.take()) is not None:
+            self._put(cluster)
+        cues = self._written
+        self._put(muxer.cues(len(head.data) - head.segment_data))
+        end = self._written
+        self._put(webm.seek_head(head, cues), at=head.seek_head)
+        self._put(webm.duration(float(muxer.end_ts)), at=head.duration)
+        self._put(webm.segment_size(head, end), at=head.segment_data - 8)
+        assert self._file is not None
+        self._file.seek(end)
