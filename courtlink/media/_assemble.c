@@ -176,9 +176,8 @@ typedef struct {
     Buf cluster; /* the open cluster's content */
     int in_cluster;
     long long cluster_ts, cluster_at; /* its timestamp; its offset from the first cluster */
-    Buf out;                          /* closed clusters not taken yet, one after another */
-    size_t *lens;                     /* their lengths */
-    Py_ssize_t nlens, lens_cap;
+    PyObject **ready;                 /* closed clusters not taken yet (bytes), oldest first */
+    Py_ssize_t nready, ready_cap;
     long long emitted;                /* bytes of the clusters closed so far */
     long long prev_ts, end_ts;        /* the last block's timestamp; the latest end of one */
     Cue *cues;
@@ -305,31 +304,33 @@ add_cue(Muxer *self, long long time)
     return 0;
 }
 
-/* The open cluster, closed: its ID, its size and its content appended to ``out``. */
+/* The open cluster, closed: its ID, its size and its content, as bytes queued for ``take``. */
 static int
 close_cluster(Muxer *self)
 {
     if (!self->in_cluster)
         return 0;
-    size_t n = self->cluster.len;
-    if (self->nlens == self->lens_cap) {
-        Py_ssize_t cap = self->lens_cap ? self->lens_cap * 2 : 8;
-        size_t *lens = PyMem_Realloc(self->lens, (size_t)cap * sizeof(size_t));
-        if (lens == NULL) {
+    if (self->nready == self->ready_cap) {
+        Py_ssize_t cap = self->ready_cap ? self->ready_cap * 2 : 8;
+        PyObject **ready = PyMem_Realloc(self->ready, (size_t)cap * sizeof(PyObject *));
+        if (ready == NULL) {
             PyErr_NoMemory();
             return -1;
         }
-        self->lens = lens;
-        self->lens_cap = cap;
+        self->ready = ready;
+        self->ready_cap = cap;
     }
-    if (buf_reserve(&self->out, 4 + 8 + n) < 0)
+    size_t n = self->cluster.len;
+    int width = vsize_len(n);
+    PyObject *cluster = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(4 + width + n));
+    if (cluster == NULL)
         return -1;
-    size_t before = self->out.len;
-    put_id(&self->out, CLUSTER_ID);
-    put_vsize(&self->out, n);
-    put_bytes(&self->out, self->cluster.p, n);
-    self->lens[self->nlens++] = self->out.len - before;
-    self->emitted += (long long)(self->out.len - before);
+    Buf b = {(unsigned char *)PyBytes_AS_STRING(cluster), 0, (size_t)PyBytes_GET_SIZE(cluster)};
+    put_id(&b, CLUSTER_ID);
+    put_vsize(&b, n);
+    put_bytes(&b, self->cluster.p, n);
+    self->ready[self->nready++] = cluster;
+    self->emitted += (long long)b.len;
     self->cluster.len = 0;
     self->in_cluster = 0;
     return 0;
@@ -468,8 +469,9 @@ static void
 Muxer_dealloc(Muxer *self)
 {
     PyMem_Free(self->cluster.p);
-    PyMem_Free(self->out.p);
-    PyMem_Free(self->lens);
+    for (Py_ssize_t i = 0; i < self->nready; i++)
+        Py_DECREF(self->ready[i]);
+    PyMem_Free(self->ready);
     PyMem_Free(self->cues);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -526,18 +528,12 @@ fail:
 static PyObject *
 take_out(Muxer *self)
 {
-    if (self->nlens == 0)
+    if (self->nready == 0)
         Py_RETURN_NONE;
-    size_t n = self->lens[0];
-    PyObject *cluster = PyBytes_FromStringAndSize((const char *)self->out.p, (Py_ssize_t)n);
-    if (cluster == NULL)
-        return NULL;
-    self->out.len -= n;
-    if (self->out.len)
-        memmove(self->out.p, self->out.p + n, self->out.len);
-    self->nlens--;
-    if (self->nlens)
-        memmove(self->lens, self->lens + 1, (size_t)self->nlens * sizeof(size_t));
+    PyObject *cluster = self->ready[0];
+    self->nready--;
+    if (self->nready)
+        memmove(self->ready, self->ready + 1, (size_t)self->nready * sizeof(PyObject *));
     return cluster;
 }
 
@@ -636,7 +632,7 @@ Muxer_get_size(Muxer *self, void *closure)
 static PyObject *
 Muxer_get_pending(Muxer *self, void *closure)
 {
-    return PyLong_FromSsize_t(self->nlens);
+    return PyLong_FromSsize_t(self->nready);
 }
 
 static PyMethodDef Muxer_methods[] = {
