@@ -1,21 +1,24 @@
 """A micro-benchmark of the recorder's writer: its CPU per frame and per recorded seat-hour.
 
 ``tools/bench-recording-writer`` (``python -m courtlink.media.recording.bench``) drives the
-writer thread's own per-batch path, ``TrackFile.write_all(Assembler.push(batch))`` as
-``Recorder._write`` calls it, on synthetic but realistic tap entries made beforehand: per seat
-Opus (20 ms frames of about 100 bytes, one packet each) and VP8 (by default the SFU bench's
-media: 30 fps at about 500 kbit/s, a key frame every second four times an inter frame's size,
-cut into packets of at most 1200 bytes), in batches of one poll (0.1 s) per track, the tracks
-taken in turn as the writer takes them. The files go to a temporary directory on the disk
-(the kernel's share of writing them counts). The batches are dropped inside the timed part,
-as the writer drops them (freeing the tap's packets is its cost too).
+writer thread's own path: one ``Recorder`` a room of four seats, each seat's audio and video
+fed from a tap, and every poll (0.1 s of media) the recorders' ``_drain``, which is what the
+writer thread runs (the taps swapped for empty lists, each batch assembled and muxed, the
+closed clusters written). The taps are filled beforehand with synthetic but realistic tap
+entries (``depacketize.tapped``): per seat Opus (20 ms frames of about 100 bytes, one packet
+each) and VP8 (by default the SFU bench's media: 30 fps at about 500 kbit/s, a key frame
+every second four times an inter frame's size, cut into packets of at most 1200 bytes).
+Filling the taps (the event loop's part) is not timed; the batches die inside the timed
+part, as they do on the writer thread (freeing the tap's packets is its cost too). The files
+go to a temporary directory on the disk: the kernel's share of writing them counts.
 
-The first second of batches is not timed (the files open, their first key frames go out):
-the figures are the steady state of a long recording. Only the thread's own CPU time is
-measured (``time.thread_time``: user and system), so other
-work on the machine changes the figure little; each run is a fresh set of files, and the
-median of the runs is given. The figure at the SFU bench's load (``courtlink bench sfu
---recorded --rooms 8``: 32 seats) is per seat-second times 32.
+The first second of media is not timed (the files open, their first key frames go out): the
+figures are the steady state of a long recording. Only the thread's own CPU time is measured
+(``time.thread_time``: user and system), so other work on the machine changes the figure
+little; each run is a fresh set of files, and the median of the runs is given, beside the
+same batches through the assemblers alone (frames made into Python objects). The figure at
+the SFU bench's load (``courtlink bench sfu --recorded --rooms 8``: 32 seats) is per
+seat-second times 32.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -32,8 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from courtlink.media.recording.depacketize import Assembler, tapped
-from courtlink.media.recording.journal import Journal
-from courtlink.media.recording.track import TrackFile
+from courtlink.media.recording.recorder import Recorder, RecordingInfo, RecordingWriter
 
 __all__ = ["Media", "Result", "main", "run"]
 
@@ -111,53 +114,85 @@ def _seat(rng: random.Random, seconds: float, media: Media, ssrc: int) -> list[l
     return [b for pair in zip(audio, video, strict=True) for b in pair]
 
 
+class _Source:
+    """A Producer as the recorder sees it (``recorder.Tapped``): the tap the packet path fills."""
+
+    def __init__(self) -> None:
+        self.tap: list[bytes] | None = None
+        self.tap_limit = 0
+        self.tap_dropped = 0
+
+
+def _recorders(directory: Path, seats: int) -> tuple[list[Recorder], list[_Source]]:
+    """One Recorder a room of four seats, each seat's audio and video fed, started the way
+    ``Recorder.start`` starts one but with no thread: this thread is their writer."""
+    recorders, sources = [], []
+    for room in range(0, seats, 4):
+        info = RecordingInfo(f"bench-{room // 4}", "bench", "bench")
+        recorder = Recorder(directory / info.session_id, info, clock_ns=lambda: T0)
+        recorder._prepare()
+        recorder._writer = RecordingWriter()  # never started (``running`` asks for one)
+        for n in range(room, min(seats, room + 4)):
+            for kind in ("audio", "video"):
+                source = _Source()
+                assert recorder.feed(f"s{n}", kind, source)
+                sources.append(source)
+        recorders.append(recorder)
+    return recorders, sources
+
+
 def _once(
     directory: Path, seats: int, seconds: float, media: Media, *, write: bool
 ) -> tuple[float, int, int]:
-    """One run on fresh files: (the thread's CPU seconds, frames, packets)."""
+    """One run on fresh files: (the thread's CPU seconds, frames, packets). ``write``: through
+    the recorders' ``_drain`` (what the writer thread does every poll), else only each track's
+    Assembler."""
     rng = random.Random(1)
-    per_seat = [
-        _seat(rng, seconds + WARM_POLLS * POLL_MS / 1000, media, 1000 + 2 * n) for n in range(seats)
-    ]
-    journal = Journal(directory)
-    tracks: list[tuple[TrackFile, Assembler]] = []
+    media_seconds = seconds + WARM_POLLS * POLL_MS / 1000
+    # Per track (a seat's audio, then its video), its batch of each poll.
+    tracks: list[list[list[bytes] | None]] = []
     for n in range(seats):
-        for kind, codec in (("audio", "opus"), ("video", "vp8")):
-            file = TrackFile(directory, f"s{n}", kind, codec, started_ns=T0, journal=journal)
-            tracks.append((file, Assembler(codec)))
-    # The batches in the writer's order: every track's batch of one poll, then the next poll.
-    batches: list[list[bytes] | None] = []
-    owners: list[int] = []
-    polls = len(per_seat[0]) // 2
-    for p in range(polls):
-        for n in range(seats):
-            for k in range(2):
-                batches.append(per_seat[n][2 * p + k])
-                owners.append(2 * n + k)
-    del per_seat
+        batches = _seat(rng, media_seconds, media, 1000 + 2 * n)
+        tracks += [list(batches[0::2]), list(batches[1::2])]
+    polls = len(tracks[0])
+    recorders, sources = _recorders(directory, seats) if write else ([], [])
+    assemblers = [Assembler("vp8" if k % 2 else "opus") for k in range(len(tracks))]
+    cpu = 0.0
     assembled = packets = before = 0
-    started = 0.0
-    warm = WARM_POLLS * 2 * seats
-    for i, owner in enumerate(owners):
-        if i == warm:  # every file open, its first key frame written: the steady state
-            assembled = packets = 0
-            before = sum(file.frames for file, _ in tracks)
-            started = time.thread_time()
-        batch, batches[i] = batches[i], None
-        file, assembler = tracks[owner]
-        assert batch is not None
-        packets += len(batch)
+    for p in range(polls):
+        if p == WARM_POLLS:  # every file open, its first key frame written: the steady state
+            cpu, assembled, packets = 0.0, 0, 0
+            before = _frames(recorders)
         if write:
-            file.push(assembler, batch)  # what Recorder._write does
+            for source, track in zip(sources, tracks, strict=True):  # the event loop's part
+                batch, track[p] = track[p], None
+                assert batch is not None
+                packets += len(batch)
+                source.tap = batch
+            started = time.thread_time()
+            for recorder in recorders:
+                recorder._drain()
+            cpu += time.thread_time() - started
         else:
-            assembled += len(assembler.push(batch))
-        del batch
-    cpu = time.thread_time() - started
-    frames = sum(file.frames for file, _ in tracks) - before if write else assembled
-    for file, _ in tracks:
-        file.close()
-    journal.close()
+            started = time.thread_time()
+            for assembler, track in zip(assemblers, tracks, strict=True):
+                batch, track[p] = track[p], None
+                assert batch is not None
+                packets += len(batch)
+                assembled += len(assembler.push(batch))
+                del batch
+            cpu += time.thread_time() - started
+    frames = _frames(recorders) - before if write else assembled
+    for recorder in recorders:
+        for written in recorder._tracks.values():
+            written.file.close()
+        assert recorder._journal is not None
+        recorder._journal.close()
     return cpu, frames, packets
+
+
+def _frames(recorders: list[Recorder]) -> int:
+    return sum(t.file.frames for r in recorders for t in r._tracks.values())
 
 
 def run(
@@ -180,8 +215,7 @@ def run(
                 run_dir.mkdir()
                 cpu, frames, packets = _once(run_dir, seats, seconds, media, write=write)
                 (cpus if write else assembles).append(cpu)
-                for path in run_dir.iterdir():
-                    path.unlink()
+                shutil.rmtree(run_dir)
     per_frame = [c / frames * 1e6 for c in cpus]
     cpu = statistics.median(cpus)
     per_seat_second = cpu / (seats * seconds)
