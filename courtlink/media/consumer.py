@@ -35,6 +35,14 @@ SENT_WINDOW = _forward.SENT_WINDOW
 # until a packet this far ahead of it arrives (its jitter buffer's capacity in aiortc 1.16: at
 # 15 to 45 packets a second, 10 to 30 s); browsers decode a key frame whatever came before.
 RECEIVER_WINDOW = 512
+# A packet resent is not resent again within about a round trip (1.2 times the one measured
+# from the subscriber's receiver reports; RESEND_HOLD while none is known): a receiver that does
+# not know the round trip yet (Chromium assumes 100 ms) asks for a lost packet again and again,
+# and on a slow, congested link (a phone's: a round trip of a second) those copies fill the
+# link that the media needed. At most RESEND_MAX copies of one packet.
+RESEND_HOLD = 0.3
+RESEND_MAX = 4
+RESEND_FORGET = 10.0  # seconds: longer than any packet is kept
 if SENT_WINDOW < RECEIVER_WINDOW:  # a new epoch must see the whole receiver window
     raise ImportError("media._forward was built with SENT_WINDOW below RECEIVER_WINDOW")
 
@@ -104,11 +112,16 @@ class Consumer(_forward.Slot):
         self.waiting_keyframe = kind == "video"
         self.remb_bps: int | None = None  # the subscriber's estimate, its share for this slot
         self.receiving = "full"  # what the subscriber gets: full, reduced or audio_only
+        # The subscriber asks this seat's publisher for at most LayerSettings.min_video_bps
+        # (its last picture does not fit otherwise; media/layers.py).
+        self.squeezed = False
         self.loss: float | None = None  # fraction lost, from the subscriber's newest report
         self.loss_at: float | None = None  # when that report came (``clock``)
         self.keyframe_asks = 0  # key frame requests (PLI, FIR) of the subscriber, counted
         self.forwarded = 0
         self.retransmitted = 0
+        self.resend_held = 0  # NACKed packets not sent again: sent within a round trip
+        self._resent: dict[int, tuple[float, int]] = {}  # seq -> (last resent, copies)
         self.octets = 0
         self._ssrc = self.sender._ssrc
         self._prefix, self._pad = _extension_prefix(self.mid, EXT_AUDIO_LEVEL, 1)
@@ -262,15 +275,30 @@ class Consumer(_forward.Slot):
 
     def retransmit(self, sequence_numbers: list[int]) -> None:
         """Answer a NACK from the history (RTX when negotiated, else a plain resend); what is
-        no longer kept is asked of the publisher."""
+        no longer kept is asked of the publisher. A packet already resent within a round trip,
+        or RESEND_MAX times, is not sent again (RESEND_HOLD)."""
         missing_upstream = []
+        now = self.clock()
+        rtt = wire.sender_rtt(self.sender)
+        hold = 1.2 * rtt if rtt else RESEND_HOLD
+        resent = self._resent
+        if len(resent) > 2 * HISTORY_SIZE:  # forget what is older than the history holds
+            for old in [s for s, (at, _) in resent.items() if now - at >= RESEND_FORGET]:
+                del resent[old]
         for seq in sequence_numbers:
             kept = self.kept(seq)
             if kept is None:
                 if self.seq_offset is not None:
                     missing_upstream.append((seq - self.seq_offset) & 0xFFFF)
                 continue
+            at, copies = resent.get(seq, (-RESEND_FORGET, 0))
+            if now - at >= RESEND_FORGET:  # never resent, or an earlier lap of the numbers
+                copies = 0
+            elif now - at < hold or copies >= RESEND_MAX:
+                self.resend_held += 1
+                continue
             if self.egress is not None and self.egress.send(self._retransmission(seq, kept)):
                 self.retransmitted += 1
+                resent[seq] = (now, copies + 1)
         if missing_upstream and self.source is not None:
             self.source.relay_nack(missing_upstream)

@@ -28,7 +28,15 @@ from typing import Any
 import pytest
 
 from courtlink.bench.participant import Participant
-from courtlink.media.consumer import HISTORY_SIZE, MAX_GAP, RECEIVER_WINDOW, SENT_WINDOW, Consumer
+from courtlink.media.consumer import (
+    HISTORY_SIZE,
+    MAX_GAP,
+    RECEIVER_WINDOW,
+    RESEND_HOLD,
+    RESEND_MAX,
+    SENT_WINDOW,
+    Consumer,
+)
 from courtlink.media.rtp import parse_header, write_packet
 from tests.conftest import missing
 from tests.media.conftest import (
@@ -373,6 +381,7 @@ class FakeSender:
     def __init__(self) -> None:
         self._ssrc = 4242
         self._rtx_ssrc = 4243
+        self._RTCRtpSender__rtt: float | None = None  # aiortc's, from receiver reports
 
 
 class FakeTransceiver:
@@ -515,3 +524,49 @@ async def test_only_holes_since_the_receiver_started_afresh_cause_a_jump() -> No
     # receiver (it started afresh at the key frame), so the sequence simply continues.
     consumer.switch(FakeProducer())  # type: ignore[arg-type]
     assert send(4000, keyframe=True) == (jumped + 2) & 0xFFFF
+
+
+def test_a_packet_nacked_again_within_a_round_trip_is_not_sent_again() -> None:
+    """A receiver that does not know the round trip asks again every 100 ms; on a phone's link
+    (a second's round trip) those copies would fill the link the media needs."""
+    now = [100.0]
+    consumer, egress = video_slot("judge")
+    consumer.clock = lambda: now[0]
+    consumer.sender._RTCRtpSender__rtt = 0.5  # type: ignore[attr-defined]
+    for seq in range(10, 14):
+        forward_seq(consumer, seq, keyframe=seq == 10)
+    sent = list(egress.sent)
+    first = parse_header(sent[1]).sequence_number
+    egress.sent.clear()
+    consumer.retransmit([first, first + 1])
+    assert len(egress.sent) == 2
+    for at in (100.1, 100.3, 100.55):  # within 1.2 round trips: held
+        now[0] = at
+        consumer.retransmit([first])
+    assert len(egress.sent) == 2
+    assert consumer.resend_held == 3
+    now[0] = 100.61
+    consumer.retransmit([first])
+    assert len(egress.sent) == 3
+    # At most RESEND_MAX copies of one packet, however late it is asked for again.
+    for at in (101.5, 102.5, 103.5, 104.5):
+        now[0] = at
+        consumer.retransmit([first])
+    assert len(egress.sent) == 1 + RESEND_MAX  # ``first`` RESEND_MAX times, ``first + 1`` once
+    assert consumer.retransmitted == 1 + RESEND_MAX
+
+
+def test_without_a_round_trip_a_resent_packet_is_held_for_resend_hold() -> None:
+    now = [5.0]
+    consumer, egress = video_slot("judge")
+    consumer.clock = lambda: now[0]
+    forward_seq(consumer, 20, keyframe=True)
+    seq = parse_header(egress.sent[0]).sequence_number
+    egress.sent.clear()
+    consumer.retransmit([seq])
+    now[0] += RESEND_HOLD - 0.01
+    consumer.retransmit([seq])
+    assert len(egress.sent) == 1
+    now[0] += 0.02
+    consumer.retransmit([seq])
+    assert len(egress.sent) == 2
