@@ -340,6 +340,20 @@ class Netns:
         line.stdin.flush()
         line.stdout.readline()  # "ok": the new profile is in force
 
+    def link_stats(self) -> dict[str, dict[str, int]]:
+        """What each direction's shaper did so far ("down": toward the namespace, "up": from
+        it): bytes and packets sent, packets dropped (its queue was full), for the shaped
+        link's diagnostics; zeros while a direction is not shaped."""
+        out = {}
+        for direction, tc, dev in (
+            ("down", ["tc"], self.host_if),
+            ("up", ["tc", "-n", self.name], self.inner_if),
+        ):
+            found = json.loads(_run([*tc, "-s", "-j", "qdisc", "show", "dev", dev]).stdout or "[]")
+            root = next((q for q in found if q.get("root")), {})
+            out[direction] = {key: int(root.get(key, 0)) for key in ("bytes", "packets", "drops")}
+        return out
+
     def delay_line_stats(self) -> dict[str, int]:
         """The userspace delay line's counts so far (empty with netem)."""
         if self._delay_line is None or self._delay_line.poll() is not None:

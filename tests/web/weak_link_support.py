@@ -44,14 +44,21 @@ async () => {
   const pc = peers[peers.length - 1];
   if (!pc) return null;
   const receivers = pc.getReceivers();
-  const out = { own: { frames: 0 } };
+  const out = { own: { frames: 0, target: 0, available: 0 } };
   (await pc.getStats()).forEach((s) => {
-    if (s.type === 'outbound-rtp' && s.kind === 'video') out.own.frames += s.framesEncoded || 0;
+    if (s.type === 'outbound-rtp' && s.kind === 'video') {
+      out.own.frames += s.framesEncoded || 0;
+      out.own.target += s.targetBitrate || 0;
+    }
+    if (s.type === 'candidate-pair' && s.nominated && s.availableOutgoingBitrate) {
+      out.own.available = s.availableOutgoingBitrate;
+    }
   });
   for (const tile of document.querySelectorAll('.seat-tile')) {
     const v = tile.querySelector('video.remote');
     if (!v || !v.srcObject) continue;
-    const row = { frames: 0, freezes: 0, frozen: 0, audio: 0, bytes: 0, height: 0 };
+    const row = { frames: 0, freezes: 0, frozen: 0, audio: 0, bytes: 0, height: 0,
+                  received: 0, lost: 0, nacks: 0, plis: 0, keys: 0, rtx: 0, audioBytes: 0 };
     for (const track of v.srcObject.getTracks()) {
       const receiver = receivers.find((r) => r.track === track);
       if (!receiver) continue;
@@ -63,8 +70,15 @@ async () => {
           row.height = s.frameHeight || 0;
           row.freezes = s.freezeCount || 0;
           row.frozen = s.totalFreezesDuration || 0;
+          row.received = s.framesReceived || 0;
+          row.lost = s.packetsLost || 0;
+          row.nacks = s.nackCount || 0;
+          row.plis = s.pliCount || 0;
+          row.keys = s.keyFramesDecoded || 0;
+          row.rtx = s.retransmittedPacketsReceived || 0;
         } else {
           row.audio = s.packetsReceived || 0;
+          row.audioBytes = (s.bytesReceived || 0) + (s.headerBytesReceived || 0);
         }
       });
     }
@@ -81,11 +95,16 @@ class Window:
 
     seconds: float
     sent: dict[str, float] = field(default_factory=dict)  # frames per second each seat encoded
+    # Each seat's encoder target and its browser's estimate of its uplink at the end, kbit/s.
+    target: dict[str, tuple[float, float]] = field(default_factory=dict)
     fps: dict[str, dict[str, float]] = field(default_factory=dict)
     frozen: dict[str, dict[str, float]] = field(default_factory=dict)  # seconds frozen
     audio: dict[str, dict[str, float]] = field(default_factory=dict)  # packets per second
     kbps: dict[str, dict[str, float]] = field(default_factory=dict)  # video received
     height: dict[str, dict[str, int]] = field(default_factory=dict)  # picture height at the end
+    # The video receiver's frames received, packets lost, NACKs and key frame requests sent,
+    # key frames decoded over the window: why a viewer decodes what it decodes.
+    receiver: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
 
     def share(self, viewer: str, seat: str) -> float:
         """What ``viewer`` got of the frames ``seat`` sent (0 when it sent none)."""
@@ -95,6 +114,8 @@ class Window:
     def rows(self) -> list[str]:
         sent = ", ".join(f"{seat} {fps:.1f}" for seat, fps in self.sent.items())
         lines = [f"  sent (fps): {sent}"]
+        targets = ", ".join(f"{seat} {t:.0f}/{a:.0f}" for seat, (t, a) in self.target.items())
+        lines.append(f"  encoder target / estimated uplink (kbit/s): {targets}")
         for viewer, seats in self.fps.items():
             cells = ", ".join(
                 f"{seat} {fps:4.1f} fps {self.kbps[viewer][seat]:4.0f} kbit/s"
@@ -103,6 +124,11 @@ class Window:
                 for seat, fps in seats.items()
             )
             lines.append(f"  {viewer:9} <- {cells}")
+            detail = ", ".join(
+                f"{seat} " + " ".join(f"{k} {v:g}" for k, v in counts.items())
+                for seat, counts in self.receiver.get(viewer, {}).items()
+            )
+            lines.append(f"  {'':9}    receiver: {detail}")
         return lines
 
 
@@ -134,6 +160,8 @@ async def measure(pages: dict[str, Any], seconds: float) -> Window:
             first[viewer].get("own", {}).get("frames", 0)
         )
         window.sent[viewer] = own / took
+        mine = second[viewer].get("own", {})
+        window.target[viewer] = (mine.get("target", 0) / 1000, mine.get("available", 0) / 1000)
         window.fps[viewer], window.frozen[viewer], window.audio[viewer] = {}, {}, {}
         window.kbps[viewer], window.height[viewer] = {}, {}
         for seat in SEATS:
@@ -144,6 +172,12 @@ async def measure(pages: dict[str, Any], seconds: float) -> Window:
             window.frozen[viewer][seat] = b.get("frozen", 0) - a.get("frozen", 0)
             window.audio[viewer][seat] = grew(a, b, "audio") / took
             window.kbps[viewer][seat] = grew(a, b, "bytes") * 8 / took / 1000
+            window.receiver.setdefault(viewer, {})[seat] = {
+                key: grew(a, b, key) for key in ("received", "lost", "nacks", "plis", "keys", "rtx")
+            }
+            window.receiver[viewer][seat]["audio_kbps"] = round(
+                grew(a, b, "audioBytes") * 8 / took / 1000, 1
+            )
             window.height[viewer][seat] = int(b.get("height", 0))
     return window
 
@@ -259,6 +293,9 @@ class Run:
     windows: dict[str, Window] = field(default_factory=dict)
     recovered_after: float | None = None
     receiving: dict[str, dict[str, str] | None] = field(default_factory=dict)
+    # The weak link's shapers over the weak window, per direction: bytes, packets, drops.
+    link: dict[str, dict[str, int]] = field(default_factory=dict)
+    link_seconds: float = 0.0
 
     def report(self) -> str:
         mode = "per-viewer layers" if self.adapt else "lowest-REMB relay"
@@ -268,6 +305,13 @@ class Run:
             lines.extend(window.rows())
             if name in self.receiving:
                 lines.append(f"  server sends the creditor: {self.receiving[name]}")
+            if name == "weak" and self.link_seconds:
+                for direction, counts in self.link.items():
+                    lines.append(
+                        f"  link {direction}: {counts['bytes'] * 8 / self.link_seconds / 1000:.0f}"
+                        f" kbit/s, {counts['packets'] / self.link_seconds:.0f} pkt/s,"
+                        f" {counts['drops']} dropped by the queue"
+                    )
         if self.recovered_after is not None:
             lines.append(f" recovered {self.recovered_after:.1f} s after the link was freed")
         return "\n".join(lines)
@@ -290,7 +334,13 @@ async def weak_link_run(
     run.windows["clean"] = await measure(call.pages, window)
     netns.shape(profile)
     await asyncio.sleep(settle)
+    before = netns.link_stats()
     run.windows["weak"] = await measure(call.pages, window)
+    run.link = {
+        direction: {key: value - before[direction][key] for key, value in counts.items()}
+        for direction, counts in netns.link_stats().items()
+    }
+    run.link_seconds = run.windows["weak"].seconds
     run.receiving["weak"] = call.receiving("creditor")
     netns.shape(None)
     freed = time.monotonic()
