@@ -122,6 +122,18 @@ class MediaSettings(_Section):
     # lowest estimate to every publisher, as before. Publishers never send more than this.
     adapt_video: bool = True
     max_video_kbps: int = Field(600, ge=100, le=10_000)
+    # A weak viewer whose last picture does not fit may ask that seat's publisher for this
+    # little, and no less, before the picture is paused.
+    min_video_kbps: int = Field(150, ge=30, le=10_000)
+
+    @model_validator(mode="after")
+    def _video_range(self) -> MediaSettings:
+        if self.min_video_kbps > self.max_video_kbps:
+            raise ValueError(
+                f"min_video_kbps ({self.min_video_kbps}) is above max_video_kbps"
+                f" ({self.max_video_kbps})"
+            )
+        return self
 
     @field_validator("stun_urls", "turn_urls", mode="before")
     @classmethod

@@ -44,6 +44,10 @@ class LayerSettings:
     adapt: bool = True
     # Publishers are never asked for more than this (browsers are also told it as maxBitrate).
     max_video_bps: int = 600_000
+    # A viewer whose last picture (the judge's lowest layer, say) still does not fit asks that
+    # seat's publisher for no more than this before the picture is paused: the others keep
+    # every frame at a lower bitrate, the weak viewer keeps a picture ("squeezed").
+    min_video_bps: int = 150_000
     # Congestion: the estimate fell below this share of what is forwarded, or the viewer
     # reports more loss than ``loss_high``; what is forwarded is then cut to fit the estimate
     # (or the loss). Room: loss at most ``loss_low`` and an estimate that is not falling.
@@ -80,6 +84,15 @@ class LayerSettings:
     # Nothing is taken away in a viewer's first seconds: the start of a call is all key frames
     # and estimates still ramping up, not a weak link.
     settle: float = 10.0
+    # What a cut found the link carries (the video rate cut to) is a ceiling for steps up: a
+    # step that would forward more waits until the ceiling has grown, per second, by
+    # ``probe_growth`` while the viewer reports some loss (at most ``loss_low``) and by
+    # ``probe_growth_clean`` while it reports none; a weak link is then probed every half
+    # minute or so instead of at every back-off (each failed try costs the viewer its
+    # pictures and everyone a key frame), and a link that was freed is found within seconds.
+    probe_growth: float = 1.03
+    probe_growth_clean: float = 1.25
+    loss_clean: float = 0.005
 
 
 class LayerRates:
@@ -150,6 +163,8 @@ class SlotLevel:
     first seconds): ``effective`` is."""
 
     level: int
+    # This viewer asks the seat's publisher for at most ``min_video_bps`` (see LayerSettings).
+    squeezed: bool = False
 
     def effective(self, top: int) -> int:
         return min(self.level, top)
@@ -184,6 +199,8 @@ class ViewerAllocator:
     last_step_up: float | None = None
     last_cut: float | None = None
     started_at: float | None = None
+    ceiling: float | None = None  # bits per second of video a step up may reach (see settings)
+    last_tick: float | None = None
 
     def allocate(
         self,
@@ -226,26 +243,54 @@ class ViewerAllocator:
         stalled = keyframe_asks >= settings.stall_asks or silent_for >= settings.silent_after
         settled = now - self.started_at >= settings.settle
         self.congested = self.congested + 1 if settled and (short or lossy or stalled) else 0
+        elapsed = 0.0 if self.last_tick is None else max(0.0, now - self.last_tick)
+        self.last_tick = now
         if self.congested >= settings.patience:
             fit = demand * (1 - (loss or 0)) * settings.keep_margin
             if short and budget is not None:
                 fit = min(fit, budget * settings.keep_margin)
+            fit = max(fit, demand * (1 - settings.max_cut))
+            self.ceiling = fit if self.ceiling is None else min(self.ceiling, fit)
             keep_last = loss is None or loss <= settings.loss_pause
-            self._cut(max(fit, demand * (1 - settings.max_cut)), seats, levels, now, keep_last)
+            self._cut(fit, seats, levels, now, keep_last)
             self.congested = 0
-        elif (
-            self.congested == 0
-            and (loss is None or loss <= settings.loss_low)
-            and not stalled
-            and not falling
-            and now >= self.next_step_at
-        ):
-            self._step_up(seats, levels, now)
+        else:
+            self._grow_ceiling(elapsed, loss, stalled, seats)
+            if (
+                self.congested == 0
+                and (loss is None or loss <= settings.loss_low)
+                and not stalled
+                and not falling
+                and now >= self.next_step_at
+            ):
+                self._step_up(seats, levels, now)
         if self.last_cut is not None and now - self.last_cut > 4 * settings.backoff_max:
             self.backoff = 0.0  # long enough without a cut: forget the back-off
         if budget is not None:
             self.last_budget = budget
         return levels
+
+    def _grow_ceiling(
+        self,
+        elapsed: float,
+        loss: float | None,
+        stalled: bool,
+        seats: Sequence[tuple[str, LayerRates]],
+    ) -> None:
+        """Let the ceiling a cut left grow while the viewer copes; forget it once it holds
+        everything the seats send."""
+        settings = self.settings
+        if self.ceiling is None or stalled or self.congested:
+            return
+        if loss is not None and loss <= settings.loss_clean:
+            growth = settings.probe_growth_clean
+        elif loss is None or loss <= settings.loss_low:
+            growth = settings.probe_growth
+        else:
+            return
+        self.ceiling *= growth**elapsed
+        if self.ceiling >= sum(rates.rate(rates.top) for _, rates in seats):
+            self.ceiling = None
 
     def _cut(
         self,
@@ -274,8 +319,12 @@ class ViewerAllocator:
                 break
             level, _, seat = max(candidates)
             if keep_last and len(candidates) == 1 and level == 0:
+                # The last picture: its publisher is asked for less before it is paused.
+                levels[seat].squeezed = True
                 break
             levels[seat].level = level - 1
+            if levels[seat].level == PAUSED:
+                levels[seat].squeezed = False
             if demand() <= fit:
                 break
         failed_try = self.last_step_up is not None and now - self.last_step_up < 3 * (
@@ -292,16 +341,33 @@ class ViewerAllocator:
         self, seats: Sequence[tuple[str, LayerRates]], levels: dict[str, SlotLevel], now: float
     ) -> None:
         """One seat one level up: of those that can go up, the one with the fewest layers, the
-        first in priority order among equals."""
+        first in priority order among equals (a squeezed seat's first step is its publisher's
+        full rate)."""
         candidates = [
             (levels[seat].effective(rates.top), i, seat)
             for i, (seat, rates) in enumerate(seats)
-            if levels[seat].effective(rates.top) < rates.top
+            if levels[seat].effective(rates.top) < rates.top or levels[seat].squeezed
         ]
         if not candidates:
             return
         level, _, seat = min(candidates)
-        top = dict(seats)[seat].top
-        levels[seat].level = ALL if level + 1 >= top else level + 1
+        rates = dict(seats)[seat]
+        top = rates.top
+        if self.ceiling is not None:
+            # What forwarding would reach after the step (a squeezed seat's publisher goes back
+            # up to about max/min times what it sends now).
+            demand = sum(r.rate(levels[s].level) for s, r in seats)
+            if levels[seat].squeezed:
+                more = rates.rate(level) * (
+                    self.settings.max_video_bps / self.settings.min_video_bps - 1
+                )
+            else:
+                more = rates.rate(level + 1) - rates.rate(level)
+            if demand + more > self.ceiling:
+                return
+        if levels[seat].squeezed:
+            levels[seat].squeezed = False  # first the publisher's full rate, then more layers
+        else:
+            levels[seat].level = ALL if level + 1 >= top else level + 1
         self.last_step_up = now
         self.next_step_at = now + self.settings.step_interval

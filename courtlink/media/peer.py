@@ -169,6 +169,14 @@ class Peer(SlotConnection):
             source_rates = consumer.source.rates if consumer.source is not None else LayerRates()
             before = consumer.receiving, consumer.layer_target
             consumer.apply_level(levels[str(seat)].level, source_rates.top, source_rates.layered)
+            if consumer.squeezed != levels[str(seat)].squeezed:
+                consumer.squeezed = levels[str(seat)].squeezed
+                log.info(
+                    "%s asks for %s's video at %s",
+                    self.participant_id,
+                    seat,
+                    "a lower bitrate to keep a picture" if consumer.squeezed else "its full rate",
+                )
             if (consumer.receiving, consumer.layer_target) != before:
                 log.info(
                     "%s receives %s's video: %s (layer %d; estimate %s kbit/s for %s)",
@@ -184,15 +192,18 @@ class Peer(SlotConnection):
         """This participant's connection as the server sees it: round-trip time (from the
         receiver reports on the slots it receives), loss on its uplink since last asked, its
         downlink estimate and what it receives of each seat's video (full, reduced: fewer
-        temporal layers, audio_only: its link cannot carry that video)."""
+        temporal layers, audio_only: its link cannot carry that video), and the video bitrate
+        it is asked to send (``send_kbps``; its page applies it)."""
         rtts = [r for c in self.consumers.values() if (r := wire.sender_rtt(c.sender)) is not None]
         losses = [p.uplink_loss for p in self.producers.values() if p.uplink_loss is not None]
         shares = [c.remb_bps for c in self.consumers.values() if c.remb_bps is not None]
+        asked = self.producers["video"].asked_bps
         return {
             "state": self.state,
             "rtt_ms": round(min(rtts) * 1000, 1) if rtts else None,
             "loss": round(max(losses), 3) if losses else None,
             "estimate_kbps": round(sum(shares) / 1000) if shares else None,
+            "send_kbps": round(asked / 1000) if asked else None,
             "receiving": {
                 str(seat): consumer.receiving
                 for (seat, kind), consumer in self.consumers.items()

@@ -71,6 +71,10 @@ class Producer(_forward.Source):
         # cap that loss puts on what it is asked to send (None: no cap), see ``measure``.
         self.uplink_loss: float | None = None
         self.uplink_cap: float | None = None
+        # What the publisher was last asked to send (send_remb): as REMB for senders that follow
+        # it (aiortc), and in media.quality's send_kbps for browsers, whose pages set it as
+        # their encoding's maxBitrate (Chromium's sender does not follow REMB).
+        self.asked_bps: int | None = None
 
     def configure(self, video_codec: str, rtx: dict[int, int]) -> None:
         """Called once negotiation settled."""
@@ -159,8 +163,10 @@ class Producer(_forward.Source):
 
     async def send_remb(self, settings: LayerSettings | None = None) -> int | None:
         """Tell the publisher what to send: with per-viewer layers (``settings.adapt``) the best
-        of its subscribers' estimates, since a weaker one gets fewer layers; without, the
-        lowest, since every subscriber gets everything. Never more than the cap."""
+        of its subscribers' estimates, since a weaker one gets fewer layers, but no less than
+        ``min_video_bps`` (exactly that while a viewer is squeezed); without, the lowest, since
+        every subscriber gets everything. Never more than the cap, nor than the publisher's
+        own uplink carries."""
         if self.kind != "video" or self.ssrc is None or self.closed:
             return None
         rates = [c.remb_bps for c in self.consumers if c.remb_bps is not None]
@@ -169,9 +175,16 @@ class Producer(_forward.Source):
         if not rates:
             bitrate = self.uplink_cap or MAX_BITRATE
         elif settings is not None and settings.adapt:
-            bitrate = min(max(rates), settings.max_video_bps, self.uplink_cap or MAX_BITRATE)
+            # Viewers' estimates never take a publisher below min_video_bps (a weak viewer gets
+            # fewer layers instead); a squeezed viewer asks for exactly that; only the
+            # publisher's own uplink may ask for less.
+            best = max(max(rates), settings.min_video_bps)
+            if any(c.squeezed for c in self.consumers):  # a weak viewer's last picture
+                best = settings.min_video_bps
+            bitrate = min(best, settings.max_video_bps, self.uplink_cap or MAX_BITRATE)
         else:
             bitrate = min(min(rates), MAX_BITRATE)
+        self.asked_bps = int(bitrate)
         await wire.send_remb(self.receiver, int(bitrate), [self.ssrc])
         return int(bitrate)
 

@@ -283,7 +283,11 @@ async def _media(app: web.Application) -> AsyncIterator[None]:
         port_min=media.port_min,
         port_max=media.port_max,
         min_free_mb=app[SETTINGS].recording.min_free_mb,
-        layers=LayerSettings(adapt=media.adapt_video, max_video_bps=media.max_video_kbps * 1000),
+        layers=LayerSettings(
+            adapt=media.adapt_video,
+            max_video_bps=media.max_video_kbps * 1000,
+            min_video_bps=media.min_video_kbps * 1000,
+        ),
     )
     factory: MediaFactory = app[MEDIA_FACTORY]  # type: ignore[assignment]
     sfu = factory(options, app[METRICS])

@@ -13,6 +13,7 @@ import pytest
 
 from courtlink.media.consumer import Consumer
 from courtlink.media.layers import (
+    ALL,
     AUDIO_ONLY,
     FULL,
     PAUSED,
@@ -297,15 +298,17 @@ def test_drift_is_not_a_fall_and_a_low_estimate_that_rises_again_is_not_congesti
     allocator.allocate(1e6, seats, 0.0)
     assert allocator.allocate(20e3, seats, 1.0)["judge"].effective(2) == 0  # halved at most
     # The estimate climbs slowly from there (it cannot outrun what arrives), or drifts down a
-    # little: no more cuts, and with little loss layers come back after the back-off.
+    # little: no more cuts, and without loss layers come back after the back-off.
     for t, budget, want in ((3.0, 22e3, 0), (4.0, 21e3, 0), (5.0, 24e3, 1), (6.0, 26e3, 1)):
-        assert allocator.allocate(budget, seats, t, loss=0.02)["judge"].effective(2) == want, t
-    assert allocator.allocate(28e3, seats, 7.0, loss=0.02)["judge"].effective(2) == 2
+        assert allocator.allocate(budget, seats, t, loss=0.0)["judge"].effective(2) == want, t
+    assert allocator.allocate(28e3, seats, 7.0, loss=0.0)["judge"].effective(2) == 2
     # A fall again, and again: down a step at a time; the last picture stays for moderate loss
-    # and goes (audio only) under heavy loss.
+    # (its publisher is asked for less instead) and goes (audio only) under heavy loss.
     assert allocator.allocate(10e3, seats, 8.0, loss=0.02)["judge"].effective(2) == 0
-    assert allocator.allocate(5e3, seats, 9.0, loss=0.02)["judge"].effective(2) == 0
-    assert allocator.allocate(4e3, seats, 10.0, loss=0.3)["judge"].effective(2) == PAUSED
+    level = allocator.allocate(5e3, seats, 9.0, loss=0.02)["judge"]
+    assert (level.effective(2), level.squeezed) == (0, True)
+    level = allocator.allocate(4e3, seats, 10.0, loss=0.3)["judge"]
+    assert (level.effective(2), level.squeezed) == (PAUSED, False)
     # Paused, the estimate cannot move: the try comes after the back-off (doubled by the cuts
     # right after steps up: 16 s) whatever it says.
     assert allocator.allocate(4e3, seats, 25.0, loss=0.0)["judge"].effective(2) == PAUSED
@@ -334,7 +337,7 @@ def test_loss_cuts_and_low_loss_gives_back_every_seat_its_lowest_layer_first() -
     expected = {2.0: [0, 0, -1], 4.0: [0, 0, -1], 5.0: [0, 0, 0], 7.0: [1, 0, 0]}
     expected |= {9.0: [1, 1, 0], 10.0: [1, 1, 0]}  # (10 s: within the step interval)
     for t, want in expected.items():
-        levels = allocator.allocate(None, seats, t, loss=0.01)
+        levels = allocator.allocate(None, seats, t, loss=0.0)
         assert [levels[s].effective(2) for s, _ in seats] == want, t
     # Moderate loss (between low and high) holds everything where it is.
     levels = allocator.allocate(None, seats, 11.0, loss=0.07)
@@ -355,6 +358,91 @@ def test_a_step_up_that_fails_soon_doubles_the_back_off() -> None:
     assert allocator.next_step_at == 13.0
     assert allocator.allocate(None, seats, 12.0, loss=0.0)["judge"].effective(2) == PAUSED
     assert allocator.allocate(None, seats, 13.0, loss=0.0)["judge"].effective(2) == 0
+
+
+def test_a_weak_link_is_probed_slowly_and_a_freed_one_at_once() -> None:
+    """A cut leaves a ceiling (what the link was found to carry): on a link that still loses a
+    little, a step that would go above it waits until the ceiling has grown 3 % a second; on
+    a clean link it grows 25 % a second, and once it holds everything it is forgotten."""
+    allocator = ViewerAllocator(LayerSettings(settle=0, patience=1, backoff=4.0))
+    seats = [("judge", rates(100e3, 150e3, 250e3)), ("officer", rates(100e3, 150e3, 250e3))]
+    allocator.allocate(None, seats, 0.0, loss=0.0)
+    levels = allocator.allocate(None, seats, 1.0, loss=0.5)  # 500k cut to half: 250k
+    assert [levels[s].effective(2) for s, _ in seats] == [1, 0]
+    assert allocator.ceiling == pytest.approx(250e3)
+    levels = allocator.allocate(None, seats, 2.0, loss=0.3)  # 250k cut to 150k
+    assert [levels[s].effective(2) for s, _ in seats] == [0, PAUSED]
+    ceiling = allocator.ceiling
+    assert ceiling == pytest.approx(250e3 * 0.7 * 0.85)  # what got through, with the margin
+    # 2 % loss: the officer's lowest layer (to 200k) waits for the ceiling: x 1.03 a second.
+    for t in range(3, 12):
+        levels = allocator.allocate(None, seats, float(t), loss=0.02)
+        assert levels["officer"].level == PAUSED, t
+    at = next(
+        t
+        for t in range(12, 40)
+        if allocator.allocate(None, seats, float(t), loss=0.02)["officer"].level == 0
+    )
+    assert ceiling * 1.03 ** (at - 2) >= 200e3 > ceiling * 1.03 ** (at - 3)
+    # The link freed (no loss): everything back within seconds, and the ceiling forgotten.
+    for t in range(at + 1, at + 12):
+        levels = allocator.allocate(None, seats, float(t), loss=0.0)
+    assert [levels[s].state(2) for s, _ in seats] == [FULL, FULL]
+    assert allocator.ceiling is None
+
+
+def test_the_last_picture_squeezes_its_publisher_before_it_is_paused() -> None:
+    settings = LayerSettings(
+        settle=0, patience=1, backoff=4.0, max_video_bps=300_000, min_video_bps=150_000
+    )
+    allocator = ViewerAllocator(settings)
+    seats = [("judge", rates(100e3, 150e3, 250e3)), ("officer", rates(100e3, 150e3, 250e3))]
+    allocator.allocate(None, seats, 0.0, loss=0.0)
+    for t in (1.0, 2.0, 3.0):
+        levels = allocator.allocate(None, seats, t, loss=0.15)
+    # Down to the judge's lowest layer; the next cut asks the judge's publisher for less.
+    assert [levels[s].level for s, _ in seats] == [0, PAUSED]
+    assert not levels["judge"].squeezed
+    levels = allocator.allocate(None, seats, 4.0, loss=0.15)
+    assert (levels["judge"].level, levels["judge"].squeezed) == (0, True)
+    # Moderate loss goes on: the picture stays; only heavy loss pauses it.
+    levels = allocator.allocate(None, seats, 5.0, loss=0.15)
+    assert (levels["judge"].level, levels["judge"].squeezed) == (0, True)
+    # Better again: the officer's lowest layer first (fewest layers), then the judge's full
+    # rate before any more layers.
+    steps = []
+    for t in range(6, 80):
+        levels = allocator.allocate(None, seats, float(t), loss=0.0)
+        state = (levels["judge"].level, levels["judge"].squeezed, levels["officer"].level)
+        if not steps or steps[-1] != state:
+            steps.append(state)
+    assert steps[:3] == [(0, True, PAUSED), (0, True, 0), (0, False, 0)]
+    assert steps[-1] == (ALL, False, ALL)
+
+
+async def test_a_squeezed_viewer_caps_what_the_publisher_is_asked_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def send_remb(receiver: Any, bitrate: int, ssrcs: list[int]) -> None:
+        pass
+
+    monkeypatch.setattr("courtlink.media.wire.send_remb", send_remb)
+    made = Producer("judge", "video", FakeReceiver())  # type: ignore[arg-type]
+    made.ssrc = 1234
+    strong, weak = Viewer(900_000), Viewer(40_000, squeezed=True)
+    made.consumers = [strong, weak]  # type: ignore[list-item]
+    settings = LayerSettings(max_video_bps=600_000, min_video_bps=150_000)
+    assert await made.send_remb(settings) == 150_000
+    assert made.asked_bps == 150_000
+    weak.squeezed = False
+    assert await made.send_remb(settings) == 600_000
+    assert made.asked_bps == 600_000
+    # Low estimates alone never take a publisher below the floor (its viewers get fewer
+    # layers instead); its own lossy uplink may.
+    strong.remb_bps = 40_000
+    assert await made.send_remb(settings) == 150_000
+    made.uplink_cap = 90_000
+    assert await made.send_remb(settings) == 90_000
 
 
 def test_a_budget_that_covers_everything_changes_nothing() -> None:
@@ -434,8 +522,9 @@ def test_the_old_relay_adapts_nothing() -> None:
 
 
 class Viewer:
-    def __init__(self, remb_bps: int | None) -> None:
+    def __init__(self, remb_bps: int | None, squeezed: bool = False) -> None:
         self.remb_bps = remb_bps
+        self.squeezed = squeezed
 
 
 async def test_publishers_are_told_the_best_estimate_within_the_cap_or_the_lowest_without(

@@ -43,6 +43,9 @@
   let arrived = {};         // seat -> {audio, video}: when bytes of each kind last arrived
   let holders = {};         // seat -> the participant its samples are about
   let serverQuality = { message: null, at: 0 };
+  // Our video sender and the most the offer lets it send; the bitrate the server last asked of
+  // it (send_kbps in media.quality), applied as the encoding's maxBitrate.
+  let publishing = { sender: null, max: 0, applied: 0 };
 
   function tile(seat) { return document.querySelector(`.seat-tile[data-seat="${seat}"]`); }
 
@@ -146,6 +149,7 @@
     const transceiver = peer.getTransceivers().find((x) => x.mid === offer.own.video);
     if (!transceiver) return;
     const sender = transceiver.sender;
+    publishing = { sender, max: wanted.max_bitrate_bps || 0, applied: wanted.max_bitrate_bps || 0 };
     const apply = async (fields) => {
       const params = sender.getParameters();
       if (!params.encodings || !params.encodings.length) params.encodings = [{}];
@@ -404,10 +408,34 @@
     }
   }
 
+  // The server asks each publisher for a bitrate (what its viewers' links and its own uplink
+  // carry). Chromium's sender no longer follows the server's REMB, so the page sets it as the
+  // encoding's maxBitrate, never above what the offer allowed; small changes are left alone.
+  async function followSendRate(kbps) {
+    const { sender, max } = publishing;
+    if (!sender || !max || typeof kbps !== "number" || kbps <= 0) return;
+    const wanted = Math.min(max, Math.round(kbps * 1000));
+    const applied = publishing.applied;
+    if (applied && Math.abs(wanted - applied) < 0.1 * applied && wanted !== max) return;
+    if (wanted === applied) return;
+    publishing.applied = wanted;
+    try {
+      const params = sender.getParameters();
+      if (!params.encodings || !params.encodings.length) return;
+      params.encodings[0].maxBitrate = wanted;
+      await sender.setParameters(params);
+      room.dataset.sendKbps = String(Math.round(wanted / 1000));
+    } catch (err) {
+      console.warn("send bitrate refused", err);
+    }
+  }
+
   function onQuality(message) {
-    // {participant: {state, rtt_ms, loss, estimate_kbps?, receiving?}}: the server's view of
-    // each participant's connection (and of what it receives of each seat).
+    // {participant: {state, rtt_ms, loss, estimate_kbps?, send_kbps?, receiving?}}: the
+    // server's view of each participant's connection (and of what it receives of each seat).
     serverQuality = { message: message || {}, at: Date.now() };
+    const own = (message || {})[room.dataset.participant];
+    if (own && own.send_kbps) followSendRate(own.send_kbps);
     for (const el of document.querySelectorAll(".seat-tile")) {
       const who = el.dataset.participant;
       const q = who && message[who];
