@@ -43,6 +43,12 @@ RECEIVER_WINDOW = 512
 RESEND_HOLD = 0.3
 RESEND_MAX = 4
 RESEND_FORGET = 10.0  # seconds: longer than any packet is kept
+# Retransmissions in one second at most this share of the packets the slot forwarded in the
+# second before (and at least RESEND_FLOOR): on a congested link, resending whatever is asked
+# for fed the congestion it came from (measured: three to five resent packets for every one
+# forwarded to the weak viewer). libwebrtc's senders cap retransmissions by their rate too.
+RESEND_SHARE = 0.5
+RESEND_FLOOR = 8
 if SENT_WINDOW < RECEIVER_WINDOW:  # a new epoch must see the whole receiver window
     raise ImportError("media._forward was built with SENT_WINDOW below RECEIVER_WINDOW")
 
@@ -122,6 +128,9 @@ class Consumer(_forward.Slot):
         self.retransmitted = 0
         self.resend_held = 0  # NACKed packets not sent again: sent within a round trip
         self._resent: dict[int, tuple[float, int]] = {}  # seq -> (last resent, copies)
+        self._resend_second = 0  # the second the budget is for, and what is left of it
+        self._resend_budget = RESEND_FLOOR
+        self._resend_mark = 0  # ``forwarded`` when that second began
         self.octets = 0
         self._ssrc = self.sender._ssrc
         self._prefix, self._pad = _extension_prefix(self.mid, EXT_AUDIO_LEVEL, 1)
@@ -276,9 +285,21 @@ class Consumer(_forward.Slot):
     def retransmit(self, sequence_numbers: list[int]) -> None:
         """Answer a NACK from the history (RTX when negotiated, else a plain resend); what is
         no longer kept is asked of the publisher. A packet already resent within a round trip,
-        or RESEND_MAX times, is not sent again (RESEND_HOLD)."""
+        or RESEND_MAX times, is not sent again (RESEND_HOLD), nor any beyond the second's
+        budget (RESEND_SHARE). A paused slot resends nothing: its viewer gets no picture from
+        it, and the next starts on a key frame (a browser goes on asking for what it missed
+        before the pause, hundreds of packets a second on a weak link)."""
+        if self.paused:
+            self.resend_held += len(sequence_numbers)
+            return
         missing_upstream = []
         now = self.clock()
+        second = int(now)
+        if second != self._resend_second:
+            # Packets forwarded a second since the last second with a NACK.
+            rate = (self.forwarded - self._resend_mark) / max(1, second - self._resend_second)
+            self._resend_second, self._resend_mark = second, self.forwarded
+            self._resend_budget = max(RESEND_FLOOR, int(rate * RESEND_SHARE))
         rtt = wire.sender_rtt(self.sender)
         hold = 1.2 * rtt if rtt else RESEND_HOLD
         resent = self._resent
@@ -297,8 +318,12 @@ class Consumer(_forward.Slot):
             elif now - at < hold or copies >= RESEND_MAX:
                 self.resend_held += 1
                 continue
+            if self._resend_budget <= 0:
+                self.resend_held += 1
+                continue
             if self.egress is not None and self.egress.send(self._retransmission(seq, kept)):
                 self.retransmitted += 1
+                self._resend_budget -= 1
                 resent[seq] = (now, copies + 1)
         if missing_upstream and self.source is not None:
             self.source.relay_nack(missing_upstream)

@@ -32,8 +32,10 @@ from courtlink.media.consumer import (
     HISTORY_SIZE,
     MAX_GAP,
     RECEIVER_WINDOW,
+    RESEND_FLOOR,
     RESEND_HOLD,
     RESEND_MAX,
+    RESEND_SHARE,
     SENT_WINDOW,
     Consumer,
 )
@@ -570,3 +572,41 @@ def test_without_a_round_trip_a_resent_packet_is_held_for_resend_hold() -> None:
     now[0] += 0.02
     consumer.retransmit([seq])
     assert len(egress.sent) == 2
+
+
+def test_retransmissions_in_a_second_are_at_most_half_what_was_forwarded() -> None:
+    """On a congested link resending whatever is asked for feeds the congestion: a second's
+    retransmissions are capped at RESEND_SHARE of the packets forwarded (at least
+    RESEND_FLOOR)."""
+    now = [10.0]
+    consumer, egress = video_slot("judge")
+    consumer.clock = lambda: now[0]
+    consumer.retransmit([])  # the second the budget counts from
+    for seq in range(100, 160):  # 60 packets in that second
+        forward_seq(consumer, seq, keyframe=seq == 100)
+    sent = [parse_header(p).sequence_number for p in egress.sent]
+    egress.sent.clear()
+    now[0] = 11.0
+    consumer.retransmit(sent)
+    assert len(egress.sent) == int(60 * RESEND_SHARE)
+    held = consumer.resend_held
+    assert held == 60 - int(60 * RESEND_SHARE)
+    # The next second has a budget again (from what was forwarded since: nothing, so the floor).
+    now[0] = 12.0
+    consumer.retransmit(sent[-RESEND_FLOOR - 5 :])
+    assert len(egress.sent) == int(60 * RESEND_SHARE) + RESEND_FLOOR
+
+
+def test_a_paused_slot_resends_nothing() -> None:
+    consumer, egress = video_slot("judge")
+    for seq in range(30, 34):
+        forward_seq(consumer, seq, keyframe=seq == 30)
+    sent = [parse_header(p).sequence_number for p in egress.sent]
+    egress.sent.clear()
+    consumer.paused = True
+    consumer.retransmit(sent)
+    assert egress.sent == []
+    assert consumer.resend_held == len(sent)
+    consumer.paused = False
+    consumer.retransmit(sent)
+    assert len(egress.sent) == len(sent)
