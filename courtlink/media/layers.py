@@ -48,6 +48,10 @@ class LayerSettings:
     # seat's publisher for no more than this before the picture is paused: the others keep
     # every frame at a lower bitrate, the weak viewer keeps a picture ("squeezed").
     min_video_bps: int = 150_000
+    # The last picture is paused (for loss above ``loss_pause``) only once its publisher has
+    # been squeezed this long: the publisher's page needs a moment to send less, and a link
+    # that just fell is flooded for a few seconds whatever is cut.
+    squeeze_grace: float = 6.0
     # Congestion: the estimate fell below this share of what is forwarded, or the viewer
     # reports more loss than ``loss_high``; what is forwarded is then cut to fit the estimate
     # (or the loss). Room: loss at most ``loss_low`` and an estimate that is not falling.
@@ -163,8 +167,13 @@ class SlotLevel:
     first seconds): ``effective`` is."""
 
     level: int
-    # This viewer asks the seat's publisher for at most ``min_video_bps`` (see LayerSettings).
+    # This viewer asks the seat's publisher for at most ``min_video_bps`` (see LayerSettings),
+    # since ``squeezed_at``.
     squeezed: bool = False
+    squeezed_at: float = 0.0
+
+    def squeeze(self, now: float) -> None:
+        self.squeezed, self.squeezed_at = True, now
 
     def effective(self, top: int) -> int:
         return min(self.level, top)
@@ -245,7 +254,12 @@ class ViewerAllocator:
         self.congested = self.congested + 1 if settled and (short or lossy or stalled) else 0
         elapsed = 0.0 if self.last_tick is None else max(0.0, now - self.last_tick)
         self.last_tick = now
-        if self.congested >= settings.patience:
+        # Right after a cut, congestion that goes on needs no more patience: the link was
+        # found short already, and a link that fell from plenty to little takes several cuts.
+        patience = settings.patience
+        if self.last_cut is not None and now - self.last_cut <= settings.patience + 1:
+            patience = 1
+        if self.congested >= patience:
             fit = demand * (1 - (loss or 0)) * settings.keep_margin
             if short and budget is not None:
                 fit = min(fit, budget * settings.keep_margin)
@@ -318,10 +332,16 @@ class ViewerAllocator:
             if not candidates:
                 break
             level, _, seat = max(candidates)
-            if keep_last and len(candidates) == 1 and level == 0:
-                # The last picture: its publisher is asked for less before it is paused.
-                levels[seat].squeezed = True
-                break
+            if len(candidates) == 1 and level == 0:
+                # The last picture: its publisher is asked for less before it is paused, and
+                # it is paused only for heavy loss that a squeeze in place for a while did not
+                # end.
+                last = levels[seat]
+                if not last.squeezed:
+                    last.squeeze(now)
+                    break
+                if keep_last or now - last.squeezed_at < self.settings.squeeze_grace:
+                    break
             levels[seat].level = level - 1
             if levels[seat].level == PAUSED:
                 levels[seat].squeezed = False
@@ -353,14 +373,18 @@ class ViewerAllocator:
         level, _, seat = min(candidates)
         rates = dict(seats)[seat]
         top = rates.top
+        settings = self.settings
+        # A viewer without any picture gets its first one back squeezed (the publisher asked
+        # for min_video_bps): that is how it lost it.
+        first_picture = level == PAUSED and all(lv.level == PAUSED for lv in levels.values())
         if self.ceiling is not None:
             # What forwarding would reach after the step (a squeezed seat's publisher goes back
             # up to about max/min times what it sends now).
             demand = sum(r.rate(levels[s].level) for s, r in seats)
             if levels[seat].squeezed:
-                more = rates.rate(level) * (
-                    self.settings.max_video_bps / self.settings.min_video_bps - 1
-                )
+                more = rates.rate(level) * (settings.max_video_bps / settings.min_video_bps - 1)
+            elif first_picture:
+                more = rates.rate(0) * min(1.0, settings.min_video_bps / max(rates.total, 1.0))
             else:
                 more = rates.rate(level + 1) - rates.rate(level)
             if demand + more > self.ceiling:
@@ -369,5 +393,7 @@ class ViewerAllocator:
             levels[seat].squeezed = False  # first the publisher's full rate, then more layers
         else:
             levels[seat].level = ALL if level + 1 >= top else level + 1
+            if first_picture:
+                levels[seat].squeeze(now)
         self.last_step_up = now
         self.next_step_at = now + self.settings.step_interval

@@ -307,12 +307,16 @@ def test_drift_is_not_a_fall_and_a_low_estimate_that_rises_again_is_not_congesti
     assert allocator.allocate(10e3, seats, 8.0, loss=0.02)["judge"].effective(2) == 0
     level = allocator.allocate(5e3, seats, 9.0, loss=0.02)["judge"]
     assert (level.effective(2), level.squeezed) == (0, True)
+    # Heavy loss pauses it, but only once the squeeze has had squeeze_grace (6 s) to work.
     level = allocator.allocate(4e3, seats, 10.0, loss=0.3)["judge"]
+    assert (level.effective(2), level.squeezed) == (0, True)
+    level = allocator.allocate(4e3, seats, 15.0, loss=0.3)["judge"]
     assert (level.effective(2), level.squeezed) == (PAUSED, False)
     # Paused, the estimate cannot move: the try comes after the back-off (doubled by the cuts
-    # right after steps up: 16 s) whatever it says.
-    assert allocator.allocate(4e3, seats, 25.0, loss=0.0)["judge"].effective(2) == PAUSED
-    assert allocator.allocate(4e3, seats, 26.0, loss=0.0)["judge"].effective(2) == 0
+    # right after steps up: 16 s) whatever it says, and the picture comes back squeezed.
+    assert allocator.allocate(4e3, seats, 30.0, loss=0.0)["judge"].effective(2) == PAUSED
+    level = allocator.allocate(4e3, seats, 31.0, loss=0.0)["judge"]
+    assert (level.effective(2), level.squeezed) == (0, True)
 
 
 def test_a_falling_estimate_without_loss_is_not_congestion() -> None:
@@ -351,13 +355,14 @@ def test_a_step_up_that_fails_soon_doubles_the_back_off() -> None:
     allocator.allocate(None, seats, 0.0, loss=0.5)  # cut; back-off 4 s
     assert allocator.next_step_at == 4.0
     assert allocator.allocate(None, seats, 4.0, loss=0.0)["judge"].effective(2) == 1  # a step up
-    assert (
-        allocator.allocate(None, seats, 5.0, loss=0.5)["judge"].effective(2) == PAUSED
-    )  # it failed
+    level = allocator.allocate(None, seats, 5.0, loss=0.5)["judge"]  # it failed
+    assert (level.effective(2), level.squeezed) == (0, True)  # the last picture: squeezed
     assert allocator.backoff == 8.0
     assert allocator.next_step_at == 13.0
-    assert allocator.allocate(None, seats, 12.0, loss=0.0)["judge"].effective(2) == PAUSED
-    assert allocator.allocate(None, seats, 13.0, loss=0.0)["judge"].effective(2) == 0
+    level = allocator.allocate(None, seats, 12.0, loss=0.0)["judge"]
+    assert (level.effective(2), level.squeezed) == (0, True)
+    level = allocator.allocate(None, seats, 13.0, loss=0.0)["judge"]
+    assert (level.effective(2), level.squeezed) == (0, False)  # the next step: its full rate
 
 
 def test_a_weak_link_is_probed_slowly_and_a_freed_one_at_once() -> None:
@@ -443,6 +448,26 @@ async def test_a_squeezed_viewer_caps_what_the_publisher_is_asked_for(
     assert await made.send_remb(settings) == 150_000
     made.uplink_cap = 90_000
     assert await made.send_remb(settings) == 90_000
+
+
+def test_congestion_that_goes_on_right_after_a_cut_is_cut_again_at_once() -> None:
+    """A link that fell from plenty to little takes several cuts (half at most each): after
+    the first, the next ones need no patience."""
+    allocator = ViewerAllocator(LayerSettings(settle=0, patience=2))
+    seats = [*SEATS2, ("officer", rates(160e3, 240e3, 400e3))]
+    allocator.allocate(None, seats, 0.0, loss=0.0)
+    assert allocator.allocate(None, seats, 1.0, loss=0.4)["judge"].effective(2) == 2  # patience
+    levels = allocator.allocate(None, seats, 2.0, loss=0.4)
+    first = [levels[s].effective(2) for s, _ in seats]
+    levels = allocator.allocate(None, seats, 3.0, loss=0.4)
+    second = [levels[s].effective(2) for s, _ in seats]
+    assert sum(second) < sum(first) < 6
+    # Later congestion is new: patience again.
+    for t in range(4, 30):
+        allocator.allocate(None, seats, float(t), loss=0.0)
+    before = [allocator.slots[s].level for s, _ in seats]
+    levels = allocator.allocate(None, seats, 30.0, loss=0.4)
+    assert [levels[s].level for s, _ in seats] == before
 
 
 def test_a_budget_that_covers_everything_changes_nothing() -> None:
