@@ -83,6 +83,10 @@ class LayerSettings:
     # Between two steps up for one viewer; after a step down, the next step up waits
     # ``backoff`` seconds, doubled when that step fails again soon, up to ``backoff_max``.
     step_interval: float = 2.0
+    # While the viewer loses nothing at all (``loss_clean``) and no ceiling holds it back (its
+    # link was freed), steps come this often: nine steps bring three seats back from one
+    # picture.
+    step_interval_clean: float = 1.0
     backoff: float = 4.0
     backoff_max: float = 16.0
     # Nothing is taken away in a viewer's first seconds: the start of a call is all key frames
@@ -277,7 +281,8 @@ class ViewerAllocator:
                 and not falling
                 and now >= self.next_step_at
             ):
-                self._step_up(seats, levels, now)
+                clean = loss is not None and loss <= settings.loss_clean
+                self._step_up(seats, levels, now, clean=clean and self.ceiling is None)
         if self.last_cut is not None and now - self.last_cut > 4 * settings.backoff_max:
             self.backoff = 0.0  # long enough without a cut: forget the back-off
         if budget is not None:
@@ -358,7 +363,12 @@ class ViewerAllocator:
         self.next_step_at = now + self.backoff
 
     def _step_up(
-        self, seats: Sequence[tuple[str, LayerRates]], levels: dict[str, SlotLevel], now: float
+        self,
+        seats: Sequence[tuple[str, LayerRates]],
+        levels: dict[str, SlotLevel],
+        now: float,
+        *,
+        clean: bool = False,
     ) -> None:
         """One seat one level up: of those that can go up, the one with the fewest layers, the
         first in priority order among equals (a squeezed seat's first step is its publisher's
@@ -396,4 +406,6 @@ class ViewerAllocator:
             if first_picture:
                 levels[seat].squeeze(now)
         self.last_step_up = now
-        self.next_step_at = now + self.settings.step_interval
+        self.next_step_at = now + (
+            self.settings.step_interval_clean if clean else self.settings.step_interval
+        )

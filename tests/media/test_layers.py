@@ -293,7 +293,7 @@ def test_a_falling_estimate_takes_layers_away_evenly_the_judge_last() -> None:
 
 
 def test_drift_is_not_a_fall_and_a_low_estimate_that_rises_again_is_not_congestion() -> None:
-    allocator = ViewerAllocator(LayerSettings(settle=0, patience=1))
+    allocator = ViewerAllocator(LayerSettings(settle=0, patience=1, step_interval_clean=2.0))
     seats = [("judge", rates(160e3, 240e3, 400e3))]
     allocator.allocate(1e6, seats, 0.0)
     assert allocator.allocate(20e3, seats, 1.0)["judge"].effective(2) == 0  # halved at most
@@ -330,7 +330,8 @@ def test_a_falling_estimate_without_loss_is_not_congestion() -> None:
 
 
 def test_loss_cuts_and_low_loss_gives_back_every_seat_its_lowest_layer_first() -> None:
-    allocator = ViewerAllocator(LayerSettings(settle=0, patience=1, backoff=4.0))
+    settings = LayerSettings(settle=0, patience=1, backoff=4.0, step_interval_clean=2.0)
+    allocator = ViewerAllocator(settings)
     seats = [*SEATS2, ("officer", rates(160e3, 240e3, 400e3))]
     levels = allocator.allocate(None, seats, 0.0, loss=0.3)
     # 30 % lost: what is forwarded is cut to 0.85 x 70 % of 1.2 Mbit/s, evenly, the judge last.
@@ -468,6 +469,25 @@ def test_congestion_that_goes_on_right_after_a_cut_is_cut_again_at_once() -> Non
     before = [allocator.slots[s].level for s, _ in seats]
     levels = allocator.allocate(None, seats, 30.0, loss=0.4)
     assert [levels[s].level for s, _ in seats] == before
+
+
+def test_a_freed_link_gets_a_step_a_second() -> None:
+    """Without loss and with no ceiling left, steps come every step_interval_clean (1 s);
+    with a little loss every step_interval (2 s)."""
+    seats = [("judge", rates(100e3, 150e3, 250e3)), ("officer", rates(100e3, 150e3, 250e3))]
+
+    def steps_in(loss: float) -> int:
+        allocator = ViewerAllocator(LayerSettings(settle=0, patience=1, backoff=1.0))
+        allocator.allocate(None, seats, 0.0, loss=0.0)
+        for t in (1.0, 2.0, 3.0):
+            allocator.allocate(None, seats, t, loss=0.6)
+        allocator.ceiling = None  # the link was freed: nothing holds the steps back
+        before = sum(lv.level for lv in allocator.slots.values())
+        for t in range(5, 11):
+            allocator.allocate(None, seats, float(t), loss=loss)
+        return sum(lv.level for lv in allocator.slots.values()) - before
+
+    assert steps_in(0.0) > steps_in(0.02) >= 2
 
 
 def test_a_budget_that_covers_everything_changes_nothing() -> None:
