@@ -25,8 +25,10 @@
  * growing past MAX_FRAME bytes is dropped instead of growing without bound.
  *
  * The frames go back to Python as Frame objects, or (``push(batch, into=muxer)``) straight into
- * the track's ``Muxer``, which writes them into WebM clusters (below): the writer thread then
- * makes no Python object per frame at all. H.264 recordings (Matroska) are still muxed by PyAV.
+ * the track's ``Muxer`` (below), which keeps the file's timeline and hands each frame to
+ * libavformat's "webm" muxer (the system's FFmpeg, linked here; one reused AVPacket, no
+ * Python object per frame), writing through the opener's file. H.264 recordings (Matroska)
+ * are still muxed by PyAV.
  *
  * Every read of a payload is checked against its length; the module holds no global state but
  * the Frame type.
@@ -35,9 +37,19 @@
 #include <Python.h>
 #include <structmember.h>
 
+#include <errno.h>
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/channel_layout.h>
+#include <libavutil/error.h>
+#include <libavutil/log.h>
+#include <libavutil/mem.h>
 
 #define TAP_HEAD 20                 /* arrival (8) + RTP header (12) */
 #define MAX_FRAME (16 * 1024 * 1024) /* a frame's bytes, at most */
@@ -149,22 +161,34 @@ parse(PyObject *item, Packet *p)
  * CodecDelay tells a player to take off again (libavformat does the same).
  */
 
-#define CLUSTER_ID 0x1F43B675u
-#define MUX_KEY_CLUSTER 4096 /* a video key frame starts a cluster once this much is held */
+/* ---- Muxer: one track's frames into a WebM file, by libavformat ("webm") ----------------- */
 
-typedef struct {
-    unsigned char *p;
-    size_t len, cap;
-} Buf;
-
-typedef struct {
-    long long time, cluster, relative;
-} Cue;
+#define MUX_IO_BUFFER (64 * 1024)
+#if LIBAVFORMAT_VERSION_MAJOR < 61 /* the write callback's buffer is const from FFmpeg 7 */
+typedef uint8_t io_buffer;
+#else
+typedef const uint8_t io_buffer;
+#endif
+#define OPUS_PRE_SKIP 312 /* the OpusHead's pre-skip (track.opus_head), 48 kHz samples */
+/* libavformat writes the pre-skip as the track's CodecDelay, and its demuxer takes that off
+ * every block's time. Newer muxers (libavformat 62, PyAV's, here; not 59, Debian 12's FFmpeg
+ * 5.1, where it is commented out) stamp Opus blocks that much later themselves (rounded to
+ * the ms); with one that does not, the Muxer adds it, so Opus reads back from 0 either way
+ * (tests/media/recording/test_webm.py compares with PyAV's files). */
+#if LIBAVFORMAT_VERSION_MAJOR < 60
+#define OPUS_TS_OFFSET_MS ((OPUS_PRE_SKIP * 1000 + 24000) / 48000)
+#else
+#define OPUS_TS_OFFSET_MS 0
+#endif
 
 typedef struct {
     PyObject_HEAD
     int audio;
-    long long started_ns, rate, ts_offset, cluster_ms;
+    long long started_ns, rate, cluster_ms;
+    PyObject *open;    /* open() -> the file (called at the first frame), then NULL */
+    PyObject *file;    /* the file the opener returned */
+    PyObject *extradata; /* bytes: the codec private data (OpusHead) */
+    int fd;            /* the file's descriptor when it is a plain unbuffered file, else -1 */
     /* The timeline */
     int has_ssrc;
     uint32_t ssrc, last_ts;
@@ -172,110 +196,15 @@ typedef struct {
     int has_last;
     long long last_ms, frame_ms, first_ms, frames;
     int width, height; /* the first frame's picture (a VP8 key frame), 0 when unknown */
-    /* Clusters */
-    Buf cluster; /* the open cluster's content */
-    int in_cluster;
-    long long cluster_ts, cluster_at; /* its timestamp; its offset from the first cluster */
-    PyObject **ready;                 /* closed clusters not taken yet (bytes), oldest first */
-    Py_ssize_t nready, ready_cap;
-    long long emitted;                /* bytes of the clusters closed so far */
-    long long prev_ts, end_ts;        /* the last block's timestamp; the latest end of one */
-    Cue *cues;
-    Py_ssize_t ncues, cues_cap;
+    /* libavformat */
+    AVFormatContext *fmt;
+    AVIOContext *io;
+    AVPacket *pkt;
+    int started, closed;
+    PyObject *error;   /* the first write error (an exception), raised again until closed */
 } Muxer;
 
 static PyTypeObject MuxerType;
-
-static int
-buf_reserve(Buf *b, size_t more)
-{
-    if (more > (size_t)PY_SSIZE_T_MAX - b->len) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    size_t need = b->len + more;
-    if (need <= b->cap && b->p != NULL)
-        return 0;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < need)
-        cap *= 2;
-    unsigned char *p = PyMem_Realloc(b->p, cap);
-    if (p == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    b->p = p;
-    b->cap = cap;
-    return 0;
-}
-
-/* Bytes of an EBML size (a variable-length integer; all ones is "unknown", so not used). */
-static int
-vsize_len(uint64_t n)
-{
-    int bytes = 1;
-    while (bytes < 8 && (n + 1) >> (7 * bytes))
-        bytes++;
-    return bytes;
-}
-
-/* Bytes of an unsigned integer element's value (at least one). */
-static int
-uint_len(uint64_t v)
-{
-    int bytes = 1;
-    while (bytes < 8 && v >> (8 * bytes))
-        bytes++;
-    return bytes;
-}
-
-/* Bytes of a signed integer element's value, two's complement. */
-static int
-sint_len(long long v)
-{
-    int bytes = 1;
-    while (bytes < 8 && (v < -(1LL << (8 * bytes - 1)) || v >= (1LL << (8 * bytes - 1))))
-        bytes++;
-    return bytes;
-}
-
-/* Writers into a Buf that has room (buf_reserve first). */
-static void
-put_bytes(Buf *b, const void *data, size_t n)
-{
-    if (n)
-        memcpy(b->p + b->len, data, n);
-    b->len += n;
-}
-
-static void
-put_be(Buf *b, uint64_t v, int bytes)
-{
-    for (int i = bytes - 1; i >= 0; i--)
-        b->p[b->len++] = (unsigned char)(v >> (8 * i));
-}
-
-static void
-put_id(Buf *b, uint32_t id)
-{
-    put_be(b, id, id > 0xFFFFFF ? 4 : id > 0xFFFF ? 3 : id > 0xFF ? 2 : 1);
-}
-
-static void
-put_vsize(Buf *b, uint64_t n)
-{
-    int bytes = vsize_len(n);
-    put_be(b, n | (1ULL << (7 * bytes)), bytes);
-}
-
-static void
-put_uint(Buf *b, uint32_t id, uint64_t v)
-{
-    int bytes = uint_len(v);
-    put_id(b, id);
-    put_vsize(b, (uint64_t)bytes);
-    put_be(b, v, bytes);
-}
 
 /* Python's floor division, for the timeline's arithmetic (which may go below zero). */
 static long long
@@ -287,60 +216,201 @@ floordiv(long long a, long long b)
     return q;
 }
 
-static int
-add_cue(Muxer *self, long long time)
+/* The write error, kept (the first one) for raising; the Python error indicator is cleared. */
+static void
+keep_error(Muxer *self)
 {
-    if (self->ncues == self->cues_cap) {
-        Py_ssize_t cap = self->cues_cap ? self->cues_cap * 2 : 64;
-        Cue *cues = PyMem_Realloc(self->cues, (size_t)cap * sizeof(Cue));
-        if (cues == NULL) {
-            PyErr_NoMemory();
-            return -1;
+    if (self->error == NULL) {
+        PyObject *type, *value, *traceback;
+        PyErr_Fetch(&type, &value, &traceback);
+        if (type != NULL) {
+            PyErr_NormalizeException(&type, &value, &traceback);
+            Py_XDECREF(type);
+            Py_XDECREF(traceback);
         }
-        self->cues = cues;
-        self->cues_cap = cap;
+        if (value == NULL)
+            value = PyObject_CallFunction(PyExc_OSError, "is", EIO, "the recording file failed");
+        self->error = value;
     }
-    self->cues[self->ncues++] = (Cue){time, self->cluster_at, (long long)self->cluster.len};
-    return 0;
+    PyErr_Clear();
 }
 
-/* The open cluster, closed: its ID, its size and its content, as bytes queued for ``take``. */
+/* libavformat's writes, straight to the file (its descriptor, or its write method). */
 static int
-close_cluster(Muxer *self)
+io_write(void *opaque, io_buffer *buf, int size)
 {
-    if (!self->in_cluster)
-        return 0;
-    if (self->nready == self->ready_cap) {
-        Py_ssize_t cap = self->ready_cap ? self->ready_cap * 2 : 8;
-        PyObject **ready = PyMem_Realloc(self->ready, (size_t)cap * sizeof(PyObject *));
-        if (ready == NULL) {
-            PyErr_NoMemory();
-            return -1;
+    Muxer *self = opaque;
+    int left = size;
+    while (left > 0) {
+        Py_ssize_t n;
+        if (self->fd >= 0) {
+            n = write(self->fd, buf, (size_t)left);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0) {
+                int code = errno;
+                PyErr_SetFromErrno(PyExc_OSError);
+                keep_error(self);
+                return AVERROR(code);
+            }
         }
-        self->ready = ready;
-        self->ready_cap = cap;
+        else {
+            PyObject *r = PyObject_CallMethod(self->file, "write", "y#", (const char *)buf,
+                                              (Py_ssize_t)left);
+            if (r == NULL) {
+                keep_error(self);
+                return AVERROR(EIO);
+            }
+            n = r == Py_None ? 0 : PyLong_AsSsize_t(r);
+            Py_DECREF(r);
+            if (n < 0 && PyErr_Occurred()) {
+                keep_error(self);
+                return AVERROR(EIO);
+            }
+        }
+        if (n <= 0) {
+            PyErr_SetString(PyExc_OSError, "the recording file took no bytes");
+            keep_error(self);
+            return AVERROR(EIO);
+        }
+        buf += n;
+        left -= (int)n;
     }
-    size_t n = self->cluster.len;
-    int width = vsize_len(n);
-    PyObject *cluster = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(4 + width + n));
-    if (cluster == NULL)
+    return size;
+}
+
+static int64_t
+io_seek(void *opaque, int64_t offset, int whence)
+{
+    Muxer *self = opaque;
+    if (whence & AVSEEK_SIZE)
+        return -1; /* not asked for by the muxer; unknown */
+    whence &= ~AVSEEK_FORCE;
+    if (self->fd >= 0) {
+        off_t at = lseek(self->fd, (off_t)offset, whence);
+        return at < 0 ? AVERROR(errno) : (int64_t)at;
+    }
+    PyObject *r = PyObject_CallMethod(self->file, "seek", "Li", (long long)offset, whence);
+    if (r == NULL) {
+        keep_error(self);
+        return AVERROR(EIO);
+    }
+    long long at = PyLong_AsLongLong(r);
+    Py_DECREF(r);
+    if (at == -1 && PyErr_Occurred()) {
+        keep_error(self);
+        return AVERROR(EIO);
+    }
+    return at;
+}
+
+/* An exception for a libavformat error: the write error it came from, or its own message. */
+static int
+av_failed(Muxer *self, int code, const char *what)
+{
+    if (self->error != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(self->error), self->error);
         return -1;
-    Buf b = {(unsigned char *)PyBytes_AS_STRING(cluster), 0, (size_t)PyBytes_GET_SIZE(cluster)};
-    put_id(&b, CLUSTER_ID);
-    put_vsize(&b, n);
-    put_bytes(&b, self->cluster.p, n);
-    self->ready[self->nready++] = cluster;
-    self->emitted += (long long)b.len;
-    self->cluster.len = 0;
-    self->in_cluster = 0;
+    }
+    char message[AV_ERROR_MAX_STRING_SIZE] = {0};
+    av_strerror(code, message, sizeof message);
+    PyErr_Format(PyExc_OSError, "libavformat %s: %s", what, message);
+    return -1;
+}
+
+/* The file opened (the opener, at the first frame) and its header written. */
+static int
+muxer_start(Muxer *self)
+{
+    PyObject *file = PyObject_CallNoArgs(self->open);
+    if (file == NULL)
+        return -1;
+    Py_CLEAR(self->open);
+    self->file = file;
+    self->fd = -1;
+    if (strcmp(Py_TYPE(file)->tp_name, "_io.FileIO") == 0) { /* write(2) to it directly */
+        PyObject *fd = PyObject_CallMethod(file, "fileno", NULL);
+        if (fd == NULL)
+            return -1;
+        long number = PyLong_AsLong(fd);
+        Py_DECREF(fd);
+        self->fd = number < 0 || number > INT_MAX ? -1 : (int)number;
+        if (PyErr_Occurred())
+            return -1;
+    }
+    self->started = 1;
+    int r = avformat_alloc_output_context2(&self->fmt, NULL, "webm", NULL);
+    if (r < 0)
+        return av_failed(self, r, "webm muxer");
+    unsigned char *buffer = av_malloc(MUX_IO_BUFFER);
+    if (buffer == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    self->io = avio_alloc_context(buffer, MUX_IO_BUFFER, 1, self, NULL, io_write, io_seek);
+    if (self->io == NULL) {
+        av_free(buffer);
+        PyErr_NoMemory();
+        return -1;
+    }
+    self->fmt->pb = self->io;
+    self->fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
+    AVStream *st = avformat_new_stream(self->fmt, NULL);
+    self->pkt = av_packet_alloc();
+    if (st == NULL || self->pkt == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    st->time_base = (AVRational){1, 1000};
+    AVCodecParameters *par = st->codecpar;
+    if (self->audio) {
+        par->codec_type = AVMEDIA_TYPE_AUDIO;
+        par->codec_id = AV_CODEC_ID_OPUS;
+        par->sample_rate = 48000;
+        av_channel_layout_default(&par->ch_layout, 2);
+        par->initial_padding = OPUS_PRE_SKIP; /* CodecDelay; the blocks' times after it */
+        Py_ssize_t n = PyBytes_GET_SIZE(self->extradata);
+        par->extradata = av_mallocz((size_t)n + AV_INPUT_BUFFER_PADDING_SIZE);
+        if (par->extradata == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        memcpy(par->extradata, PyBytes_AS_STRING(self->extradata), (size_t)n);
+        par->extradata_size = (int)n;
+    }
+    else {
+        par->codec_type = AVMEDIA_TYPE_VIDEO;
+        par->codec_id = AV_CODEC_ID_VP8;
+        par->width = self->width > 0 ? self->width : 640;
+        par->height = self->height > 0 ? self->height : 480;
+    }
+    AVDictionary *options = NULL;
+    char limit[24];
+    snprintf(limit, sizeof limit, "%lld", self->cluster_ms);
+    av_dict_set(&options, "cluster_time_limit", limit, 0);
+    av_dict_set(&options, "flush_packets", "1", 0);
+    r = avformat_write_header(self->fmt, &options);
+    av_dict_free(&options);
+    if (r < 0)
+        return av_failed(self, r, "header");
     return 0;
 }
 
-/* One frame onto the timeline and into the open cluster. */
+/* One frame onto the timeline and into the file. */
 static int
 muxer_add(Muxer *self, uint32_t timestamp, uint32_t ssrc, long long arrived_ns,
           const unsigned char *data, Py_ssize_t length, int keyframe)
 {
+    if (self->closed) {
+        PyErr_SetString(PyExc_ValueError, "the Muxer is closed");
+        return -1;
+    }
+    if (self->error != NULL)
+        return av_failed(self, AVERROR(EIO), "write");
+    if (length > INT_MAX - AV_INPUT_BUFFER_PADDING_SIZE) {
+        PyErr_SetString(PyExc_ValueError, "a frame is too long");
+        return -1;
+    }
     if (self->has_ssrc && ssrc == self->ssrc) {
         uint32_t step = timestamp - self->last_ts;
         self->extended += step >= 0x80000000u ? (long long)step - 0x100000000LL : (long long)step;
@@ -355,69 +425,39 @@ muxer_add(Muxer *self, uint32_t timestamp, uint32_t ssrc, long long arrived_ns,
     }
     self->last_ts = timestamp;
     long long at = self->anchor + floordiv(self->extended * 1000, self->rate);
+    long long frame_ms = self->frame_ms;
     if (self->has_last) {
         if (at <= self->last_ms)
             at = self->last_ms + 1;
         else
-            self->frame_ms = at - self->last_ms < 100 ? at - self->last_ms : 100;
+            frame_ms = at - self->last_ms < 100 ? at - self->last_ms : 100;
     }
-    else {
+    else if (!self->started) {
         self->first_ms = at;
         if (!self->audio && length >= 10 && !(data[0] & 0x01) && data[3] == 0x9D &&
             data[4] == 0x01 && data[5] == 0x2A) {
             self->width = (data[6] | (data[7] << 8)) & 0x3FFF;
             self->height = (data[8] | (data[9] << 8)) & 0x3FFF;
         }
-    }
-    long long ts = at + self->ts_offset;
-    if (self->in_cluster) {
-        long long since = ts - self->cluster_ts;
-        if (since >= self->cluster_ms || since > 32767 ||
-            (!self->audio && keyframe && self->cluster.len > MUX_KEY_CLUSTER)) {
-            if (close_cluster(self) < 0)
-                return -1;
-        }
-    }
-    long long duration = self->frame_ms;
-    long long reference = self->prev_ts - ts;
-    int refer = !self->audio && !keyframe && self->has_last;
-    size_t block = 4 + (size_t)length;
-    size_t group = 1 + (size_t)vsize_len(block) + block + 2 + (size_t)uint_len((uint64_t)duration);
-    if (refer)
-        group += 2 + (size_t)sint_len(reference);
-    if (buf_reserve(&self->cluster, 16 + group) < 0)
-        return -1;
-    if (!self->in_cluster) {
-        self->in_cluster = 1;
-        self->cluster_ts = ts;
-        self->cluster_at = self->emitted;
-        put_uint(&self->cluster, 0xE7, (uint64_t)ts); /* the cluster's Timestamp */
-        if (self->audio && add_cue(self, ts) < 0)
+        if (muxer_start(self) < 0)
             return -1;
     }
-    if (!self->audio && keyframe && add_cue(self, ts) < 0)
-        return -1;
-    Buf *b = &self->cluster;
-    put_id(b, 0xA0); /* BlockGroup */
-    put_vsize(b, group);
-    put_id(b, 0xA1); /* Block: track 1, the time from the cluster's, no flags, the frame */
-    put_vsize(b, block);
-    b->p[b->len++] = 0x81;
-    put_be(b, (uint64_t)(ts - self->cluster_ts), 2);
-    b->p[b->len++] = 0x00;
-    put_bytes(b, data, (size_t)length);
-    put_uint(b, 0x9B, (uint64_t)duration); /* BlockDuration */
-    if (refer) {                           /* ReferenceBlock: the frame before */
-        int bytes = sint_len(reference);
-        put_id(b, 0xFB);
-        put_vsize(b, (uint64_t)bytes);
-        put_be(b, (uint64_t)reference, bytes);
-    }
+    self->frame_ms = frame_ms;
+    /* The packet points at the frame's bytes: the muxer copies them (into its cluster). */
+    AVPacket *pkt = self->pkt;
+    pkt->data = (uint8_t *)data;
+    pkt->size = (int)length;
+    pkt->pts = pkt->dts = self->audio ? at + OPUS_TS_OFFSET_MS : at;
+    pkt->duration = frame_ms;
+    pkt->flags = keyframe ? AV_PKT_FLAG_KEY : 0;
+    pkt->stream_index = 0;
+    int r = av_write_frame(self->fmt, pkt);
+    pkt->data = NULL;
+    pkt->size = 0;
+    if (r < 0 || self->error != NULL)
+        return av_failed(self, r, "write");
     self->has_last = 1;
     self->last_ms = at;
-    self->prev_ts = ts;
-    if (ts + duration > self->end_ts) /* a frame may end after the next one's start */
-        self->end_ts = ts + duration;
     self->frames++;
     return 0;
 }
@@ -426,22 +466,25 @@ static PyObject *
 Muxer_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     Muxer *self = (Muxer *)type->tp_alloc(type, 0);
-    if (self != NULL)
+    if (self != NULL) {
         self->rate = 0; /* not initialised */
+        self->fd = -1;
+    }
     return (PyObject *)self;
 }
 
 static int
 Muxer_init(Muxer *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"kind", "started_ns", "ts_offset", "cluster_ms", NULL};
+    static char *kwlist[] = {"kind", "open", "started_ns", "cluster_ms", "extradata", NULL};
     const char *kind;
-    long long started_ns = LLONG_MIN, ts_offset = 0, cluster_ms = 1000;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|$LLL:Muxer", kwlist, &kind, &started_ns,
-                                     &ts_offset, &cluster_ms))
+    PyObject *open = NULL, *extradata = NULL;
+    long long started_ns = LLONG_MIN, cluster_ms = 1000;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|$OLLO:Muxer", kwlist, &kind, &open,
+                                     &started_ns, &cluster_ms, &extradata))
         return -1;
-    if (started_ns == LLONG_MIN) {
-        PyErr_SetString(PyExc_TypeError, "Muxer() needs started_ns");
+    if (started_ns == LLONG_MIN || open == NULL) {
+        PyErr_SetString(PyExc_TypeError, "Muxer() needs open and started_ns");
         return -1;
     }
     if (self->rate) {
@@ -452,27 +495,58 @@ Muxer_init(Muxer *self, PyObject *args, PyObject *kwds)
         PyErr_Format(PyExc_ValueError, "kind is audio or video, not '%s'", kind);
         return -1;
     }
-    if (ts_offset < 0 || ts_offset > 1000 || cluster_ms < 1 || cluster_ms > 30000) {
-        PyErr_SetString(PyExc_ValueError, "ts_offset is 0-1000 ms, cluster_ms 1-30000");
+    if (!PyCallable_Check(open)) {
+        PyErr_SetString(PyExc_TypeError, "open is a callable returning the file");
+        return -1;
+    }
+    if (cluster_ms < 1 || cluster_ms > 30000) {
+        PyErr_SetString(PyExc_ValueError, "cluster_ms is 1-30000");
+        return -1;
+    }
+    if (extradata == Py_None)
+        extradata = NULL;
+    if (extradata != NULL && !PyBytes_Check(extradata)) {
+        PyErr_SetString(PyExc_TypeError, "extradata is bytes or None");
         return -1;
     }
     self->audio = kind[0] == 'a';
+    if (self->audio && (extradata == NULL || PyBytes_GET_SIZE(extradata) < 19)) {
+        PyErr_SetString(PyExc_ValueError, "an Opus track needs its OpusHead as extradata");
+        return -1;
+    }
     self->rate = self->audio ? 48000 : 90000;
     self->frame_ms = self->audio ? 20 : 33;
     self->started_ns = started_ns;
-    self->ts_offset = ts_offset;
     self->cluster_ms = cluster_ms;
+    self->open = Py_NewRef(open);
+    self->extradata = Py_XNewRef(extradata);
     return 0;
+}
+
+/* The libavformat state freed (the file itself is the caller's to close). */
+static void
+muxer_free(Muxer *self)
+{
+    av_packet_free(&self->pkt);
+    if (self->io != NULL) {
+        av_freep(&self->io->buffer);
+        avio_context_free(&self->io);
+    }
+    if (self->fmt != NULL) {
+        self->fmt->pb = NULL;
+        avformat_free_context(self->fmt);
+        self->fmt = NULL;
+    }
 }
 
 static void
 Muxer_dealloc(Muxer *self)
 {
-    PyMem_Free(self->cluster.p);
-    for (Py_ssize_t i = 0; i < self->nready; i++)
-        Py_DECREF(self->ready[i]);
-    PyMem_Free(self->ready);
-    PyMem_Free(self->cues);
+    muxer_free(self);
+    Py_XDECREF(self->open);
+    Py_XDECREF(self->file);
+    Py_XDECREF(self->extradata);
+    Py_XDECREF(self->error);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -524,81 +598,30 @@ fail:
     return NULL;
 }
 
-/* The first closed cluster not taken yet, whole (None when there is none). */
+/* close(): the file's end written (the last cluster, cues, duration) by av_write_trailer;
+ * idempotent. Raises the write error when the file failed (its whole clusters stay). */
 static PyObject *
-take_out(Muxer *self)
+Muxer_close(Muxer *self, PyObject *unused)
 {
-    if (self->nready == 0)
+    if (muxer_ready(self) < 0)
+        return NULL;
+    if (self->closed)
         Py_RETURN_NONE;
-    PyObject *cluster = self->ready[0];
-    self->nready--;
-    if (self->nready)
-        memmove(self->ready, self->ready + 1, (size_t)self->nready * sizeof(PyObject *));
-    return cluster;
-}
-
-static PyObject *
-Muxer_take(Muxer *self, PyObject *unused)
-{
-    if (muxer_ready(self) < 0)
+    self->closed = 1;
+    int r = 0;
+    if (self->fmt != NULL && self->started && self->error == NULL && self->frames > 0) {
+        r = av_write_trailer(self->fmt);
+        if (r >= 0 && self->io != NULL)
+            avio_flush(self->io);
+    }
+    muxer_free(self);
+    Py_CLEAR(self->open);
+    if (r < 0 || self->error != NULL)
+    {
+        av_failed(self, r, "trailer");
         return NULL;
-    return take_out(self);
-}
-
-static PyObject *
-Muxer_finish(Muxer *self, PyObject *unused)
-{
-    if (muxer_ready(self) < 0 || close_cluster(self) < 0)
-        return NULL;
+    }
     Py_RETURN_NONE;
-}
-
-/* cues(first_cluster): the Cues element, cluster positions counted from the segment's data
- * (``first_cluster``: where the first cluster starts in it). */
-static PyObject *
-Muxer_cues(Muxer *self, PyObject *arg)
-{
-    if (muxer_ready(self) < 0)
-        return NULL;
-    long long base = PyLong_AsLongLong(arg);
-    if (base == -1 && PyErr_Occurred())
-        return NULL;
-    if (base < 0) {
-        PyErr_SetString(PyExc_ValueError, "first_cluster must not be negative");
-        return NULL;
-    }
-    Buf b = {NULL, 0, 0};
-    size_t total = 0;
-    for (Py_ssize_t i = 0; i < self->ncues; i++) {
-        const Cue *c = &self->cues[i];
-        size_t positions = 3 + 2 + (size_t)uint_len((uint64_t)(base + c->cluster)) + 2 +
-                           (size_t)uint_len((uint64_t)c->relative);
-        size_t point = 2 + (size_t)uint_len((uint64_t)c->time) + 1 +
-                       (size_t)vsize_len(positions) + positions;
-        total += 1 + (size_t)vsize_len(point) + point;
-    }
-    if (buf_reserve(&b, 4 + 8 + total) < 0)
-        return NULL;
-    put_id(&b, 0x1C53BB6B); /* Cues */
-    put_vsize(&b, total);
-    for (Py_ssize_t i = 0; i < self->ncues; i++) {
-        const Cue *c = &self->cues[i];
-        size_t positions = 3 + 2 + (size_t)uint_len((uint64_t)(base + c->cluster)) + 2 +
-                           (size_t)uint_len((uint64_t)c->relative);
-        size_t point = 2 + (size_t)uint_len((uint64_t)c->time) + 1 +
-                       (size_t)vsize_len(positions) + positions;
-        put_id(&b, 0xBB); /* CuePoint */
-        put_vsize(&b, point);
-        put_uint(&b, 0xB3, (uint64_t)c->time);
-        put_id(&b, 0xB7); /* CueTrackPositions */
-        put_vsize(&b, positions);
-        put_uint(&b, 0xF7, 1);
-        put_uint(&b, 0xF1, (uint64_t)(base + c->cluster));
-        put_uint(&b, 0xF0, (uint64_t)c->relative);
-    }
-    PyObject *cues = PyBytes_FromStringAndSize((const char *)b.p, (Py_ssize_t)b.len);
-    PyMem_Free(b.p);
-    return cues;
 }
 
 static PyObject *
@@ -629,22 +652,11 @@ Muxer_get_size(Muxer *self, void *closure)
     return Py_BuildValue("(ii)", self->width, self->height);
 }
 
-static PyObject *
-Muxer_get_pending(Muxer *self, void *closure)
-{
-    return PyLong_FromSsize_t(self->nready);
-}
-
 static PyMethodDef Muxer_methods[] = {
     {"write", (PyCFunction)Muxer_write, METH_O,
      "write(frames) -> None: frames (Frame) in order onto the file's timeline"},
-    {"take", (PyCFunction)Muxer_take, METH_NOARGS,
-     "take() -> bytes | None: the first closed cluster not taken yet, whole, or None"},
-    {"finish", (PyCFunction)Muxer_finish, METH_NOARGS,
-     "finish() -> None: the open cluster closed (take it, and any before it, then)"},
-    {"cues", (PyCFunction)Muxer_cues, METH_O,
-     "cues(first_cluster) -> bytes: the Cues element (first_cluster: the first cluster's "
-     "position in the segment's data)"},
+    {"close", (PyCFunction)Muxer_close, METH_NOARGS,
+     "close() -> None: the file's end written (cues, duration); raises its write error"},
     {NULL},
 };
 
@@ -652,23 +664,23 @@ static PyMemberDef Muxer_members[] = {
     {"frames", T_LONGLONG, offsetof(Muxer, frames), READONLY, "frames written"},
     {"frame_ms", T_LONGLONG, offsetof(Muxer, frame_ms), READONLY,
      "how long the last frame lasts, in ms"},
-    {"end_ts", T_LONGLONG, offsetof(Muxer, end_ts), READONLY,
-     "where the block ending last ends, in ms on the blocks' clock (with ts_offset)"},
-    {"ts_offset", T_LONGLONG, offsetof(Muxer, ts_offset), READONLY,
-     "ms added to every block's timestamp (Opus: the codec delay)"},
     {"cluster_ms", T_LONGLONG, offsetof(Muxer, cluster_ms), READONLY,
-     "a cluster is closed at the first frame this many ms after its start"},
-    {"emitted", T_LONGLONG, offsetof(Muxer, emitted), READONLY,
-     "bytes of the clusters closed so far"},
+     "libavformat's cluster_time_limit: a cluster is closed after this many ms"},
     {NULL},
 };
 
+static PyObject *
+Muxer_get_file(Muxer *self, void *closure)
+{
+    return Py_NewRef(self->file != NULL ? self->file : Py_None);
+}
+
 static PyGetSetDef Muxer_getset[] = {
+    {"file", (getter)Muxer_get_file, NULL, "the file open() returned, or None before", NULL},
     {"first_ms", (getter)Muxer_get_first_ms, NULL, "the first frame's time (ms), or None", NULL},
     {"last_ms", (getter)Muxer_get_last_ms, NULL, "the last frame's time (ms), or None", NULL},
     {"size", (getter)Muxer_get_size, NULL,
      "(width, height) of the first frame when it was a VP8 key frame, else None", NULL},
-    {"pending", (getter)Muxer_get_pending, NULL, "closed clusters not taken yet", NULL},
     {NULL},
 };
 
@@ -676,8 +688,10 @@ static PyTypeObject MuxerType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "courtlink.media._assemble.Muxer",
     .tp_basicsize = sizeof(Muxer),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Muxer(kind, *, started_ns, ts_offset=0, cluster_ms=1000): one track's frames "
-              "to WebM clusters, on the file's timeline (kind: audio or video).",
+    .tp_doc = "Muxer(kind, *, open, started_ns, cluster_ms=1000, extradata=None): one track's "
+              "frames into a WebM file by libavformat, on the file's timeline (kind: audio "
+              "(Opus; extradata: its OpusHead) or video (VP8); open() -> the file, called at "
+              "the first frame).",
     .tp_new = Muxer_new,
     .tp_init = (initproc)Muxer_init,
     .tp_dealloc = (destructor)Muxer_dealloc,
@@ -1259,6 +1273,9 @@ PyInit__assemble(void)
 {
     if (PyType_Ready(&AssemblerType) < 0 || PyType_Ready(&MuxerType) < 0)
         return NULL;
+    /* libavformat's log (this FFmpeg's, not PyAV's own): errors only; a failure the Muxer
+     * meets is raised as an exception. */
+    av_log_set_level(AV_LOG_ERROR);
     if (FrameType == NULL) {
         FrameType = PyStructSequence_NewType(&frame_desc);
         if (FrameType == NULL)

@@ -1,6 +1,7 @@
 """Type stub of the recorder's assembler (media/_assemble.c)."""
 
-from typing import Final, final
+from collections.abc import Callable
+from typing import IO, Final, final
 
 HOLD_NS: Final[int]
 HOLD_PACKETS: Final[int]
@@ -53,16 +54,20 @@ class Assembler:
 
 @final
 class Muxer:
-    """One track's frames to WebM clusters, on the file's timeline; kind: audio or video."""
+    """One track's frames into a WebM file by libavformat, on the file's timeline; kind: audio
+    (Opus, extradata its OpusHead) or video (VP8); open() gives the file at the first frame."""
 
     frames: Final[int]
     frame_ms: Final[int]
-    end_ts: Final[int]
-    ts_offset: Final[int]
     cluster_ms: Final[int]
-    emitted: Final[int]
     def __init__(
-        self, kind: str, *, started_ns: int, ts_offset: int = ..., cluster_ms: int = ...
+        self,
+        kind: str,
+        *,
+        open: Callable[[], IO[bytes]],
+        started_ns: int,
+        cluster_ms: int = ...,
+        extradata: bytes | None = ...,
     ) -> None: ...
     @property
     def first_ms(self) -> int | None: ...
@@ -71,8 +76,6 @@ class Muxer:
     @property
     def size(self) -> tuple[int, int] | None: ...
     @property
-    def pending(self) -> int: ...
+    def file(self) -> IO[bytes] | None: ...
     def write(self, frames: list[Frame] | tuple[Frame, ...]) -> None: ...
-    def take(self) -> bytes | None: ...
-    def finish(self) -> None: ...
-    def cues(self, first_cluster: int, /) -> bytes: ...
+    def close(self) -> None: ...

@@ -5,7 +5,6 @@ muxed into WebM (Matroska for H.264) without decoding.
 |---|---|
 | ``depacketize.py`` | packets back in order, to whole frames (VP8, H.264, Opus): ``_assemble.c`` |
 | ``track.py`` | one file per seat and kind, on the session clock, through reconnects |
-| ``webm.py`` | a WebM file's header and end, around the clusters ``_assemble.c``'s Muxer writes |
 | ``journal.py`` | ``journal.jsonl``, ``manifest.json``, and the manifest rebuilt after a kill |
 | ``recorder.py`` | the session's recorder: the taps, the writer thread (one per Sfu), the disk |
 | ``bench.py`` | ``tools/bench-recording-writer``: the writer thread's CPU per frame |

@@ -92,7 +92,8 @@ def sha256_of(path: Path) -> str:
 
 def read_duration(path: Path) -> float:
     """Seconds from the file's first packet to the end of its last, read with PyAV (packets
-    only, nothing decoded); what a player can play of a file cut short by a kill."""
+    only, nothing decoded); what a player can play of a file cut short by a kill (to within
+    the last frame's duration)."""
     first = last = None
     try:
         with av.open(str(path)) as container:
@@ -102,7 +103,10 @@ def read_duration(path: Path) -> float:
                 if packet.pts is None:
                     continue
                 start = packet.pts * base
-                end = start + (packet.duration or 0) * base
+                # A frame lasts at most 100 ms (track.py's timeline). A VP8 block holds no
+                # duration (libavformat 5.1 writes SimpleBlocks): what the reader guesses
+                # for it is capped there.
+                end = start + min((packet.duration or 0) * base, 0.1)
                 first = start if first is None else min(first, start)
                 last = end if last is None else max(last, end)
     except (av.FFmpegError, OSError, IndexError):

@@ -5,17 +5,16 @@ RTP source the RTP timestamps give each frame's time; a new source (the particip
 reconnected: new peer, new SSRC) is anchored at its first frame's arrival, never before the
 end of what the file already holds, so the file goes on without a jump back or an overlap.
 
-WebM files (VP8, Opus: every recording but H.264's) are muxed in C: the writer thread hands
-the ``Muxer`` (media/_assemble.c) a batch of tap entries through the track's ``Assembler``
-(``push``), so no Python object is made per frame; the Muxer keeps the timeline and writes
-the clusters, and this file writes the header before them and the cues and sizes after them
-(``webm.py``). H.264 (Matroska) is muxed by PyAV, a frame at a time (``_mux``), on the same
+WebM files (VP8, Opus: every recording but H.264's) are muxed by libavformat, called from
+C: the writer thread hands the ``Muxer`` (media/_assemble.c) a batch of tap entries through
+the track's ``Assembler`` (``push``), so no Python object is made per frame; the Muxer keeps
+the timeline and gives each frame to libavformat's "webm" muxer, which writes through the
+opener's file. H.264 (Matroska) is muxed by PyAV, a frame at a time (``_mux``), on the same
 timeline rules.
 """
 
 from __future__ import annotations
 
-import errno
 import functools
 import io
 import os
@@ -29,7 +28,6 @@ from typing import IO, Any
 import av
 
 from courtlink.media._assemble import Muxer
-from courtlink.media.recording import webm
 from courtlink.media.recording.depacketize import Assembler, Frame, vp8_size
 from courtlink.media.recording.journal import Journal, iso
 
@@ -43,9 +41,12 @@ TIME_BASE = Fraction(1, 1000)
 # The Matroska muxer closes a cluster after this many milliseconds; a cluster reaches the disk
 # whole when it closes, so a kill loses at most about this much.
 CLUSTER_MS = 1000
+# The OpusHead's pre-skip: libavformat writes it as the track's CodecDelay (and stamps the
+# blocks that much later, which its demuxer takes off again).
+OPUS_PRE_SKIP = 312
 
 
-def opus_head(channels: int = 2, rate: int = 48000, pre_skip: int = webm.OPUS_PRE_SKIP) -> bytes:
+def opus_head(channels: int = 2, rate: int = 48000, pre_skip: int = OPUS_PRE_SKIP) -> bytes:
     """The OpusHead identification header (RFC 7845, 5.1): the Opus track's codec private
     data in WebM."""
     return b"OpusHead" + struct.pack("<BBHIhB", 1, channels, pre_skip, rate, 0, 0)
@@ -123,15 +124,17 @@ class TrackFile:
         self._frame_ms = 20 if kind == "audio" else 33
         self.frames = 0
         self.opened_entry: dict[str, Any] | None = None
-        # WebM: the Muxer, the header once the file is open, the bytes written to it.
+        self._closed = False
+        # WebM: the Muxer, which opens the file (the opener's) at its first frame.
         self._muxer: Muxer | None = None
         if codec != "h264" and not pyav:
-            offset = webm.OPUS_TS_OFFSET_MS if kind == "audio" else 0
             self._muxer = Muxer(
-                kind, started_ns=started_ns, ts_offset=offset, cluster_ms=CLUSTER_MS
+                kind,
+                open=functools.partial(opener, self.path),
+                started_ns=started_ns,
+                cluster_ms=CLUSTER_MS,
+                extradata=opus_head() if kind == "audio" else None,
             )
-        self._header: webm.Header | None = None
-        self._written = 0
 
     def write(self, frame: Frame) -> None:
         """Mux one frame (raises OSError when the disk refuses it)."""
@@ -142,8 +145,10 @@ class TrackFile:
         if self._muxer is None:
             self._mux(frames)
         else:
-            self._muxer.write(frames)
-            self._muxed()
+            try:
+                self._muxer.write(frames)
+            finally:
+                self._muxed()
 
     def push(self, assembler: Assembler, batch: list[bytes]) -> None:
         """The writer thread's call per batch: the tap entries assembled (in C) and their
@@ -151,53 +156,28 @@ class TrackFile:
         if self._muxer is None:
             self._mux(assembler.push(batch))
         else:
-            assembler.push(batch, self._muxer)
-            self._muxed()
+            try:
+                assembler.push(batch, self._muxer)
+            finally:
+                self._muxed()
 
     def drain(self, assembler: Assembler) -> None:
         """What ``assembler`` holds for reordering, muxed (its source is gone or ending)."""
         if self._muxer is None:
             self._mux(assembler.drain())
         else:
-            assembler.drain(self._muxer)
-            self._muxed()
+            try:
+                assembler.drain(self._muxer)
+            finally:
+                self._muxed()
 
     def _muxed(self) -> None:
-        """After the Muxer took frames: open the file at the first, write the closed clusters."""
+        """After the Muxer took frames: the file's opening journaled at its first frame."""
         muxer = self._muxer
         assert muxer is not None
         self.frames, self.last_ms, self._frame_ms = muxer.frames, muxer.last_ms, muxer.frame_ms
-        if not muxer.frames:
-            return
-        if self._header is None:
-            first_ms = muxer.first_ms
-            assert first_ms is not None
-            self._file = self.opener(self.path)
-            self._header = webm.header(
-                self.kind,
-                self.codec,
-                size=muxer.size,
-                codec_private=opus_head() if self.kind == "audio" else b"",
-            )
-            self._journal_opened(first_ms)
-            self._put(self._header.data)
-        while (cluster := muxer.take()) is not None:  # one write each, whole
-            self._put(cluster)
-
-    def _put(self, data: bytes, at: int | None = None) -> None:
-        """Append ``data`` to the file, or (``at``) overwrite the file there, all of it (raises
-        OSError when the disk refuses)."""
-        file = self._file
-        assert file is not None
-        if at is not None:
-            file.seek(at)
-        while data:
-            n = file.write(data)
-            if not n:
-                raise OSError(errno.EIO, "the recording file took no bytes")
-            data = data[n:]
-            if at is None:
-                self._written += n
+        if self.opened_entry is None and muxer.first_ms is not None:
+            self._journal_opened(muxer.first_ms)
 
     def _mux(self, frames: list[Frame]) -> None:
         """Mux frames in order with PyAV (H.264). The loop per frame, so its state is in local
@@ -296,41 +276,27 @@ class TrackFile:
         """Finish the file (its cues and duration) and fsync it; idempotent. A file the disk
         refused is closed as far as it goes: its clusters already written stay playable."""
         container, self._container = self._container, None
-        head, self._header = self._header, None
+        muxer = self._muxer
+        handle, self._file = self._file, None
+        if muxer is not None and handle is None and not self._closed:
+            handle = muxer.file  # the file the Muxer opened, if it got a frame
+        self._closed = True
         try:
             if container is not None:
                 container.close()
-            if head is not None:
-                self._finish(head)
+            if muxer is not None:
+                muxer.close()
         finally:
-            handle, self._file = self._file, None
             if handle is not None:
                 try:
                     handle.flush()
                     os.fsync(handle.fileno())
                 finally:
                     handle.close()
-        if container is not None or head is not None:
+        if self.opened_entry is not None and handle is not None:
             self.journal.write(
                 "file_closed",
                 name=self.name,
                 duration_seconds=self.duration,
                 bytes=self.path.stat().st_size,
             )
-
-    def _finish(self, head: webm.Header) -> None:
-        """The end of a WebM file: its last cluster, the cues, then the header filled in (the
-        SeekHead, Info's Duration, the Segment's size)."""
-        muxer = self._muxer
-        assert muxer is not None
-        muxer.finish()
-        while (cluster := muxer.take()) is not None:
-            self._put(cluster)
-        cues = self._written
-        self._put(muxer.cues(len(head.data) - head.segment_data))
-        end = self._written
-        self._put(webm.seek_head(head, cues), at=head.seek_head)
-        self._put(webm.duration(float(muxer.end_ts)), at=head.duration)
-        self._put(webm.segment_size(head, end), at=head.segment_data - 8)
-        assert self._file is not None
-        self._file.seek(end)

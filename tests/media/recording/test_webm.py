@@ -1,9 +1,11 @@
-"""The WebM muxer in C (media/_assemble.c's Muxer; track.py and webm.py write the header and the
-end) against PyAV's Matroska muxer, which wrote these files before and still writes H.264's
-(``TrackFile(pyav=True)``): the same batches through both must read back, with PyAV, as the
-same packets (times, durations, key frames, bytes), the same stream and the same durations.
-Then what the muxer alone promises: whole clusters of at most a second, cues that point at
-them, a file cut short that reads to its last whole cluster, a disk that refuses a write."""
+"""WebM through libavformat from C (media/_assemble.c's Muxer: the system's FFmpeg, linked)
+against PyAV's muxer (its own, newer FFmpeg), which wrote these files before and still writes
+H.264's (``TrackFile(pyav=True)``): the same batches through both must read back, with PyAV,
+as the same packets (times, key frames, bytes), the same stream and the same duration. (Frame
+durations are not compared: libavformat 5.1 writes SimpleBlocks, which hold none; see
+``assert_same``.) Both FFmpegs live in this one process. Then what a player and the recorder
+need of the file: whole clusters of at most a second, cues, a duration, seeking, a file cut
+short that reads to its last whole cluster, a disk that refuses a write."""
 
 from __future__ import annotations
 
@@ -89,7 +91,18 @@ def assert_same(ours: TrackFile, theirs: TrackFile) -> int:
         assert not theirs.path.exists()
         return 0
     about, packets, duration = read_back(ours.path)
-    assert (about, packets, duration) == read_back(theirs.path)
+    their_about, their_packets, their_duration = read_back(theirs.path)
+    # The stream, and the file's duration (Info's, where the muxer counts each frame's own
+    # duration), are the same.
+    assert about == their_about
+    # Debian 12's libavformat (5.1, which the C path links) writes every frame as a
+    # SimpleBlock, which holds no duration: a reader then takes Opus frames' from the Opus
+    # packet (20 ms, where PyAV's newer libavformat writes a BlockDuration of 40 ms after a
+    # lost one) and VP8 frames' as unknown. Each frame's time, key flag and bytes are the same.
+    assert [p[:2] + p[3:] for p in packets] == [p[:2] + p[3:] for p in their_packets]
+    # What the packets alone give (a file cut short, journal.read_duration) can so differ by
+    # the last frame's duration (at most 100 ms).
+    assert round(abs(duration - their_duration), 3) <= 0.1
     assert len(packets) == ours.frames
     return len(packets)
 
@@ -129,7 +142,7 @@ def test_real_frames_read_back_as_pyav_wrote_them(codec: str, tmp_path: Path) ->
         directory.mkdir()
         ours, theirs = both(directory, codec, batches, drains=drains)
         frames += assert_same(ours, theirs)
-        assert abs(read_duration(ours.path) - ours.duration) < 0.002
+        assert round(abs(read_duration(ours.path) - ours.duration), 3) <= 0.1
     assert frames > len(payloads) * 3
 
 
@@ -221,10 +234,19 @@ def uint(data: bytes, element: Element) -> int:
     return int.from_bytes(data[element.data : element.end], "big")
 
 
+def block_time(data: bytes, cluster_start: int, block: Element) -> int:
+    """A SimpleBlock's (or a BlockGroup's Block's) time: its cluster's and its own, in ms."""
+    if block.id == 0xA0:  # a BlockGroup: its Block first
+        block = elements(data, block.data, block.end)[0]
+    return cluster_start + int.from_bytes(data[block.data + 1 : block.data + 3], "big", signed=True)
+
+
 @pytest.mark.parametrize("codec", ["vp8", "opus"])
 def test_whole_clusters_of_at_most_a_second_and_cues_that_find_them(
     codec: str, tmp_path: Path
 ) -> None:
+    """What a player and a kill need of the file: clusters of at most a second (what a kill
+    loses), cues that point at key frames, a duration, and seeking that lands where asked."""
     payloads = vp8_payloads(150) if codec == "vp8" else opus_payloads(250)
     rng = random.Random(1)
     packets = rtp(payloads, step=3000 if codec == "vp8" else 960, rng=rng)
@@ -242,40 +264,38 @@ def test_whole_clusters_of_at_most_a_second_and_cues_that_find_them(
     clusters = {c.at: c for c in top if c.id == 0x1F43B675}
     assert len(clusters) >= 4
     for cluster in clusters.values():
-        timestamp, *groups = elements(data, cluster.data, cluster.end)
-        assert timestamp.id == 0xE7  # the cluster's Timestamp first, then BlockGroups
-        assert {g.id for g in groups} == {0xA0}
+        timestamp, *blocks = elements(data, cluster.data, cluster.end)
+        assert timestamp.id == 0xE7  # the cluster's Timestamp first, then its blocks
+        assert {b.id for b in blocks} <= {0xA0, 0xA3}
         start = uint(data, timestamp)
-        times = []
-        for group in groups:
-            block = elements(data, group.data, group.end)[0]
-            stamp = data[block.data + 1 : block.data + 3]
-            times.append(start + int.from_bytes(stamp, "big", signed=True))
+        times = [block_time(data, start, b) for b in blocks]
         assert times == sorted(times)
-        assert 0 <= times[-1] - start < CLUSTER_MS
+        assert 0 <= times[-1] - start <= CLUSTER_MS
     (cues,) = (e for e in top if e.id == 0x1C53BB6B)
     points = elements(data, cues.data, cues.end)
-    assert len(points) >= (len(clusters) if codec == "opus" else 1)
+    assert len(points) >= (len(clusters) if codec == "opus" else 1)  # key frames: video's
     for point in points:
         time_, positions = elements(data, point.data, point.end)
-        track, cluster_at, relative = elements(data, positions.data, positions.end)
+        track, cluster_at, *_ = elements(data, positions.data, positions.end)
         assert uint(data, track) == 1
         cluster = clusters[segment.data + uint(data, cluster_at)]
-        group = elements(data, cluster.data + uint(data, relative), cluster.end)[0]
-        block = elements(data, group.data, group.end)[0]
-        relative_time = int.from_bytes(data[block.data + 1 : block.data + 3], "big", signed=True)
-        assert uint(data, time_) == uint(data, elements(data, cluster.data, cluster.end)[0]) + (
-            relative_time
-        )
-    # The SeekHead finds Info, Tracks and the Cues.
+        timestamp, *blocks = elements(data, cluster.data, cluster.end)
+        times = [block_time(data, uint(data, timestamp), b) for b in blocks]
+        assert uint(data, time_) in times
+    # The SeekHead finds the Cues; Info holds the duration.
     assert top[0].id == 0x114D9B74
-    found = set()
-    for seek in elements(data, top[0].data, top[0].end):
-        element, position = elements(data, seek.data, seek.end)
-        found.add((int.from_bytes(data[element.data : element.end], "big"), uint(data, position)))
-    assert found == {
-        (e.id, e.at - segment.data) for e in top if e.id in (0x1549A966, 0x1654AE6B, 0x1C53BB6B)
-    }
+    assert any(e.id == 0x1549A966 for e in top)
+    with av.open(str(file.path)) as container:
+        assert container.duration is not None
+        assert abs(container.duration / 1e6 - file.duration) < 0.01
+        stream = container.streams[0]
+        container.seek(3000, stream=stream)  # ms: the stream's time base
+        first = next(p for p in container.demux(stream) if p.size)
+        assert first.is_keyframe
+        assert first.pts is not None
+        assert first.pts <= 3000
+        if codec == "opus":  # a cue a cluster; these VP8 frames have one key frame
+            assert first.pts >= 2000
 
 
 def test_a_file_cut_short_reads_to_its_last_whole_cluster(tmp_path: Path) -> None:
@@ -367,29 +387,41 @@ def test_a_disk_that_refuses_a_write_keeps_what_was_written(tmp_path: Path) -> N
     assert duration == 2.0
 
 
-def test_the_muxer_checks_what_it_is_given() -> None:
+def test_the_muxer_checks_what_it_is_given(tmp_path: Path) -> None:
+    opened: list[Path] = []
+
+    def open_file() -> IO[bytes]:
+        opened.append(tmp_path / "one.webm")
+        return open(opened[-1], "xb", buffering=0)
+
     with pytest.raises(ValueError, match="audio or video"):
-        Muxer("data", started_ns=0)
+        Muxer("data", open=open_file, started_ns=0)
     with pytest.raises(TypeError, match="started_ns"):
         Muxer("audio")  # type: ignore[call-arg]
     with pytest.raises(ValueError, match="cluster_ms"):
-        Muxer("audio", started_ns=0, cluster_ms=0)
-    muxer = Muxer("video", started_ns=T0)
+        Muxer("video", open=open_file, started_ns=0, cluster_ms=0)
+    with pytest.raises(ValueError, match="OpusHead"):
+        Muxer("audio", open=open_file, started_ns=0)
+    muxer = Muxer("video", open=open_file, started_ns=T0)
     assert (muxer.frames, muxer.first_ms, muxer.last_ms, muxer.size) == (0, None, None, None)
-    assert muxer.take() is None
     with pytest.raises(TypeError, match="five fields"):
         muxer.write([(1, 2)])  # type: ignore[list-item]
     with pytest.raises(TypeError, match="Muxer or None"):
         Assembler("vp8").push([], 5)  # type: ignore[arg-type]
     with pytest.raises(RuntimeError, match="not initialised"):
-        Muxer.__new__(Muxer).take()
+        Muxer.__new__(Muxer).close()
+    assert not opened  # the file is opened at the first frame
     key = b"\x10\x02\x00\x9d\x01\x2a\x40\x01\xf0\x00" + bytes(100)  # a 320x240 key frame
     muxer.write([Frame((0, 1, T0 + 2_000 * MS, key, True))])
-    assert (muxer.frames, muxer.first_ms, muxer.size, muxer.pending) == (1, 2000, (320, 240), 0)
-    muxer.finish()
-    assert muxer.pending == 1
-    cluster = muxer.take()
-    assert cluster is not None
-    assert cluster.startswith(b"\x1f\x43\xb6\x75")
-    assert muxer.take() is None
-    assert muxer.cues(100).startswith(b"\x1c\x53\xbb\x6b")
+    assert (muxer.frames, muxer.first_ms, muxer.size) == (1, 2000, (320, 240))
+    assert len(opened) == 1
+    muxer.close()
+    muxer.close()  # once
+    with pytest.raises(ValueError, match="closed"):
+        muxer.write([Frame((3000, 1, T0 + 2_100 * MS, key, True))])
+    assert muxer.file is not None
+    muxer.file.close()
+    with av.open(str(opened[0])) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.width, stream.codec_context.height) == (320, 240)
+        assert [p.pts for p in container.demux(stream) if p.size] == [2000]
