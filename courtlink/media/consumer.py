@@ -48,7 +48,7 @@ RESEND_FORGET = 10.0  # seconds: longer than any packet is kept
 # for fed the congestion it came from (measured: three to five resent packets for every one
 # forwarded to the weak viewer). libwebrtc's senders cap retransmissions by their rate too.
 RESEND_SHARE = 0.5
-RESEND_FLOOR = 8
+RESEND_FLOOR = 2
 if SENT_WINDOW < RECEIVER_WINDOW:  # a new epoch must see the whole receiver window
     raise ImportError("media._forward was built with SENT_WINDOW below RECEIVER_WINDOW")
 
@@ -128,7 +128,7 @@ class Consumer(_forward.Slot):
         self.retransmitted = 0
         self.resend_held = 0  # NACKed packets not sent again: sent within a round trip
         self._resent: dict[int, tuple[float, int]] = {}  # seq -> (last resent, copies)
-        self._resend_second = 0  # the second the budget is for, and what is left of it
+        self._resend_second = int(clock_fn())  # the second the budget is for, what is left
         self._resend_budget = RESEND_FLOOR
         self._resend_mark = 0  # ``forwarded`` when that second began
         self.octets = 0

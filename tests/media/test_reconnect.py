@@ -528,9 +528,12 @@ async def test_only_holes_since_the_receiver_started_afresh_cause_a_jump() -> No
     assert send(4000, keyframe=True) == (jumped + 2) & 0xFFFF
 
 
-def test_a_packet_nacked_again_within_a_round_trip_is_not_sent_again() -> None:
+def test_a_packet_nacked_again_within_a_round_trip_is_not_sent_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A receiver that does not know the round trip asks again every 100 ms; on a phone's link
     (a second's round trip) those copies would fill the link the media needs."""
+    monkeypatch.setattr("courtlink.media.consumer.RESEND_FLOOR", 100)  # no budget here
     now = [100.0]
     consumer, egress = video_slot("judge")
     consumer.clock = lambda: now[0]
@@ -558,7 +561,10 @@ def test_a_packet_nacked_again_within_a_round_trip_is_not_sent_again() -> None:
     assert consumer.retransmitted == 1 + RESEND_MAX
 
 
-def test_without_a_round_trip_a_resent_packet_is_held_for_resend_hold() -> None:
+def test_without_a_round_trip_a_resent_packet_is_held_for_resend_hold(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("courtlink.media.consumer.RESEND_FLOOR", 100)  # no budget here
     now = [5.0]
     consumer, egress = video_slot("judge")
     consumer.clock = lambda: now[0]
@@ -597,7 +603,8 @@ def test_retransmissions_in_a_second_are_at_most_half_what_was_forwarded() -> No
     assert len(egress.sent) == int(60 * RESEND_SHARE) + RESEND_FLOOR
 
 
-def test_a_paused_slot_resends_nothing() -> None:
+def test_a_paused_slot_resends_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("courtlink.media.consumer.RESEND_FLOOR", 100)  # no budget here
     consumer, egress = video_slot("judge")
     for seq in range(30, 34):
         forward_seq(consumer, seq, keyframe=seq == 30)
