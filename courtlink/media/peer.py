@@ -157,6 +157,10 @@ class Peer(SlotConnection):
         silent_for = now - max(heard) if heard and sending else 0.0
         for _, c in fed:
             c.keyframe_asks = 0
+        # The round trip to this participant, for its producers' NACKs (producer._ask_for).
+        rtts = [r for c in self.consumers.values() if (r := wire.sender_rtt(c.sender)) is not None]
+        for producer in self.producers.values():
+            producer.rtt = min(rtts) if rtts else None
         levels = self.allocator.allocate(
             budget,
             rates,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from aiortc import RTCRtpReceiver
@@ -24,6 +24,11 @@ log = logging.getLogger("courtlink.media")
 
 MAX_BITRATE = 2_500_000
 MIN_BITRATE = 50_000  # the least a publisher is asked for (libwebrtc's own floor is 30k)
+# A missing packet is asked for again (NACK) only after 1.2 round trips to its publisher, or
+# NACK_HOLD while none is known; NACK_FORGET: longer than any gap is followed.
+NACK_HOLD = 0.25
+NACK_FORGET = 10.0
+MAX_GAP = _forward.MAX_GAP
 
 
 class Producer(_forward.Source):
@@ -75,6 +80,10 @@ class Producer(_forward.Source):
         # it (aiortc), and in media.quality's send_kbps for browsers, whose pages set it as
         # their encoding's maxBitrate (Chromium's sender does not follow REMB).
         self.asked_bps: int | None = None
+        # When each missing packet was last asked for (NACK), and the round trip to the
+        # publisher (its Peer sets it once a second): see ``_ask_for``.
+        self._asked: dict[int, float] = {}
+        self.rtt: float | None = None
 
     def configure(self, video_codec: str, rtx: dict[int, int]) -> None:
         """Called once negotiation settled."""
@@ -110,7 +119,26 @@ class Producer(_forward.Source):
         """Packets went missing: ask the publisher for every one still missing (from the
         packet path: the NACK goes out in a task)."""
         if self.nacks is not None and self.ssrc is not None:
-            self._spawn(wire.send_nack(self.receiver, self.ssrc, sorted(self.nacks.missing)))
+            self._ask_for(self.nacks.missing)
+
+    def _ask_for(self, sequence_numbers: Iterable[int]) -> None:
+        """NACK the packets not asked for within 1.2 round trips to the publisher (NACK_HOLD
+        while none is known). Every new gap used to ask again for all still missing, and every
+        subscriber's NACK for a packet lost upstream was relayed as it came: three browsers
+        asking every 100 ms made a weak publisher's downlink carry 80 NACKs a second."""
+        if self.ssrc is None:
+            return
+        now = self.clock()
+        hold = max(NACK_HOLD, 1.2 * self.rtt) if self.rtt else NACK_HOLD
+        asked = self._asked
+        if len(asked) > 4 * MAX_GAP:
+            for old in [s for s, at in asked.items() if now - at >= NACK_FORGET]:
+                del asked[old]
+        due = sorted(s for s in sequence_numbers if now - asked.get(s, -NACK_FORGET) >= hold)
+        for seq in due:
+            asked[seq] = now
+        if due:
+            self._spawn(wire.send_nack(self.receiver, self.ssrc, due))
 
     def want_keyframe(self) -> bool:
         """Ask the publisher for a key frame, at most once per ``pli_interval`` (from the
@@ -130,9 +158,7 @@ class Producer(_forward.Source):
         still missing here too (one that came back has been forwarded already)."""
         if self.ssrc is None or self.nacks is None:
             return
-        still = [seq for seq in sequence_numbers if self.nacks.is_missing(seq)]
-        if still:
-            self._spawn(wire.send_nack(self.receiver, self.ssrc, still))
+        self._ask_for(seq for seq in sequence_numbers if self.nacks.is_missing(seq))
 
     def measure(self, interval: float, settings: LayerSettings | None = None) -> None:
         """Once a second: ``rates`` from the byte counters, the uplink's loss, and from it the

@@ -14,7 +14,7 @@ import pytest
 
 from courtlink.media import _forward, wire
 from courtlink.media.consumer import Consumer, _extension_prefix
-from courtlink.media.producer import Producer
+from courtlink.media.producer import NACK_HOLD, Producer
 from courtlink.media.rtp import (
     EXT_ABS_SEND_TIME,
     EXT_AUDIO_LEVEL,
@@ -178,6 +178,8 @@ async def test_retransmissions_are_unwrapped_and_close_the_gap(
     rtcp: dict[str, list[Any]],
 ) -> None:
     source = producer("video")
+    now = [50.0]
+    source.clock = lambda: now[0]
     egress = FakeEgress()
     made = slot("video", source, egress)
     source.receive(packet(0, KEY))
@@ -199,10 +201,40 @@ async def test_retransmissions_are_unwrapped_and_close_the_gap(
     # A padding-only probe on the RTX stream carries no packet.
     assert source.receive(rtx(501, 2, b"")) == 0
     assert source.nacks.missing == {2}
-    # relay_nack asks again only for what is still missing here.
+    # relay_nack asks again only for what is still missing here, and not within NACK_HOLD.
+    source.relay_nack([2, 3])
+    await asyncio.sleep(0)
+    assert len(rtcp["nack"]) == 1
+    now[0] += NACK_HOLD
     source.relay_nack([2, 3])
     await asyncio.sleep(0)
     assert rtcp["nack"][-1] == (SSRC, [2])
+
+
+async def test_a_publisher_is_asked_for_a_packet_again_only_after_a_round_trip(
+    rtcp: dict[str, list[Any]],
+) -> None:
+    """Three browsers asking every 100 ms for a packet lost on a weak publisher's uplink made
+    its downlink carry 80 NACKs a second: a missing packet is asked for once per 1.2 round
+    trips to the publisher, whoever asks and however often a new gap opens."""
+    source = producer("video")
+    now = [10.0]
+    source.clock = lambda: now[0]
+    source.rtt = 0.5
+    source.receive(packet(0, KEY))
+    source.receive(packet(2, DELTA))  # 1 lost: asked for at once
+    await asyncio.sleep(0)
+    assert rtcp["nack"] == [(SSRC, [1])]
+    for _ in range(5):  # subscribers relaying their NACKs every 100 ms
+        now[0] += 0.1
+        source.relay_nack([1])
+    source.receive(packet(4, DELTA))  # a new gap: 3 is new, 1 was asked for 0.5 s ago
+    await asyncio.sleep(0)
+    assert rtcp["nack"] == [(SSRC, [1]), (SSRC, [3])]
+    now[0] += 0.11  # 1.2 round trips since 1 was asked for
+    source.relay_nack([1, 3])
+    await asyncio.sleep(0)
+    assert rtcp["nack"][-1] == (SSRC, [1])
 
 
 async def test_retransmissions_before_the_stream_are_dropped(rtcp: dict[str, list[Any]]) -> None:
