@@ -48,6 +48,10 @@ class LayerSettings:
     # seat's publisher for no more than this before the picture is paused: the others keep
     # every frame at a lower bitrate, the weak viewer keeps a picture ("squeezed").
     min_video_bps: int = 150_000
+    # A viewer down to one picture at its lowest layer that keeps losing more than ``loss_low``
+    # (not enough to count as congestion) for this many ticks squeezes its publisher too: on a
+    # link just too small for that layer the picture froze for seconds at a time.
+    squeeze_after: int = 3
     # The last picture is paused (for loss above ``loss_pause``) only once its publisher has
     # been squeezed this long: the publisher's page needs a moment to send less, and a link
     # that just fell is flooded for a few seconds whatever is cut.
@@ -214,6 +218,7 @@ class ViewerAllocator:
     started_at: float | None = None
     ceiling: float | None = None  # bits per second of video a step up may reach (see settings)
     last_tick: float | None = None
+    lossy: int = 0  # ticks in a row with loss above loss_low
 
     def allocate(
         self,
@@ -268,13 +273,26 @@ class ViewerAllocator:
             if short and budget is not None:
                 fit = min(fit, budget * settings.keep_margin)
             fit = max(fit, demand * (1 - settings.max_cut))
-            self.ceiling = fit if self.ceiling is None else min(self.ceiling, fit)
             keep_last = loss is None or loss <= settings.loss_pause
             self._cut(fit, seats, levels, now, keep_last)
+            # The ceiling: what is forwarded after the cut (at most ``fit``), the rate the
+            # link was last found to carry; a step that failed does not come back for long.
+            left = sum(rates.rate(levels[seat].level) for seat, rates in seats)
+            self.ceiling = min(fit, left or fit, fit if self.ceiling is None else self.ceiling)
             self.congested = 0
         else:
             self._grow_ceiling(elapsed, loss, stalled, seats)
+            self.lossy = self.lossy + 1 if loss is not None and loss > settings.loss_low else 0
+            pictures = [levels[seat] for seat, _ in seats if levels[seat].level > PAUSED]
             if (
+                self.lossy >= settings.squeeze_after
+                and len(pictures) == 1
+                and pictures[0].level == 0
+                and not pictures[0].squeezed
+            ):
+                pictures[0].squeeze(now)
+                self.lossy = 0
+            elif (
                 self.congested == 0
                 and (loss is None or loss <= settings.loss_low)
                 and not stalled
