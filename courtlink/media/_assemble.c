@@ -244,11 +244,16 @@ io_write(void *opaque, io_buffer *buf, int size)
     while (left > 0) {
         Py_ssize_t n;
         if (self->fd >= 0) {
+            int code;
+            /* As Python's own file does: the event loop runs while the disk takes it. */
+            Py_BEGIN_ALLOW_THREADS
             n = write(self->fd, buf, (size_t)left);
-            if (n < 0 && errno == EINTR)
+            code = errno;
+            Py_END_ALLOW_THREADS
+            if (n < 0 && code == EINTR)
                 continue;
             if (n < 0) {
-                int code = errno;
+                errno = code;
                 PyErr_SetFromErrno(PyExc_OSError);
                 keep_error(self);
                 return AVERROR(code);
