@@ -103,6 +103,8 @@ class LayerSettings:
     # minute or so instead of at every back-off (each failed try costs the viewer its
     # pictures and everyone a key frame), and a link that was freed is found within seconds.
     probe_growth: float = 1.03
+    # The ceiling never falls below this (bits per second): from 0 it could not grow.
+    ceiling_floor: float = 30_000.0
     probe_growth_clean: float = 1.25
     loss_clean: float = 0.005
 
@@ -277,8 +279,12 @@ class ViewerAllocator:
             self._cut(fit, seats, levels, now, keep_last)
             # The ceiling: what is forwarded after the cut (at most ``fit``), the rate the
             # link was last found to carry; a step that failed does not come back for long.
+            # (A cut of nothing, every seat paused already, learned nothing; and the ceiling
+            # never falls below what the first picture back needs, or it could not grow.)
             left = sum(rates.rate(levels[seat].level) for seat, rates in seats)
-            self.ceiling = min(fit, left or fit, fit if self.ceiling is None else self.ceiling)
+            if demand > 0:
+                low = min(fit, left or fit, fit if self.ceiling is None else self.ceiling)
+                self.ceiling = max(low, settings.ceiling_floor)
             self.congested = 0
         else:
             self._grow_ceiling(elapsed, loss, stalled, seats)

@@ -511,6 +511,28 @@ def test_a_last_picture_that_keeps_losing_a_little_squeezes_its_publisher() -> N
     assert not any(lv.squeezed for lv in levels.values())
 
 
+def test_a_viewer_cut_to_sound_alone_gets_its_pictures_back_once_the_link_is_freed() -> None:
+    """Congestion that goes on once every seat is paused (a 150 kbit/s link carries the sound
+    alone) cut nothing and left a ceiling of 0, which never grew: the viewer stayed on sound
+    alone after its link was freed (found by tools/bench-weak-link's slow profile)."""
+    seats = [(s, rates(100e3, 150e3, 250e3)) for s in ("judge", "officer", "debtor")]
+    allocator = ViewerAllocator(LayerSettings())
+    t = 0.0
+    for _ in range(12):
+        allocator.allocate(None, seats, t, loss=0.0)
+        t += 1
+    for _ in range(40):
+        levels = allocator.allocate(None, seats, t, loss=0.35, keyframe_asks=1)
+        t += 1
+    assert all(level.level == PAUSED for level in levels.values())
+    assert allocator.ceiling is not None
+    assert allocator.ceiling > 0
+    for _ in range(60):
+        levels = allocator.allocate(None, seats, t, loss=0.0)
+        t += 1
+    assert all(level.state(2) == FULL for level in levels.values()), levels
+
+
 def test_a_budget_that_covers_everything_changes_nothing() -> None:
     allocator = ViewerAllocator(LayerSettings(settle=0))
     seats = [("judge", rates(160e3, 240e3, 400e3)), ("debtor", rates(100e3))]
