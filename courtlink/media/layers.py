@@ -107,6 +107,10 @@ class LayerSettings:
     ceiling_floor: float = 30_000.0
     probe_growth_clean: float = 1.25
     loss_clean: float = 0.005
+    # A link counts as clean after this many reports in a row at most ``loss_clean``: on a
+    # link losing 2 % at random a second's report often shows none (a weak-link run probed a
+    # second seat 8 s after a cut on two such seconds).
+    clean_after: int = 3
 
 
 class LayerRates:
@@ -221,6 +225,7 @@ class ViewerAllocator:
     ceiling: float | None = None  # bits per second of video a step up may reach (see settings)
     last_tick: float | None = None
     lossy: int = 0  # ticks in a row with loss above loss_low
+    clean: int = 0  # ticks in a row with loss at most loss_clean
 
     def allocate(
         self,
@@ -265,6 +270,8 @@ class ViewerAllocator:
         self.congested = self.congested + 1 if settled and (short or lossy or stalled) else 0
         elapsed = 0.0 if self.last_tick is None else max(0.0, now - self.last_tick)
         self.last_tick = now
+        self.clean = self.clean + 1 if loss is not None and loss <= settings.loss_clean else 0
+        clean = self.clean >= settings.clean_after
         # Right after a cut, congestion that goes on needs no more patience: the link was
         # found short already, and a link that fell from plenty to little takes several cuts.
         patience = settings.patience
@@ -287,7 +294,7 @@ class ViewerAllocator:
                 self.ceiling = max(low, settings.ceiling_floor)
             self.congested = 0
         else:
-            self._grow_ceiling(elapsed, loss, stalled, seats)
+            self._grow_ceiling(elapsed, loss, stalled, seats, clean)
             self.lossy = self.lossy + 1 if loss is not None and loss > settings.loss_low else 0
             pictures = [levels[seat] for seat, _ in seats if levels[seat].level > PAUSED]
             if (
@@ -305,7 +312,6 @@ class ViewerAllocator:
                 and not falling
                 and now >= self.next_step_at
             ):
-                clean = loss is not None and loss <= settings.loss_clean
                 self._step_up(seats, levels, now, clean=clean and self.ceiling is None)
         if self.last_cut is not None and now - self.last_cut > 4 * settings.backoff_max:
             self.backoff = 0.0  # long enough without a cut: forget the back-off
@@ -319,13 +325,14 @@ class ViewerAllocator:
         loss: float | None,
         stalled: bool,
         seats: Sequence[tuple[str, LayerRates]],
+        clean: bool,
     ) -> None:
         """Let the ceiling a cut left grow while the viewer copes; forget it once it holds
         everything the seats send."""
         settings = self.settings
         if self.ceiling is None or stalled or self.congested:
             return
-        if loss is not None and loss <= settings.loss_clean:
+        if clean:
             growth = settings.probe_growth_clean
         elif loss is None or loss <= settings.loss_low:
             growth = settings.probe_growth

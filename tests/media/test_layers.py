@@ -293,7 +293,8 @@ def test_a_falling_estimate_takes_layers_away_evenly_the_judge_last() -> None:
 
 
 def test_drift_is_not_a_fall_and_a_low_estimate_that_rises_again_is_not_congestion() -> None:
-    allocator = ViewerAllocator(LayerSettings(settle=0, patience=1, step_interval_clean=2.0))
+    settings = LayerSettings(settle=0, patience=1, step_interval_clean=2.0, clean_after=1)
+    allocator = ViewerAllocator(settings)
     seats = [("judge", rates(160e3, 240e3, 400e3))]
     allocator.allocate(1e6, seats, 0.0)
     assert allocator.allocate(20e3, seats, 1.0)["judge"].effective(2) == 0  # halved at most
@@ -330,7 +331,9 @@ def test_a_falling_estimate_without_loss_is_not_congestion() -> None:
 
 
 def test_loss_cuts_and_low_loss_gives_back_every_seat_its_lowest_layer_first() -> None:
-    settings = LayerSettings(settle=0, patience=1, backoff=4.0, step_interval_clean=2.0)
+    settings = LayerSettings(
+        settle=0, patience=1, backoff=4.0, step_interval_clean=2.0, clean_after=1
+    )
     allocator = ViewerAllocator(settings)
     seats = [*SEATS2, ("officer", rates(160e3, 240e3, 400e3))]
     levels = allocator.allocate(None, seats, 0.0, loss=0.3)
@@ -350,7 +353,9 @@ def test_loss_cuts_and_low_loss_gives_back_every_seat_its_lowest_layer_first() -
 
 
 def test_a_step_up_that_fails_soon_doubles_the_back_off() -> None:
-    settings = LayerSettings(settle=0, patience=1, step_interval=2.0, backoff=4.0, backoff_max=16.0)
+    settings = LayerSettings(
+        settle=0, patience=1, step_interval=2.0, backoff=4.0, backoff_max=16.0, clean_after=1
+    )
     allocator = ViewerAllocator(settings)
     seats = [("judge", rates(160e3, 240e3, 400e3))]
     allocator.allocate(None, seats, 0.0, loss=0.5)  # cut; back-off 4 s
@@ -531,6 +536,24 @@ def test_a_viewer_cut_to_sound_alone_gets_its_pictures_back_once_the_link_is_fre
         levels = allocator.allocate(None, seats, t, loss=0.0)
         t += 1
     assert all(level.state(2) == FULL for level in levels.values()), levels
+
+
+def test_a_second_without_loss_on_a_lossy_link_is_not_a_clean_link() -> None:
+    """On a link losing 2 % at random a second's report often shows none: the ceiling grows
+    fast only after clean_after clean reports in a row."""
+    seats = [("judge", rates(100e3, 150e3, 250e3)), ("officer", rates(100e3, 150e3, 250e3))]
+    allocator = ViewerAllocator(LayerSettings(settle=0, patience=1, clean_after=3))
+    allocator.allocate(None, seats, 0.0, loss=0.0)
+    allocator.allocate(None, seats, 1.0, loss=0.5)
+    allocator.allocate(None, seats, 2.0, loss=0.5)
+    ceiling = allocator.ceiling
+    assert ceiling is not None
+    for t, loss in enumerate((0.0, 0.03, 0.0, 0.0, 0.02, 0.0), start=3):
+        allocator.allocate(None, seats, float(t), loss=loss)
+    assert allocator.ceiling == pytest.approx(ceiling * 1.03**6)
+    for t in (9.0, 10.0, 11.0):  # three clean reports in a row: clean
+        allocator.allocate(None, seats, t, loss=0.0)
+    assert allocator.ceiling is None or allocator.ceiling > ceiling * 1.03**7 * 1.25
 
 
 def test_a_budget_that_covers_everything_changes_nothing() -> None:
