@@ -14,6 +14,7 @@ from aiortc.utils import random32
 
 from courtlink.media import _forward, wire
 from courtlink.media.fastpath import Egress, Sender
+from courtlink.media.nack import Repeats
 from courtlink.media.rtp import EXT_ABS_SEND_TIME, EXT_AUDIO_LEVEL, EXT_MID, parse_header
 
 if TYPE_CHECKING:
@@ -42,7 +43,6 @@ RECEIVER_WINDOW = 512
 # link that the media needed. At most RESEND_MAX copies of one packet.
 RESEND_HOLD = 0.3
 RESEND_MAX = 4
-RESEND_FORGET = 10.0  # seconds: longer than any packet is kept
 # Retransmissions in one second at most this share of the packets the slot forwarded in the
 # second before (and at least RESEND_FLOOR): on a congested link, resending whatever is asked
 # for fed the congestion it came from (measured: three to five resent packets for every one
@@ -127,7 +127,7 @@ class Consumer(_forward.Slot):
         self.forwarded = 0
         self.retransmitted = 0
         self.resend_held = 0  # NACKed packets not sent again: sent within a round trip
-        self._resent: dict[int, tuple[float, int]] = {}  # seq -> (last resent, copies)
+        self._resent = Repeats(most=RESEND_MAX)
         self._resend_second = int(clock_fn())  # the second the budget is for, what is left
         self._resend_budget = RESEND_FLOOR
         self._resend_mark = 0  # ``forwarded`` when that second began
@@ -303,27 +303,18 @@ class Consumer(_forward.Slot):
         rtt = wire.sender_rtt(self.sender)
         hold = 1.2 * rtt if rtt else RESEND_HOLD
         resent = self._resent
-        if len(resent) > 2 * HISTORY_SIZE:  # forget what is older than the history holds
-            for old in [s for s, (at, _) in resent.items() if now - at >= RESEND_FORGET]:
-                del resent[old]
         for seq in sequence_numbers:
             kept = self.kept(seq)
             if kept is None:
                 if self.seq_offset is not None:
                     missing_upstream.append((seq - self.seq_offset) & 0xFFFF)
                 continue
-            at, copies = resent.get(seq, (-RESEND_FORGET, 0))
-            if now - at >= RESEND_FORGET:  # never resent, or an earlier lap of the numbers
-                copies = 0
-            elif now - at < hold or copies >= RESEND_MAX:
-                self.resend_held += 1
-                continue
-            if self._resend_budget <= 0:
+            if not resent.due(seq, now, hold) or self._resend_budget <= 0:
                 self.resend_held += 1
                 continue
             if self.egress is not None and self.egress.send(self._retransmission(seq, kept)):
                 self.retransmitted += 1
                 self._resend_budget -= 1
-                resent[seq] = (now, copies + 1)
+                resent.note(seq, now)
         if missing_upstream and self.source is not None:
             self.source.relay_nack(missing_upstream)

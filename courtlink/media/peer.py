@@ -158,9 +158,9 @@ class Peer(SlotConnection):
         for _, c in fed:
             c.keyframe_asks = 0
         # The round trip to this participant, for its producers' NACKs (producer._ask_for).
-        rtts = [r for c in self.consumers.values() if (r := wire.sender_rtt(c.sender)) is not None]
+        rtt = self.rtt()
         for producer in self.producers.values():
-            producer.rtt = min(rtts) if rtts else None
+            producer.rtt = rtt
         levels = self.allocator.allocate(
             budget,
             rates,
@@ -192,19 +192,25 @@ class Peer(SlotConnection):
                     [round(r.rate(r.top) / 1000) for _, r in rates],
                 )
 
+    def rtt(self) -> float | None:
+        """The round trip to this participant, in seconds: the shortest aiortc measured from
+        the receiver reports on the slots it receives (None before any)."""
+        rtts = [r for c in self.consumers.values() if (r := wire.sender_rtt(c.sender)) is not None]
+        return min(rtts) if rtts else None
+
     def quality(self) -> dict[str, Any]:
         """This participant's connection as the server sees it: round-trip time (from the
         receiver reports on the slots it receives), loss on its uplink since last asked, its
         downlink estimate and what it receives of each seat's video (full, reduced: fewer
         temporal layers, audio_only: its link cannot carry that video), and the video bitrate
         it is asked to send (``send_kbps``; its page applies it)."""
-        rtts = [r for c in self.consumers.values() if (r := wire.sender_rtt(c.sender)) is not None]
+        rtt = self.rtt()
         losses = [p.uplink_loss for p in self.producers.values() if p.uplink_loss is not None]
         shares = [c.remb_bps for c in self.consumers.values() if c.remb_bps is not None]
         asked = self.producers["video"].asked_bps
         return {
             "state": self.state,
-            "rtt_ms": round(min(rtts) * 1000, 1) if rtts else None,
+            "rtt_ms": round(rtt * 1000, 1) if rtt is not None else None,
             "loss": round(max(losses), 3) if losses else None,
             "estimate_kbps": round(sum(shares) / 1000) if shares else None,
             "send_kbps": round(asked / 1000) if asked else None,

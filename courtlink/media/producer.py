@@ -13,7 +13,7 @@ from aiortc import RTCRtpReceiver
 from courtlink.media import _forward, wire
 from courtlink.media._forward import StreamStats
 from courtlink.media.layers import LayerRates, LayerSettings
-from courtlink.media.nack import Gaps
+from courtlink.media.nack import Gaps, Repeats
 
 if TYPE_CHECKING:
     from courtlink.media.consumer import Consumer
@@ -25,10 +25,8 @@ log = logging.getLogger("courtlink.media")
 MAX_BITRATE = 2_500_000
 MIN_BITRATE = 50_000  # the least a publisher is asked for (libwebrtc's own floor is 30k)
 # A missing packet is asked for again (NACK) only after 1.2 round trips to its publisher, or
-# NACK_HOLD while none is known; NACK_FORGET: longer than any gap is followed.
+# NACK_HOLD while none is known.
 NACK_HOLD = 0.25
-NACK_FORGET = 10.0
-MAX_GAP = _forward.MAX_GAP
 
 
 class Producer(_forward.Source):
@@ -82,7 +80,7 @@ class Producer(_forward.Source):
         self.asked_bps: int | None = None
         # When each missing packet was last asked for (NACK), and the round trip to the
         # publisher (its Peer sets it once a second): see ``_ask_for``.
-        self._asked: dict[int, float] = {}
+        self._asked = Repeats()
         self.rtt: float | None = None
 
     def configure(self, video_codec: str, rtx: dict[int, int]) -> None:
@@ -130,13 +128,9 @@ class Producer(_forward.Source):
             return
         now = self.clock()
         hold = max(NACK_HOLD, 1.2 * self.rtt) if self.rtt else NACK_HOLD
-        asked = self._asked
-        if len(asked) > 4 * MAX_GAP:
-            for old in [s for s, at in asked.items() if now - at >= NACK_FORGET]:
-                del asked[old]
-        due = sorted(s for s in sequence_numbers if now - asked.get(s, -NACK_FORGET) >= hold)
+        due = sorted(s for s in sequence_numbers if self._asked.due(s, now, hold))
         for seq in due:
-            asked[seq] = now
+            self._asked.note(seq, now)
         if due:
             self._spawn(wire.send_nack(self.receiver, self.ssrc, due))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from courtlink.media.nack import MAX_TRACKED, Gaps
+from courtlink.media.nack import MAX_TRACKED, Gaps, Repeats
 
 
 def feed(gaps: Gaps, *seqs: int) -> list[bool]:
@@ -85,3 +85,23 @@ def test_old_and_duplicate_packets_do_not_move_the_top(behind: int) -> None:
     assert gaps.add(5001) is False  # a duplicate
     assert gaps.max_seq == 5001
     assert gaps.missing == set()
+
+
+def test_repeats_hold_count_and_forget() -> None:
+    """One sequence number is repeated at most once per hold, ``most`` times, and counts as
+    never repeated once ``forget`` seconds old (the numbers wrap)."""
+    repeats = Repeats(most=2, forget=10.0)
+    assert repeats.due(7, 0.0, hold=0.5)
+    repeats.note(7, 0.0)
+    assert not repeats.due(7, 0.4, hold=0.5)
+    assert repeats.due(7, 0.5, hold=0.5)
+    repeats.note(7, 0.5)
+    assert not repeats.due(7, 5.0, hold=0.5)  # twice already
+    assert repeats.due(8, 5.0, hold=0.5)  # another number
+    assert repeats.due(7, 10.5, hold=0.5)  # forgotten
+    repeats.note(7, 10.5)
+    assert repeats.due(7, 11.0, hold=0.5)  # counted from one again
+    unlimited = Repeats()
+    for t in range(5):
+        assert unlimited.due(1, float(t), hold=1.0)
+        unlimited.note(1, float(t))
