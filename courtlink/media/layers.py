@@ -224,8 +224,9 @@ class ViewerAllocator:
     started_at: float | None = None
     ceiling: float | None = None  # bits per second of video a step up may reach (see settings)
     last_tick: float | None = None
-    lossy: int = 0  # ticks in a row with loss above loss_low
-    clean: int = 0  # ticks in a row with loss at most loss_clean
+    lossy: int = 0  # reports in a row with loss above loss_low
+    clean: int = 0  # reports in a row with loss at most loss_clean
+    reported: bool = False  # the viewer has reported its loss at least once
 
     def allocate(
         self,
@@ -245,8 +246,10 @@ class ViewerAllocator:
         for gone in set(self.slots) - {seat for seat, _ in seats}:
             del self.slots[gone]
         levels = {seat: self.slots.setdefault(seat, SlotLevel(ALL)) for seat, _ in seats}
+        # Nothing known yet: everything. Once the viewer has been weighed, a tick without a
+        # fresh report changes nothing by itself (below); it never hands everything back.
         unknown = budget is None and loss is None and not keyframe_asks and not silent_for
-        if not settings.adapt or unknown:
+        if not settings.adapt or (unknown and self.started_at is None):
             for seat, _ in seats:
                 levels[seat].level = ALL
             return levels
@@ -270,8 +273,19 @@ class ViewerAllocator:
         self.congested = self.congested + 1 if settled and (short or lossy or stalled) else 0
         elapsed = 0.0 if self.last_tick is None else max(0.0, now - self.last_tick)
         self.last_tick = now
-        self.clean = self.clean + 1 if loss is not None and loss <= settings.loss_clean else 0
+        if loss is not None:
+            self.reported = True
+            self.clean = self.clean + 1 if loss <= settings.loss_clean else 0
         clean = self.clean >= settings.clean_after
+        # Room to step up is a fresh report of little loss. A tick without one (the viewer's
+        # reports are late: on a weak link they queue behind its own media) is no evidence of
+        # room: while a link had just fallen, steps up on such ticks overloaded it again. Only
+        # a viewer that never reports loss steps up on its estimate alone.
+        room = (
+            loss <= settings.loss_low
+            if loss is not None
+            else not self.reported and budget is not None
+        )
         # Right after a cut, congestion that goes on needs no more patience: the link was
         # found short already, and a link that fell from plenty to little takes several cuts.
         patience = settings.patience
@@ -294,8 +308,10 @@ class ViewerAllocator:
                 self.ceiling = max(low, settings.ceiling_floor)
             self.congested = 0
         else:
-            self._grow_ceiling(elapsed, loss, stalled, seats, clean)
-            self.lossy = self.lossy + 1 if loss is not None and loss > settings.loss_low else 0
+            if room:
+                self._grow_ceiling(elapsed, stalled, seats, clean)
+            if loss is not None:
+                self.lossy = self.lossy + 1 if loss > settings.loss_low else 0
             pictures = [levels[seat] for seat, _ in seats if levels[seat].level > PAUSED]
             if (
                 self.lossy >= settings.squeeze_after
@@ -307,7 +323,7 @@ class ViewerAllocator:
                 self.lossy = 0
             elif (
                 self.congested == 0
-                and (loss is None or loss <= settings.loss_low)
+                and room
                 and not stalled
                 and not falling
                 and now >= self.next_step_at
@@ -322,22 +338,16 @@ class ViewerAllocator:
     def _grow_ceiling(
         self,
         elapsed: float,
-        loss: float | None,
         stalled: bool,
         seats: Sequence[tuple[str, LayerRates]],
         clean: bool,
     ) -> None:
-        """Let the ceiling a cut left grow while the viewer copes; forget it once it holds
-        everything the seats send."""
+        """Let the ceiling a cut left grow while the viewer reports it copes; forget it once
+        it holds everything the seats send."""
         settings = self.settings
         if self.ceiling is None or stalled or self.congested:
             return
-        if clean:
-            growth = settings.probe_growth_clean
-        elif loss is None or loss <= settings.loss_low:
-            growth = settings.probe_growth
-        else:
-            return
+        growth = settings.probe_growth_clean if clean else settings.probe_growth
         self.ceiling *= growth**elapsed
         if self.ceiling >= sum(rates.rate(rates.top) for _, rates in seats):
             self.ceiling = None

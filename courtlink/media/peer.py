@@ -8,7 +8,7 @@ import logging
 import random
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiortc import MediaStreamTrack, RTCRtpTransceiver
@@ -20,7 +20,7 @@ from courtlink.media.consumer import Consumer
 from courtlink.media.layers import LayerRates, LayerSettings, ViewerAllocator
 from courtlink.media.producer import Producer
 
-__all__ = ["Peer", "PeerState"]
+__all__ = ["Peer", "PeerState", "downlink_loss"]
 
 log = logging.getLogger("courtlink.media")
 
@@ -44,6 +44,7 @@ class Peer(SlotConnection):
         self.layers = layers or LayerSettings()
         # What of each seat's video this participant's own link carries (media/layers.py).
         self.allocator = ViewerAllocator(self.layers)
+        self._adapted_at: float | None = None  # the last ``adapt`` tick (``clock``)
         self._undo_ingress: Callable[[], None] | None = None
         self._reporting = False
         # The participant's packets to its producers by payload type, in C (media/_receive.c).
@@ -138,18 +139,13 @@ class Peer(SlotConnection):
         rates: list[tuple[str, LayerRates]] = [
             (str(seat), c.source.rates) for seat, c in fed if c.source is not None
         ]
-        # Loss on this participant's downlink: the median of what its slots report (a
-        # publisher's own uplink loss shows on that publisher's two slots only, and a slot that
-        # carries little may report none).
-        losses = [
-            c.loss
-            for c in self.consumers.values()
-            if c.loss is not None
-            and c.source is not None
-            and not c.paused
-            and c.loss_at is not None
-            and now - c.loss_at < 3.0  # fresh: a congested uplink holds reports back
-        ]
+        # Loss on this participant's downlink: the median of what its slots reported since the
+        # last tick (a publisher's own uplink loss shows on that publisher's two slots only, and
+        # a slot that carries little may report none). Each report is weighed once: a report
+        # counted again on the next ticks made one loss-free second look like three.
+        since = now - 3.0 if self._adapted_at is None else self._adapted_at
+        self._adapted_at = now
+        loss = downlink_loss(self.consumers.values(), since)
         asks = sum(c.keyframe_asks for _, c in fed if not c.paused)
         # How long since its newest receiver report, while it is sent media and has sent some.
         heard = [c.loss_at for c in self.consumers.values() if c.loss_at is not None]
@@ -165,7 +161,7 @@ class Peer(SlotConnection):
             budget,
             rates,
             now,
-            loss=statistics.median(losses) if losses else None,
+            loss=loss,
             keyframe_asks=asks,
             silent_for=silent_for,
         )
@@ -280,3 +276,18 @@ class Peer(SlotConnection):
             self._undo_ingress = None
         self._demux.clear()
         await self._close_connection()
+
+
+def downlink_loss(consumers: Iterable[Consumer], since: float) -> float | None:
+    """The loss on a participant's downlink: the median of what the slots it is sent media on
+    reported after ``since`` (``Consumer.clock`` time), None when none did."""
+    losses = [
+        c.loss
+        for c in consumers
+        if c.loss is not None
+        and c.source is not None
+        and not c.paused
+        and c.loss_at is not None
+        and c.loss_at > since
+    ]
+    return statistics.median(losses) if losses else None

@@ -710,3 +710,45 @@ async def test_random_streams_and_targets_never_break_the_numbering() -> None:
         # Numbers are only skipped where packets were lost upstream (3 %), never for a layer.
         assert spread + 1 - len(first_time) <= 0.06 * len(stream) * 3
     assert weak.layer_dropped > 0
+
+
+def test_a_tick_without_a_fresh_report_holds() -> None:
+    """Once a viewer reports its loss, only a fresh report of little loss is room to step up:
+    a tick without one (its reports are late, queued behind its own media on a weak link)
+    neither steps up, nor grows the ceiling, nor counts toward a clean link, nor hands
+    everything back."""
+    settings = LayerSettings(settle=0, patience=1, backoff=4.0, clean_after=2, probe_growth=2.0)
+    allocator = ViewerAllocator(settings)
+    seats = [("judge", rates(100e3, 150e3, 250e3)), ("officer", rates(100e3, 150e3, 250e3))]
+    allocator.allocate(None, seats, 0.0, loss=0.0)
+    allocator.allocate(None, seats, 1.0, loss=0.5)  # a cut: 500k to half
+    before = {seat: level.level for seat, level in allocator.slots.items()}
+    ceiling = allocator.ceiling
+    assert ceiling is not None
+    for t in range(2, 30):
+        levels = allocator.allocate(None, seats, float(t))
+        assert {seat: level.level for seat, level in levels.items()} == before, t
+    assert allocator.ceiling == ceiling
+    assert allocator.clean == 0
+    # A fresh report of little loss is room again: the ceiling doubles (this test's growth, a
+    # second since the last tick) past everything the seats send, and one step (the back-off
+    # long past).
+    levels = allocator.allocate(None, seats, 30.0, loss=0.01)
+    assert allocator.ceiling is None
+    assert sum(level.level for level in levels.values()) == sum(before.values()) + 1
+    # Reports counted, not ticks: two loss-free reports with silent ticks between are clean.
+    allocator.allocate(None, seats, 31.0, loss=0.0)
+    allocator.allocate(None, seats, 32.0)
+    allocator.allocate(None, seats, 33.0, loss=0.0)
+    assert allocator.clean == 2
+
+
+def test_a_viewer_that_never_reports_loss_steps_up_on_its_estimate() -> None:
+    allocator = ViewerAllocator(LayerSettings(settle=0, patience=1, backoff=4.0))
+    seats = [("judge", rates(100e3, 150e3, 250e3))]
+    allocator.allocate(1e6, seats, 0.0)
+    allocator.allocate(100e3, seats, 1.0)  # falling far below what is forwarded: a cut
+    cut = allocator.slots["judge"].effective(2)
+    assert cut < 2
+    stepped = [allocator.allocate(1e6, seats, float(t))["judge"].effective(2) for t in range(2, 40)]
+    assert max(stepped) > cut
