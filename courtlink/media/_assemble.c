@@ -2,10 +2,13 @@
  * media._assemble: the recorder's per-packet and per-frame work, in C
  * (media/recording/depacketize.py, media/recording/track.py).
  *
- * The tap (media/_receive.c, ``tap_packet``) appends one bytes object per packet a Producer
- * received: 8 bytes of arrival time (big-endian ns), a plain 12-byte RTP header, the payload.
- * The recorder's writer thread swaps the list for an empty one and hands the batch to one
- * ``Assembler`` per track in one call, which returns the whole frames the batch completes:
+ * The tap (media/_receive.c, ``tap_packet``) appends an entry per packet a Producer received
+ * to the Producer's ``Tap``, one buffer: a 4-byte little-endian length, then 8 bytes of
+ * arrival time (big-endian ns), a plain 12-byte RTP header, the payload. The recorder's writer
+ * thread swaps the Tap for an empty one and hands the full one to the track's ``Assembler`` in
+ * one call, which reads the entries in place (the buffer protocol: no Python object per
+ * packet; a list of entries as bytes is taken too, for tests) and returns the whole frames the
+ * batch completes (a packet held behind a hole is copied: the Tap is reused):
  *
  *   reorder  packets back in sequence order; a hole waits ``hold_ns`` (counted from the
  *            arrival of the packet that finds it) or until ``hold_packets`` are held behind
@@ -69,11 +72,14 @@ typedef struct {
     Py_ssize_t length;
 } Packet;
 
-/* A packet held behind a hole: its sequence number, arrival and (owned) tap bytes. */
+#define TAP_LENGTH 4                /* a Tap's entry: its length, then the entry */
+
+/* A packet held behind a hole: its sequence number, arrival and (owned) copy of its entry. */
 typedef struct {
     uint16_t seq;
     uint64_t arrived;
-    PyObject *item;
+    unsigned char *entry;
+    size_t size;
 } Held;
 
 static PyTypeObject *FrameType; /* a struct sequence, made once at import */
@@ -130,18 +136,17 @@ read_be(const unsigned char *p, int n)
     return v;
 }
 
-/* The packet a tap entry holds; the caller has checked it is bytes of TAP_HEAD or more. */
+/* The packet a tap entry ``q[0:size]`` holds; the caller has checked size >= TAP_HEAD. */
 static void
-parse(PyObject *item, Packet *p)
+parse(const unsigned char *q, size_t size, Packet *p)
 {
-    const unsigned char *q = (const unsigned char *)PyBytes_AS_STRING(item);
     p->arrived = read_be(q, 8);
     p->marker = q[9] >= 0x80;
     p->seq = (uint16_t)read_be(q + 10, 2);
     p->timestamp = (uint32_t)read_be(q + 12, 4);
     p->ssrc = (uint32_t)read_be(q + 16, 4);
     p->payload = q + TAP_HEAD;
-    p->length = PyBytes_GET_SIZE(item) - TAP_HEAD;
+    p->length = (Py_ssize_t)(size - TAP_HEAD);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -983,13 +988,13 @@ release(Assembler *self, uint64_t now, int force, PyObject *out)
     while (self->nheld > 0 && self->has_next) {
         Py_ssize_t i = find_held(self, self->next);
         if (i >= 0) {
-            PyObject *item = self->held[i].item;
+            Held held = self->held[i];
             self->held[i] = self->held[--self->nheld];
             self->next = (uint16_t)(self->next + 1);
             Packet pk;
-            parse(item, &pk);
+            parse(held.entry, held.size, &pk);
             int r = take(self, &pk, lost, out);
-            Py_DECREF(item);
+            PyMem_Free(held.entry);
             if (r < 0)
                 return -1;
             lost = 0;
@@ -1019,10 +1024,10 @@ release(Assembler *self, uint64_t now, int force, PyObject *out)
 }
 
 static int
-push_one(Assembler *self, PyObject *item, PyObject *out)
+push_one(Assembler *self, const unsigned char *entry, size_t size, PyObject *out)
 {
     Packet pk;
-    parse(item, &pk);
+    parse(entry, size, &pk);
     if (!self->has_ssrc || pk.ssrc != self->ssrc) {
         if (release(self, 0, 1, out) < 0)
             return -1;
@@ -1051,7 +1056,13 @@ push_one(Assembler *self, PyObject *item, PyObject *out)
         self->held = held;
         self->held_cap = cap;
     }
-    self->held[self->nheld++] = (Held){pk.seq, pk.arrived, Py_NewRef(item)};
+    unsigned char *copy = PyMem_Malloc(size);
+    if (copy == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(copy, entry, size);
+    self->held[self->nheld++] = (Held){pk.seq, pk.arrived, copy, size};
     return release(self, pk.arrived, 0, out);
 }
 
@@ -1102,7 +1113,7 @@ static void
 Assembler_dealloc(Assembler *self)
 {
     for (Py_ssize_t i = 0; i < self->nheld; i++)
-        Py_DECREF(self->held[i].item);
+        PyMem_Free(self->held[i].entry);
     PyMem_Free(self->held);
     PyMem_Free(self->buf);
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -1131,6 +1142,45 @@ sink(PyObject *into)
     return muxer_ready((Muxer *)into) < 0 ? -1 : 1;
 }
 
+/* A Tap's entries (or any buffer in its layout), checked whole before any is taken. */
+static PyObject *
+push_buffer(Assembler *self, PyObject *batch, PyObject *out)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(batch, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    const unsigned char *data = view.buf;
+    size_t len = (size_t)view.len, at = 0;
+    while (at < len) {
+        size_t n = 0;
+        if (len - at >= TAP_LENGTH)
+            n = (size_t)data[at] | ((size_t)data[at + 1] << 8) | ((size_t)data[at + 2] << 16) |
+                ((size_t)data[at + 3] << 24);
+        if (len - at < TAP_LENGTH || n < TAP_HEAD || n > len - at - TAP_LENGTH) {
+            PyErr_Format(PyExc_ValueError,
+                         "a tap buffer holds entries of a 4-byte length and at least %d bytes "
+                         "(arrival, RTP header); byte %zu is not one",
+                         TAP_HEAD, at);
+            PyBuffer_Release(&view);
+            return NULL;
+        }
+        at += TAP_LENGTH + n;
+    }
+    /* The view keeps the buffer as it is (a Tap refuses to change while one is open), also
+     * while a write lets other threads run. */
+    for (at = 0; at < len;) {
+        size_t n = (size_t)data[at] | ((size_t)data[at + 1] << 8) |
+                   ((size_t)data[at + 2] << 16) | ((size_t)data[at + 3] << 24);
+        if (push_one(self, data + at + TAP_LENGTH, n, out) < 0) {
+            PyBuffer_Release(&view);
+            return NULL;
+        }
+        at += TAP_LENGTH + n;
+    }
+    PyBuffer_Release(&view);
+    return out;
+}
+
 static PyObject *
 Assembler_push(Assembler *self, PyObject *args, PyObject *kwds)
 {
@@ -1143,6 +1193,16 @@ Assembler_push(Assembler *self, PyObject *args, PyObject *kwds)
     int to_muxer = sink(into);
     if (to_muxer < 0)
         return NULL;
+    if (!PyList_Check(batch) && !PyTuple_Check(batch)) {
+        PyObject *out = PyList_New(0);
+        if (out == NULL)
+            return NULL;
+        if (push_buffer(self, batch, to_muxer ? into : out) == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        return out;
+    }
     /* A tuple of the batch: nothing a garbage collection runs can change it under us. */
     PyObject *items = PySequence_Tuple(batch);
     if (items == NULL)
@@ -1164,7 +1224,9 @@ Assembler_push(Assembler *self, PyObject *args, PyObject *kwds)
         return NULL;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (push_one(self, PyTuple_GET_ITEM(items, i), to_muxer ? into : out) < 0) {
+        PyObject *item = PyTuple_GET_ITEM(items, i);
+        if (push_one(self, (const unsigned char *)PyBytes_AS_STRING(item),
+                     (size_t)PyBytes_GET_SIZE(item), to_muxer ? into : out) < 0) {
             Py_DECREF(items);
             Py_DECREF(out);
             return NULL;
@@ -1224,7 +1286,8 @@ Assembler_get_held(Assembler *self, void *closure)
 
 static PyMethodDef Assembler_methods[] = {
     {"push", (PyCFunction)(void (*)(void))Assembler_push, METH_VARARGS | METH_KEYWORDS,
-     "push(batch, into=None) -> list[Frame]: tap entries (in any order) in; the frames they "
+     "push(batch, into=None) -> list[Frame]: tap entries (in any order) in, a Tap "
+     "(media._forward.Tap, read in place) or a list of entries as bytes; the frames they "
      "complete (written into the Muxer ``into`` instead, when given: the list is empty)"},
     {"drain", (PyCFunction)(void (*)(void))Assembler_drain, METH_VARARGS | METH_KEYWORDS,
      "drain(into=None) -> list[Frame]: everything held, in order, as though every hole were "

@@ -3,6 +3,8 @@
 from collections.abc import Callable
 from typing import IO, Final, final
 
+from typing_extensions import Buffer
+
 HOLD_NS: Final[int]
 HOLD_PACKETS: Final[int]
 MAX_FRAME: Final[int]
@@ -48,8 +50,11 @@ class Assembler:
     def hold_packets(self) -> int: ...
     def __init__(self, codec: str, *, hold_ns: int = ..., hold_packets: int = ...) -> None: ...
     def push(
-        self, batch: list[bytes] | tuple[bytes, ...], into: Muxer | None = None
-    ) -> list[Frame]: ...
+        self, batch: Buffer | list[bytes] | tuple[bytes, ...], into: Muxer | None = None
+    ) -> list[Frame]:
+        """Tap entries in any order: a media._forward.Tap (or any buffer in its layout: per
+        entry a 4-byte little-endian length, then the entry), read in place, or a list of
+        entries as bytes; the frames they complete (none when ``into`` takes them)."""
     def drain(self, into: Muxer | None = None) -> list[Frame]: ...
 
 @final

@@ -2,7 +2,7 @@
 
 import builtins
 from collections.abc import Callable
-from typing import Any
+from typing import Any, final
 
 MAX_PACKET: int
 MAX_TRAILER: int
@@ -118,6 +118,22 @@ class Gaps:
     @property
     def max_seq(self) -> int | None: ...
 
+@final
+class Tap:
+    """What a Source received, for the recorder: one buffer of entries (a 4-byte little-endian
+    length, then arrival, a plain RTP header, the payload), appended to in C per packet;
+    ``Assembler.push`` reads it through the buffer protocol. While a view of it is open it
+    takes no entry (a Source counts them dropped) and ``clear`` raises BufferError."""
+
+    def __init__(self) -> None: ...
+    def __len__(self) -> int: ...
+    def __buffer__(self, flags: int, /) -> memoryview: ...
+    @property
+    def nbytes(self) -> int: ...
+    def append(self, entry: builtins.bytes, /) -> None: ...
+    def clear(self) -> None: ...
+    def entries(self) -> list[builtins.bytes]: ...
+
 class Source:
     """The per-packet receive path of one incoming track."""
 
@@ -135,7 +151,7 @@ class Source:
     malformed: int
     ssrc: int | None
     rtx: dict[int, int]
-    tap: list[builtins.bytes] | None
+    tap: Tap | None
     tap_limit: int
     tap_dropped: int
     def receive(self, data: builtins.bytes) -> int: ...

@@ -12,6 +12,8 @@
  *   Source        the C base of media.producer.Producer: ``receive(data)`` parses, unwraps
  *                 RTX, counts, updates the statistics and gaps, and hands the packet to each
  *                 subscribed Slot, all without a Python frame.
+ *   Tap           the recorder's copy of a Source's packets: one buffer the packet path
+ *                 appends to, read whole by the recorder's Assembler (media/_assemble.c)
  *   Demux         a participant's packets to the Source of their payload type; as the
  *                 handler of the participant's Ingress (_forward.c) it takes the decrypted
  *                 packet straight from the Ingress's buffer.
@@ -651,6 +653,224 @@ static PyTypeObject GapsType = {
 };
 
 /* ------------------------------------------------------------------------------------------ */
+/* Tap                                                                                         */
+/* ------------------------------------------------------------------------------------------ */
+
+/* The recorder's copy of what a Source received (media/recording), in one buffer this owns:
+ * per packet a 4-byte little-endian length, then that many bytes of entry: the arrival time
+ * (8 bytes, big-endian nanoseconds of CLOCK_REALTIME), a plain 12-byte RTP header (RTX
+ * already unwrapped, no CSRC, no extensions), the payload. The packet path appends in place,
+ * no Python object per packet; the recorder's thread swaps a Source's Tap for an empty one
+ * (under the GIL) and hands the full one to the track's Assembler (media/_assemble.c), which
+ * reads the entries through the buffer protocol. While a view of the buffer is open nothing
+ * may move or change it: appends are refused (a Source counts them as dropped), clear()
+ * raises BufferError. */
+#define TAP_LENGTH 4
+#define TAP_HEAD 20
+#define TAP_KEEP (1 << 20) /* clear() keeps the buffer up to this size for the next batch */
+
+typedef struct {
+    PyObject_HEAD
+    unsigned char *data;
+    size_t len, cap;
+    Py_ssize_t count;   /* entries */
+    Py_ssize_t exports; /* open buffer views */
+} Tap;
+
+static PyTypeObject TapType;
+
+/* Room for an entry of ``size`` bytes, its length written: where the entry's bytes go; NULL
+ * when the tap cannot take it (a view is open, the entry is too long, no memory), no
+ * exception set. */
+static unsigned char *
+tap_entry(Tap *self, size_t size)
+{
+    if (self->exports > 0 || size > 0xFFFFFFFFu)
+        return NULL;
+    size_t need = self->len + TAP_LENGTH + size;
+    if (need < self->len)
+        return NULL;
+    if (need > self->cap) {
+        size_t cap = self->cap ? self->cap : 16384;
+        while (cap < need) {
+            if (cap > ((size_t)PY_SSIZE_T_MAX) / 2)
+                return NULL;
+            cap *= 2;
+        }
+        unsigned char *data = PyMem_Realloc(self->data, cap);
+        if (data == NULL)
+            return NULL;
+        self->data = data;
+        self->cap = cap;
+    }
+    unsigned char *q = self->data + self->len;
+    q[0] = (unsigned char)size;
+    q[1] = (unsigned char)(size >> 8);
+    q[2] = (unsigned char)(size >> 16);
+    q[3] = (unsigned char)(size >> 24);
+    self->len = need;
+    self->count++;
+    return q + TAP_LENGTH;
+}
+
+static PyObject *
+Tap_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    if (PyTuple_GET_SIZE(args) || (kwds != NULL && PyDict_GET_SIZE(kwds))) {
+        PyErr_SetString(PyExc_TypeError, "Tap() takes no arguments");
+        return NULL;
+    }
+    return type->tp_alloc(type, 0);
+}
+
+static void
+Tap_dealloc(Tap *self)
+{
+    PyMem_Free(self->data);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+tap_check_free(Tap *self)
+{
+    if (self->exports > 0) {
+        PyErr_SetString(PyExc_BufferError, "the Tap is being read (a view of it is open)");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+Tap_append(Tap *self, PyObject *entry)
+{
+    if (!PyBytes_Check(entry) || PyBytes_GET_SIZE(entry) < TAP_HEAD) {
+        PyErr_Format(PyExc_ValueError,
+                     "a tap entry is bytes of at least %d (arrival, RTP header), not %R",
+                     TAP_HEAD, entry);
+        return NULL;
+    }
+    if (tap_check_free(self) < 0)
+        return NULL;
+    Py_ssize_t n = PyBytes_GET_SIZE(entry);
+    unsigned char *q = tap_entry(self, (size_t)n);
+    if (q == NULL)
+        return PyErr_NoMemory();
+    memcpy(q, PyBytes_AS_STRING(entry), (size_t)n);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Tap_clear(Tap *self, PyObject *unused)
+{
+    if (tap_check_free(self) < 0)
+        return NULL;
+    self->len = 0;
+    self->count = 0;
+    if (self->cap > TAP_KEEP) { /* a backlog's buffer is not kept */
+        PyMem_Free(self->data);
+        self->data = NULL;
+        self->cap = 0;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Tap_entries(Tap *self, PyObject *unused)
+{
+    PyObject *out = PyList_New(self->count);
+    if (out == NULL)
+        return NULL;
+    size_t at = 0;
+    for (Py_ssize_t i = 0; i < self->count; i++) {
+        const unsigned char *q = self->data + at;
+        size_t n = (size_t)q[0] | ((size_t)q[1] << 8) | ((size_t)q[2] << 16) |
+                   ((size_t)q[3] << 24);
+        PyObject *entry = PyBytes_FromStringAndSize((const char *)q + TAP_LENGTH, (Py_ssize_t)n);
+        if (entry == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, entry);
+        at += TAP_LENGTH + n;
+    }
+    return out;
+}
+
+static Py_ssize_t
+Tap_length(Tap *self)
+{
+    return self->count;
+}
+
+static int
+Tap_getbuffer(Tap *self, Py_buffer *view, int flags)
+{
+    static unsigned char empty[1];
+    int r = PyBuffer_FillInfo(view, (PyObject *)self, self->data ? self->data : empty,
+                              (Py_ssize_t)self->len, 1, flags);
+    if (r == 0)
+        self->exports++;
+    return r;
+}
+
+static void
+Tap_releasebuffer(Tap *self, Py_buffer *view)
+{
+    self->exports--;
+}
+
+static PyObject *
+Tap_get_nbytes(Tap *self, void *closure)
+{
+    return PyLong_FromSize_t(self->len);
+}
+
+static PyMethodDef Tap_methods[] = {
+    {"append", (PyCFunction)Tap_append, METH_O,
+     "append(entry): one tap entry (arrival, plain RTP header, payload: "
+     "media.recording.depacketize.tapped), copied in; for tests and tools (a Source appends "
+     "in C)."},
+    {"clear", (PyCFunction)Tap_clear, METH_NOARGS,
+     "clear(): no entries (the buffer is kept for the next batch unless it grew past 1 MiB)."},
+    {"entries", (PyCFunction)Tap_entries, METH_NOARGS,
+     "entries() -> list[bytes]: each entry as bytes, in order."},
+    {NULL},
+};
+
+static PyGetSetDef Tap_getset[] = {
+    {"nbytes", (getter)Tap_get_nbytes, NULL, "the bytes held (lengths, headers, payloads)",
+     NULL},
+    {NULL},
+};
+
+static PySequenceMethods Tap_as_sequence = {
+    .sq_length = (lenfunc)Tap_length,
+};
+
+static PyBufferProcs Tap_as_buffer = {
+    .bf_getbuffer = (getbufferproc)Tap_getbuffer,
+    .bf_releasebuffer = (releasebufferproc)Tap_releasebuffer,
+};
+
+static PyTypeObject TapType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "courtlink.media._forward.Tap",
+    .tp_doc = PyDoc_STR(
+        "Tap(): what a Source received, for the recorder: one buffer of entries (a 4-byte "
+        "little-endian length, then arrival, a plain RTP header, the payload), appended to by "
+        "the packet path without a Python object per packet; len() is the entries held, the "
+        "buffer protocol gives the bytes (media._assemble.Assembler.push reads them)."),
+    .tp_basicsize = sizeof(Tap),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = Tap_new,
+    .tp_dealloc = (destructor)Tap_dealloc,
+    .tp_methods = Tap_methods,
+    .tp_getset = Tap_getset,
+    .tp_as_sequence = &Tap_as_sequence,
+    .tp_as_buffer = &Tap_as_buffer,
+};
+
+/* ------------------------------------------------------------------------------------------ */
 /* Source                                                                                      */
 /* ------------------------------------------------------------------------------------------ */
 
@@ -660,7 +880,7 @@ typedef struct {
     PyObject *stats;     /* StreamStats of the media SSRC, or None */
     PyObject *nacks;     /* Gaps (video), or None */
     PyObject *rtx;       /* dict: rtx payload type -> media payload type, as set */
-    PyObject *tap;       /* a list the recorder drains (media/recording), or None */
+    PyObject *tap;       /* the Tap the recorder drains (media/recording), or None */
     unsigned char rtx_media[128]; /* the same as a table: media type + 1, or 0 */
     char video;
     char h264;
@@ -746,27 +966,23 @@ abs_send_time(const struct timespec *now)
     return (uint32_t)(fixed & 0xFFFFFF);
 }
 
-/* The recorder's copy of a packet (media/recording): appended to the ``tap`` list as bytes,
- * the arrival time (8 bytes, big-endian nanoseconds of CLOCK_REALTIME) then a plain 12-byte
- * RTP header (RTX already unwrapped, no CSRC, no extensions) then the payload. A list the
- * recorder's thread swaps for an empty one costs the packet path one allocation and one
- * append, no Python frame; a full list (the writer behind) drops and counts, never blocks.
- * 0, or -1 with an exception set. */
-static int
+/* The recorder's copy of a packet (media/recording), appended to the ``tap`` (a Tap) in
+ * place: no Python object, no allocation once the buffer has grown to a batch's size. A full
+ * tap (``tap_limit`` entries: the writer is behind), or one that cannot take the entry (being
+ * read, no memory), drops and counts; it never blocks and never fails the packet. */
+static void
 tap_packet(Source *self, const RtpFields *h, const unsigned char *payload, Py_ssize_t length,
            const struct timespec *arrived)
 {
     PyObject *tap = self->tap;
-    if (ABSENT(tap) || !PyList_CheckExact(tap))
-        return 0;
-    if (PyList_GET_SIZE(tap) >= self->tap_limit) {
+    if (ABSENT(tap) || !Py_IS_TYPE(tap, &TapType))
+        return;
+    Tap *t = (Tap *)tap;
+    unsigned char *q;
+    if (t->count >= self->tap_limit || (q = tap_entry(t, TAP_HEAD + (size_t)length)) == NULL) {
         self->tap_dropped++;
-        return 0;
+        return;
     }
-    PyObject *copy = PyBytes_FromStringAndSize(NULL, 20 + length);
-    if (copy == NULL)
-        return -1;
-    unsigned char *q = (unsigned char *)PyBytes_AS_STRING(copy);
     unsigned long long ns =
         (unsigned long long)arrived->tv_sec * 1000000000ULL + (unsigned long long)arrived->tv_nsec;
     for (int i = 0; i < 8; i++)
@@ -779,10 +995,7 @@ tap_packet(Source *self, const RtpFields *h, const unsigned char *payload, Py_ss
         q[12 + i] = (unsigned char)(h->timestamp >> (24 - 8 * i));
         q[16 + i] = (unsigned char)(h->ssrc >> (24 - 8 * i));
     }
-    memcpy(q + 20, payload, (size_t)length);
-    int r = PyList_Append(tap, copy);
-    Py_DECREF(copy);
-    return r;
+    memcpy(q + TAP_HEAD, payload, (size_t)length);
 }
 
 /* One decrypted RTP packet, ``p[0:size]``, which must stay valid and unchanged until this
@@ -903,11 +1116,7 @@ source_receive(Source *self, const unsigned char *p, Py_ssize_t size)
         }
     }
     /* After the fan-out: the subscribers' copies are on their way before the recorder's. */
-    if (tap_packet(self, &h, (const unsigned char *)payload, length, &arrived) < 0) {
-        if (error_type == NULL)
-            return -1;
-        PyErr_WriteUnraisable((PyObject *)self);
-    }
+    tap_packet(self, &h, (const unsigned char *)payload, length, &arrived);
     if (error_type != NULL) {
         PyErr_Restore(error_type, error_value, error_traceback);
         return -1;
@@ -1036,7 +1245,7 @@ static PyMemberDef Source_members[] = {
     {"bytes", T_LONGLONG, offsetof(Source, octets), 0, "payload bytes received"},
     {"malformed", T_LONGLONG, offsetof(Source, malformed), 0, "datagrams that were not RTP"},
     {"tap", T_OBJECT, offsetof(Source, tap), 0,
-     "a list each packet is appended to for the recorder (arrival, header, payload), or None"},
+     "the Tap each packet is appended to for the recorder (arrival, header, payload), or None"},
     {"tap_limit", T_PYSSIZET, offsetof(Source, tap_limit), 0,
      "the most packets the tap holds; more are dropped and counted"},
     {"tap_dropped", T_LONGLONG, offsetof(Source, tap_dropped), 0,
@@ -1300,11 +1509,13 @@ receive_exec(PyObject *module)
         (str_gap_opened = PyUnicode_InternFromString("_gap_opened")) == NULL)
         return -1;
     if (PyType_Ready(&StreamStatsType) < 0 || PyType_Ready(&GapsType) < 0 ||
-        PyType_Ready(&SourceType) < 0 || PyType_Ready(&DemuxType) < 0)
+        PyType_Ready(&SourceType) < 0 || PyType_Ready(&DemuxType) < 0 ||
+        PyType_Ready(&TapType) < 0)
         return -1;
     if (PyModule_AddObjectRef(module, "StreamStats", (PyObject *)&StreamStatsType) < 0 ||
         PyModule_AddObjectRef(module, "Gaps", (PyObject *)&GapsType) < 0 ||
         PyModule_AddObjectRef(module, "Source", (PyObject *)&SourceType) < 0 ||
+        PyModule_AddObjectRef(module, "Tap", (PyObject *)&TapType) < 0 ||
         PyModule_AddObjectRef(module, "Demux", (PyObject *)&DemuxType) < 0 ||
         PyModule_AddFunctions(module, receive_functions) < 0 ||
         PyModule_AddIntConstant(module, "MAX_TRACKED", MAX_TRACKED) < 0)

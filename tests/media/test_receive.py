@@ -15,6 +15,7 @@ import pytest
 from courtlink.media import _forward, wire
 from courtlink.media.consumer import Consumer, _extension_prefix
 from courtlink.media.producer import NACK_HOLD, Producer
+from courtlink.media.recording.depacketize import tapped
 from courtlink.media.rtp import (
     EXT_ABS_SEND_TIME,
     EXT_AUDIO_LEVEL,
@@ -543,3 +544,100 @@ def test_stream_stats_refuse_an_arrival_out_of_range() -> None:
         with pytest.raises(ValueError, match="arrival"):
             stats.add(2, 3000, arrival)
     assert stats.packets_received == 1
+
+
+def tap_entry_after_arrival(entry: bytes, before_ns: int, after_ns: int) -> bytes:
+    """A tap entry's header and payload, its arrival checked to lie within the window."""
+    assert before_ns <= int.from_bytes(entry[:8], "big") <= after_ns
+    return entry[8:]
+
+
+async def test_the_tap_takes_each_packet_as_the_recorder_reads_it(
+    rtcp: dict[str, list[Any]],
+) -> None:
+    """Per packet one entry in the Tap's buffer: arrival, a plain RTP header (RTX unwrapped,
+    no extensions), the payload (padding off), as depacketize.tapped makes it."""
+    source = producer("video")
+    assert source.tap is None
+    source.receive(packet(1, KEY))  # no tap: nothing kept
+    tap = source.tap = _forward.Tap()
+    before = time.time_ns()
+    source.receive(packet(2, KEY + b"key", marker=True))
+    source.receive(packet(4, DELTA + b"padded", padding=7))
+    source.receive(rtx(50, 3, DELTA + b"again"))
+    after = time.time_ns()
+    assert len(tap) == 3
+    got = [tap_entry_after_arrival(e, before, after) for e in tap.entries()]
+    assert got == [
+        tapped(0, 2, 6000, SSRC, True, KEY + b"key")[8:],
+        tapped(0, 4, 12000, SSRC, False, DELTA + b"padded")[8:],
+        tapped(0, 3, 150000, SSRC, False, DELTA + b"again")[8:],
+    ]
+    assert tap.nbytes == sum(4 + len(e) for e in tap.entries())
+    # The buffer as the Assembler reads it: each entry after its little-endian length.
+    view = bytes(memoryview(tap))
+    assert view[:4] == (len(tap.entries()[0])).to_bytes(4, "little")
+    assert source.tap_dropped == 0
+    source.tap = [b"not a tap"]  # type: ignore[assignment]
+    source.receive(packet(5, DELTA))  # anything but a Tap takes nothing, and fails nothing
+    assert source.tap == [b"not a tap"]
+    assert len(tap) == 3
+
+
+async def test_a_full_or_busy_tap_drops_and_counts_and_never_fails_a_packet(
+    rtcp: dict[str, list[Any]],
+) -> None:
+    source = producer("audio")
+    egress = FakeEgress()
+    slot("audio", source, egress)
+    tap = source.tap = _forward.Tap()
+    source.tap_limit = 3
+    for seq in range(5):
+        assert source.receive(packet(seq, b"opus")) == 1  # forwarded all the same
+    assert len(tap) == 3
+    assert source.tap_dropped == 2
+    # The recorder's swap: a fresh Tap takes again; the full one is read and cleared.
+    fresh = source.tap = _forward.Tap()
+    source.receive(packet(5, b"opus"))
+    assert len(fresh) == 1
+    assert [int.from_bytes(e[10:12], "big") for e in tap.entries()] == [0, 1, 2]
+    tap.clear()
+    assert len(tap) == 0
+    assert tap.nbytes == 0
+    # While a view of the buffer is open (the Assembler reading it), nothing moves it: the
+    # packet path drops and counts, clear() and append() refuse.
+    with memoryview(fresh) as view:
+        assert source.receive(packet(6, b"opus")) == 1
+        assert len(fresh) == 1
+        assert source.tap_dropped == 3
+        with pytest.raises(BufferError):
+            fresh.clear()
+        with pytest.raises(BufferError):
+            fresh.append(tapped(0, 1, 2, 3, True, b""))
+        assert len(view) == fresh.nbytes
+    source.receive(packet(7, b"opus"))
+    assert len(fresh) == 2
+    assert source.tap_dropped == 3
+    assert len(egress.sent) == 8
+
+
+def test_a_tap_checks_what_it_is_given() -> None:
+    tap = _forward.Tap()
+    assert len(tap) == 0
+    assert not tap
+    assert tap.entries() == []
+    assert bytes(memoryview(tap)) == b""
+    with pytest.raises(TypeError):
+        _forward.Tap(1)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="tap entry"):
+        tap.append(b"\x00" * 19)
+    with pytest.raises(ValueError, match="tap entry"):
+        tap.append(bytearray(30))  # type: ignore[arg-type]
+    entries = [tapped(n, n, n * 960, 7, True, bytes(n * 100)) for n in range(200)]
+    for entry in entries:
+        tap.append(entry)
+    assert len(tap) == 200
+    assert tap.entries() == entries  # grown across many reallocations, nothing lost
+    tap.clear()
+    tap.append(entries[3])
+    assert tap.entries() == [entries[3]]

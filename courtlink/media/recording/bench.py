@@ -3,13 +3,14 @@
 ``tools/bench-recording-writer`` (``python -m courtlink.media.recording.bench``) drives the
 writer thread's own path: one ``Recorder`` a room of four seats, each seat's audio and video
 fed from a tap, and every poll (0.1 s of media) the recorders' ``_drain``, which is what the
-writer thread runs (the taps swapped for empty lists, each batch assembled and muxed, the
-closed clusters written). The taps are filled beforehand with synthetic but realistic tap
-entries (``depacketize.tapped``): per seat Opus (20 ms frames of about 100 bytes, one packet
-each) and VP8 (by default the SFU bench's media: 30 fps at about 500 kbit/s, a key frame
+writer thread runs (the Taps swapped for empty ones, each batch assembled and muxed, the
+closed clusters written). The taps are filled with synthetic but realistic tap entries
+(``depacketize.tapped``), made beforehand: per seat Opus (20 ms frames of about 100 bytes, one
+packet each) and VP8 (by default the SFU bench's media: 30 fps at about 500 kbit/s, a key frame
 every second four times an inter frame's size, cut into packets of at most 1200 bytes).
-Filling the taps (the event loop's part) is not timed; the batches die inside the timed
-part, as they do on the writer thread (freeing the tap's packets is its cost too). The files
+Filling the taps (the event loop's part: ``Tap.append`` here, the packet path in the server)
+is not timed; clearing a batch read is, as it is the writer thread's (as was freeing each
+packet's bytes object when the tap was a list of them). The files
 go to a temporary directory on the disk: the kernel's share of writing them counts.
 
 The first second of media is not timed (the files open, their first key frames go out): the
@@ -35,6 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from courtlink.media._forward import Tap
 from courtlink.media.recording.depacketize import Assembler, tapped
 from courtlink.media.recording.recorder import Recorder, RecordingInfo, RecordingWriter
 
@@ -118,7 +120,7 @@ class _Source:
     """A Producer as the recorder sees it (``recorder.Tapped``): the tap the packet path fills."""
 
     def __init__(self) -> None:
-        self.tap: list[bytes] | None = None
+        self.tap: Tap | None = None
         self.tap_limit = 0
         self.tap_dropped = 0
 
@@ -168,19 +170,28 @@ def _once(
                 batch, track[p] = track[p], None
                 assert batch is not None
                 packets += len(batch)
-                source.tap = batch
+                tap = source.tap
+                assert tap is not None
+                for entry in batch:
+                    tap.append(entry)
+                del batch
             started = time.thread_time()
             for recorder in recorders:
                 recorder._drain()
             cpu += time.thread_time() - started
         else:
-            started = time.thread_time()
-            for assembler, track in zip(assemblers, tracks, strict=True):
+            taps = []
+            for track in tracks:
                 batch, track[p] = track[p], None
                 assert batch is not None
                 packets += len(batch)
-                assembled += len(assembler.push(batch))
-                del batch
+                tap = Tap()
+                for entry in batch:
+                    tap.append(entry)
+                taps.append(tap)
+            started = time.thread_time()
+            for assembler, tap in zip(assemblers, taps, strict=True):
+                assembled += len(assembler.push(tap))
             cpu += time.thread_time() - started
     frames = _frames(recorders) - before if write else assembled
     for recorder in recorders:

@@ -1,8 +1,9 @@
 """RTP payloads to whole frames, without decoding: what a container needs of each codec.
 
-The recorder's thread hands each batch a Producer's tap took (media/_receive.c: per packet,
-arrival time, a plain RTP header, the payload) to one ``Assembler`` per track, in one call;
-the work per packet is in C (media/_assemble.c), so Python sees one object per frame:
+The recorder's thread hands each batch a Producer's tap took (a ``Tap``, media/_receive.c: per
+packet, arrival time, a plain RTP header, the payload, in one buffer) to one ``Assembler`` per
+track, in one call; the work per packet is in C (media/_assemble.c), so Python sees no object
+per packet, and one per frame only when it asks for the frames (H.264):
 
 - the packets back in sequence order (the SFU's NACKs bring lost ones back late, as RTX): a
   hole waits ``HOLD_NS`` (or until ``HOLD_PACKETS`` are held behind it), then counts as lost;
@@ -26,8 +27,9 @@ __all__ = ["HOLD_NS", "HOLD_PACKETS", "Assembler", "Frame", "tapped", "vp8_size"
 def tapped(
     arrived_ns: int, sequence_number: int, timestamp: int, ssrc: int, marker: bool, payload: bytes
 ) -> bytes:
-    """A tap entry as media/_receive.c's ``tap_packet`` makes it (for tests and tools): 8 bytes
-    of arrival time, a plain 12-byte RTP header (payload type 96), the payload."""
+    """A tap entry as media/_receive.c's ``tap_packet`` makes it (for tests and tools, and
+    ``Tap.append``): 8 bytes of arrival time, a plain 12-byte RTP header (payload type 96),
+    the payload."""
     return (
         arrived_ns.to_bytes(8, "big")
         + bytes([0x80, (0x80 if marker else 0) | 96])

@@ -1,11 +1,13 @@
 """The Recorder: one recorded session, written by the process's writer thread.
 
-The packet path only appends each packet a Producer received to the Producer's ``tap`` list
-(media/_receive.c); one ``RecordingWriter`` thread (the Sfu's, shared by all its recorders,
-started with the first and ended with the last) swaps each recorder's lists for empty ones
-every ``poll`` seconds, puts the packets back in order, assembles frames and muxes them per
-seat and kind (``TrackFile``), so the event loop never waits on a disk. A tap that fills up
-(the thread fell behind) drops and counts. The thread also watches each recorder's disk:
+The packet path only appends each packet a Producer received to the Producer's ``tap`` (a
+``Tap``: one buffer owned in C, no Python object per packet; media/_receive.c); one
+``RecordingWriter`` thread (the Sfu's, shared by all its recorders, started with the first and
+ended with the last) swaps each recorder's Taps for empty ones every ``poll`` seconds, puts the
+packets back in order, assembles frames and muxes them per seat and kind (``TrackFile``: the
+Tap read in place, in C), so the event loop never waits on a disk; the Tap read is cleared and
+becomes the track's next empty one. A tap that fills up (the thread fell behind) drops and
+counts. The thread also watches each recorder's disk:
 below ``min_free_mb`` free, or a write refused with ENOSPC, it stops that recording; a
 short-lived thread of the recorder's own then closes every file whole, writes the manifest
 (``complete`` false, ``disk_full``) and tells the event loop, so that hashing one
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from courtlink.media._forward import Tap
 from courtlink.media.recording.depacketize import Assembler
 from courtlink.media.recording.journal import (
     MANIFEST,
@@ -54,7 +57,7 @@ class DiskFull(OSError):
 class Tapped(Protocol):
     """What the recorder needs of a Producer (media._forward.Source)."""
 
-    tap: list[bytes] | None
+    tap: Tap | None
     tap_limit: int
     tap_dropped: int
 
@@ -70,12 +73,18 @@ class RecordingInfo:
 
 
 class _Track:
-    """One seat and kind: the Producers that fed it (the newest last), their frames' file."""
+    """One seat and kind: the Producers that fed it (the newest last), their frames' file, and
+    the empty Tap its source gets at the next swap (the one read last, cleared)."""
 
     def __init__(self, file: TrackFile, assembler: Assembler) -> None:
         self.file = file
         self.assembler = assembler
         self.sources: list[Tapped] = []
+        self.spare: Tap | None = None
+
+    def empty_tap(self) -> Tap:
+        tap, self.spare = self.spare, None
+        return Tap() if tap is None else tap
 
 
 class RecordingWriter:
@@ -239,7 +248,7 @@ class Recorder:
             if track.sources and track.sources[-1] is source:
                 return False
             source.tap_limit = TAP_LIMIT
-            source.tap = []
+            source.tap = Tap()
             track.sources.append(source)
             return True
 
@@ -305,9 +314,11 @@ class Recorder:
                 if retired:
                     source.tap = None  # the thread's last look at it
                 else:
-                    source.tap = []
+                    source.tap = track.empty_tap()
                 if batch:
                     self._write(track, batch)
+                    batch.clear()
+                track.spare = batch
                 self.dropped += source.tap_dropped
                 source.tap_dropped = 0
                 if retired:
@@ -326,7 +337,7 @@ class Recorder:
         if ask is not None and self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(ask)
 
-    def _write(self, track: _Track, batch: list[bytes]) -> None:
+    def _write(self, track: _Track, batch: Tap) -> None:
         """One call assembles the batch's packets and muxes their frames (in C for WebM)."""
         track.file.push(track.assembler, batch)
 

@@ -6,8 +6,9 @@ reconnected: new peer, new SSRC) is anchored at its first frame's arrival, never
 end of what the file already holds, so the file goes on without a jump back or an overlap.
 
 WebM files (VP8, Opus: every recording but H.264's) are muxed by libavformat, called from
-C: the writer thread hands the ``Muxer`` (media/_assemble.c) a batch of tap entries through
-the track's ``Assembler`` (``push``), so no Python object is made per frame; the Muxer keeps
+C: the writer thread hands the ``Muxer`` (media/_assemble.c) a batch of tap entries (a Tap,
+read in place) through the track's ``Assembler`` (``push``), so no Python object is made per
+packet or frame; the Muxer keeps
 the timeline and gives each frame to libavformat's "webm" muxer, which writes through the
 opener's file. H.264 (Matroska) is muxed by PyAV, a frame at a time (``_mux``), on the same
 timeline rules.
@@ -28,6 +29,7 @@ from typing import IO, Any
 import av
 
 from courtlink.media._assemble import Muxer
+from courtlink.media._forward import Tap
 from courtlink.media.recording.depacketize import Assembler, Frame, vp8_size
 from courtlink.media.recording.journal import Journal, iso
 
@@ -150,7 +152,7 @@ class TrackFile:
             finally:
                 self._muxed()
 
-    def push(self, assembler: Assembler, batch: list[bytes]) -> None:
+    def push(self, assembler: Assembler, batch: Tap | list[bytes]) -> None:
         """The writer thread's call per batch: the tap entries assembled (in C) and their
         frames muxed (for WebM in C as well, the frames never made into Python objects)."""
         if self._muxer is None:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
+from courtlink.media._forward import Tap
 from courtlink.media.recording.depacketize import Assembler, Frame, tapped
 from tests.media.recording import reference
 from tests.media.test_recording import h264_payloads, opus_payloads, vp8_payloads
@@ -28,8 +29,12 @@ MS = 1_000_000
 
 def compare(codec: str, items: Packets, rng: random.Random, **hold: int) -> list[Frame]:
     """Both assemblers over ``items`` in random batches (a drain now and then, as the recorder
-    does when a source is replaced); asserts they agree, returns the frames."""
+    does when a source is replaced); asserts they agree, returns the frames. Each batch goes
+    in as a list of entries or, as the recorder hands it, a Tap, one Tap reused for every
+    batch (cleared after each, as the recorder does): a packet held behind a hole must not
+    point into it."""
     ours = Assembler(codec, **hold)
+    tap = Tap()
     theirs = REFERENCE[codec]()
     if hold:
         theirs.reorder = reference.Reorder(hold["hold_ns"], hold["hold_packets"])
@@ -39,7 +44,14 @@ def compare(codec: str, items: Packets, rng: random.Random, **hold: int) -> list
     while i < len(items):
         batch = items[i : i + rng.randint(1, 40)]
         i += len(batch)
-        got += ours.push([tapped(*astuple(p)) for p in batch])
+        entries = [tapped(*astuple(p)) for p in batch]
+        if rng.random() < 0.5:
+            got += ours.push(entries)
+        else:
+            for entry in entries:
+                tap.append(entry)
+            got += ours.push(tap)
+            tap.clear()
         want += [f for p in batch for f in theirs.push(p)]
         if rng.random() < 0.05:
             got += ours.drain()
@@ -261,3 +273,26 @@ def test_the_assembler_checks_what_it_is_given() -> None:
         assembler.push(5)  # type: ignore[arg-type]
     assert assembler.push([]) == []
     assert assembler.push(()) == []
+
+
+def test_a_tap_buffer_is_checked_whole_before_any_entry_is_taken() -> None:
+    """The buffer's layout (a 4-byte little-endian length, then the entry) is checked end to
+    end first: a bad entry anywhere takes none."""
+    good = tapped(T0, 1, 960, 5, True, b"opus")
+    framed = len(good).to_bytes(4, "little") + good
+    assembler = Assembler("opus")
+    assert assembler.push(Tap()) == []
+    assert [f.data for f in assembler.push(framed)] == [b"opus"]  # any buffer in the layout
+    for bad in (
+        b"\x01",  # too short for a length
+        (19).to_bytes(4, "little") + bytes(19),  # an entry shorter than its header
+        (len(good) + 1).to_bytes(4, "little") + good,  # a length past the end
+    ):
+        with pytest.raises(ValueError, match="tap buffer"):
+            assembler.push(bad)
+        with pytest.raises(ValueError, match="tap buffer"):
+            assembler.push(framed.replace(b"opus", b"more") + bad)
+    # Nothing of the refused buffers was taken: sequence number 2 is still the next.
+    two = tapped(T0, 2, 1920, 5, True, b"two")
+    assert [f.data for f in assembler.push([two])] == [b"two"]
+    assert assembler.held == 0
