@@ -2,16 +2,16 @@
 
 ``tools/bench-recording-writer`` (``python -m courtlink.media.recording.bench``) drives the
 writer thread's own path: one ``Recorder`` a room of four seats, each seat's audio and video
-fed from a tap, and every poll (0.1 s of media) the recorders' ``_drain``, which is what the
-writer thread runs (the Taps swapped for empty ones, each batch assembled and muxed, the
-closed clusters written). The taps are filled with synthetic but realistic tap entries
-(``depacketize.tapped``), made beforehand: per seat Opus (20 ms frames of about 100 bytes, one
-packet each) and VP8 (by default the SFU bench's media: 30 fps at about 500 kbit/s, a key frame
-every second four times an inter frame's size, cut into packets of at most 1200 bytes).
-Filling the taps (the event loop's part: ``Tap.append`` here, the packet path in the server)
-is not timed; clearing a batch read is, as it is the writer thread's (as was freeing each
-packet's bytes object when the tap was a list of them). The files
-go to a temporary directory on the disk: the kernel's share of writing them counts.
+fed from a tap, and every poll (``recorder.POLL``, 0.2 s of media) the recorders' ``_drain``,
+which is what the writer thread runs (the Taps swapped for empty ones, each batch assembled and
+muxed, the closed clusters written). The taps are filled with synthetic but realistic tap
+entries (``depacketize.tapped``), made beforehand: per seat Opus (20 ms frames of about 100
+bytes, one packet each) and VP8 (by default the SFU bench's media: 30 fps at about 500 kbit/s,
+a key frame every second four times an inter frame's size, cut into packets of at most 1200
+bytes). Filling the taps (the event loop's part: ``Tap.append`` here, the packet path in the
+server) is not timed; clearing a batch read is, as it is the writer thread's (as was freeing
+each packet's bytes object when the tap was a list of them). The files go to a temporary
+directory on the disk: the kernel's share of writing them counts.
 
 The first second of media is not timed (the files open, their first key frames go out): the
 figures are the steady state of a long recording. Only the thread's own CPU time is measured
@@ -38,14 +38,14 @@ from typing import Any
 
 from courtlink.media._forward import Tap
 from courtlink.media.recording.depacketize import Assembler, tapped
-from courtlink.media.recording.recorder import Recorder, RecordingInfo, RecordingWriter
+from courtlink.media.recording.recorder import POLL, Recorder, RecordingInfo, RecordingWriter
 
 __all__ = ["Media", "Result", "main", "run"]
 
-POLL_MS = 100  # the writer's poll: one batch per track and poll
+POLL_MS = round(POLL * 1000)  # the writer's poll: one batch per track and poll
 MTU = 1200
 BENCH_SEATS = 32  # courtlink bench sfu --rooms 8: four seats a room
-WARM_POLLS = 10  # the first second of batches, untimed: the files open, the first key frames
+WARM_POLLS = 1000 // POLL_MS  # the first second, untimed: the files open, the first key frames
 T0 = 1_700_000_000_000_000_000  # the recording's start (ns since the epoch)
 
 

@@ -47,6 +47,11 @@ __all__ = ["DiskFull", "Recorder", "RecordingInfo", "RecordingWriter", "Tapped"]
 log = logging.getLogger("courtlink.media.recording")
 
 TAP_LIMIT = 4096  # packets a tap holds between two polls (about 2 s of a busy track)
+# How often the writer takes the taps (seconds). Every pass costs Python per track, and the
+# thread's wake-ups cost the kernel: 0.2 s costs less than 0.1 s did (docs/benchmarks.md)
+# and delays the disk by only 0.1 s more (a cluster is written whole when it closes, at most
+# a second after it opened, in any case).
+POLL = 0.2
 DISK_CHECK_SECONDS = 1.0
 
 
@@ -74,17 +79,15 @@ class RecordingInfo:
 
 class _Track:
     """One seat and kind: the Producers that fed it (the newest last), their frames' file, and
-    the empty Tap its source gets at the next swap (the one read last, cleared)."""
+    the empty Tap its source gets at the next swap (the one read last, cleared): two Taps a
+    track, used in turn."""
 
     def __init__(self, file: TrackFile, assembler: Assembler) -> None:
         self.file = file
         self.assembler = assembler
         self.sources: list[Tapped] = []
-        self.spare: Tap | None = None
-
-    def empty_tap(self) -> Tap:
-        tap, self.spare = self.spare, None
-        return Tap() if tap is None else tap
+        self.spare = Tap()
+        self.video = assembler.video
 
 
 class RecordingWriter:
@@ -93,7 +96,7 @@ class RecordingWriter:
     thread starts with the first recorder and ends once the last one has stopped (a later
     recorder starts it again)."""
 
-    def __init__(self, poll: float = 0.1) -> None:
+    def __init__(self, poll: float = POLL) -> None:
         self.poll = poll
         self._recorders: list[Recorder] = []
         self._lock = threading.Lock()
@@ -161,7 +164,7 @@ class Recorder:
         on_stopped: Callable[[str], None] | None = None,
         opener: Opener = default_opener,
         clock_ns: Callable[[], int] = time.time_ns,
-        poll: float = 0.1,
+        poll: float = POLL,
         writer: RecordingWriter | None = None,
     ) -> None:
         self.directory = directory
@@ -302,10 +305,27 @@ class Recorder:
         return True
 
     def _drain(self, *, final: bool = False) -> None:
-        """Take every tap's packets and write the frames they complete."""
+        """Take every tap's packets and write the frames they complete. The usual track (one
+        source, not the last drain) takes the short way: this runs for every track at every poll,
+        and its Python was a third of the writer's time in the server."""
         with self._lock:
-            tracks = [(t, list(t.sources)) for t in self._tracks.values()]
+            tracks = [(t, t.sources[:]) for t in self._tracks.values()]
         for track, sources in tracks:
+            if len(sources) == 1 and not final:
+                source = sources[0]
+                batch = source.tap
+                if batch is None:
+                    continue
+                source.tap, track.spare = track.spare, batch
+                if batch:
+                    track.file.push(track.assembler, batch)
+                    batch.clear()
+                if source.tap_dropped:
+                    self.dropped += source.tap_dropped
+                    source.tap_dropped = 0
+                if track.video and track.assembler.waiting_keyframe:
+                    self._ask_keyframe(source)
+                continue
             for i, source in enumerate(sources):
                 retired = i < len(sources) - 1 or final
                 batch = source.tap
@@ -314,11 +334,10 @@ class Recorder:
                 if retired:
                     source.tap = None  # the thread's last look at it
                 else:
-                    source.tap = track.empty_tap()
+                    source.tap, track.spare = track.spare, batch
                 if batch:
-                    self._write(track, batch)
+                    track.file.push(track.assembler, batch)
                     batch.clear()
-                track.spare = batch
                 self.dropped += source.tap_dropped
                 source.tap_dropped = 0
                 if retired:
@@ -336,10 +355,6 @@ class Recorder:
         ask = getattr(source, "want_keyframe", None)
         if ask is not None and self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(ask)
-
-    def _write(self, track: _Track, batch: Tap) -> None:
-        """One call assembles the batch's packets and muxes their frames (in C for WebM)."""
-        track.file.push(track.assembler, batch)
 
     def _finish(self, reason: str) -> None:
         """Close every file (each as whole as it can be), journal the stop, write the

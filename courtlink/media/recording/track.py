@@ -122,9 +122,10 @@ class TrackFile:
         self._last_ts = 0
         self._extended = 0
         self.first_ms: int | None = None
-        self.last_ms: int | None = None
+        # H.264's (PyAV's) timeline; WebM's is the Muxer's (the properties below read it).
+        self._last_ms: int | None = None
         self._frame_ms = 20 if kind == "audio" else 33
-        self.frames = 0
+        self._frames = 0
         self.opened_entry: dict[str, Any] | None = None
         self._closed = False
         # WebM: the Muxer, which opens the file (the opener's) at its first frame.
@@ -154,13 +155,16 @@ class TrackFile:
 
     def push(self, assembler: Assembler, batch: Tap | list[bytes]) -> None:
         """The writer thread's call per batch: the tap entries assembled (in C) and their
-        frames muxed (for WebM in C as well, the frames never made into Python objects)."""
-        if self._muxer is None:
+        frames muxed (for WebM in C as well, the frames never made into Python objects). Kept
+        short: it runs for every track at every poll of the writer."""
+        muxer = self._muxer
+        if muxer is None:
             self._mux(assembler.push(batch))
-        else:
-            try:
-                assembler.push(batch, self._muxer)
-            finally:
+            return
+        try:
+            assembler.push(batch, muxer)
+        finally:
+            if self.opened_entry is None:
                 self._muxed()
 
     def drain(self, assembler: Assembler) -> None:
@@ -177,9 +181,23 @@ class TrackFile:
         """After the Muxer took frames: the file's opening journaled at its first frame."""
         muxer = self._muxer
         assert muxer is not None
-        self.frames, self.last_ms, self._frame_ms = muxer.frames, muxer.last_ms, muxer.frame_ms
         if self.opened_entry is None and muxer.first_ms is not None:
             self._journal_opened(muxer.first_ms)
+
+    @property
+    def frames(self) -> int:
+        """Frames written to the file."""
+        return self._frames if self._muxer is None else self._muxer.frames
+
+    @property
+    def last_ms(self) -> int | None:
+        """The last frame's time on the session clock (ms), None before the first."""
+        return self._last_ms if self._muxer is None else self._muxer.last_ms
+
+    @property
+    def frame_ms(self) -> int:
+        """How long the last frame lasts (the gap before it, at most 100 ms)."""
+        return self._frame_ms if self._muxer is None else self._muxer.frame_ms
 
     def _mux(self, frames: list[Frame]) -> None:
         """Mux frames in order with PyAV (H.264). The loop per frame, so its state is in local
@@ -193,7 +211,7 @@ class TrackFile:
             return
         started_ns, rate = self.started_ns, self.clock_rate
         ssrc, anchor, last_ts, extended = self._ssrc, self._anchor_ms, self._last_ts, self._extended
-        last_ms, frame_ms = self.last_ms, self._frame_ms
+        last_ms, frame_ms = self._last_ms, self._frame_ms
         mux = None if self._container is None else self._container.mux_one
         stream = self._stream
         new_packet = av.Packet
@@ -235,8 +253,8 @@ class TrackFile:
                 last_ts,
                 extended,
             )
-            self.last_ms, self._frame_ms = last_ms, frame_ms
-            self.frames += written
+            self._last_ms, self._frame_ms = last_ms, frame_ms
+            self._frames += written
 
     def _open(self, frame: Frame, at: int) -> None:
         self._file = self.opener(self.path)
@@ -270,9 +288,10 @@ class TrackFile:
 
     @property
     def duration(self) -> float:
-        if self.first_ms is None or self.last_ms is None:
+        last_ms = self.last_ms
+        if self.first_ms is None or last_ms is None:
             return 0.0
-        return (self.last_ms + self._frame_ms - self.first_ms) / 1000
+        return (last_ms + self.frame_ms - self.first_ms) / 1000
 
     def close(self) -> None:
         """Finish the file (its cues and duration) and fsync it; idempotent. A file the disk
