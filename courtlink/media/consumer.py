@@ -123,6 +123,12 @@ class Consumer(_forward.Slot):
         self.squeezed = False
         self.loss: float | None = None  # fraction lost, from the subscriber's newest report
         self.loss_at: float | None = None  # when that report came (``clock``)
+        # Packets the subscriber expected and lost on this slot, summed over its reports since
+        # ``take_loss_counts`` last took them (from each report's highest sequence number and
+        # cumulative loss, against the report before).
+        self.expected_count = 0
+        self.lost_count = 0
+        self._last_report: tuple[int, int] | None = None  # (highest sequence, cumulative lost)
         self.keyframe_asks = 0  # key frame requests (PLI, FIR) of the subscriber, counted
         self.forwarded = 0
         self.retransmitted = 0
@@ -260,8 +266,28 @@ class Consumer(_forward.Slot):
                 # A browser's REMB covers everything it receives on the connection.
                 self.remb_bps = int(bitrate / max(1, len(ssrcs)))
         elif kind == "loss":
-            self.loss = float(value)
+            fraction, highest, lost = value
+            self.loss = float(fraction)
             self.loss_at = self.clock()
+            self._count_loss(int(highest), int(lost))
+
+    def _count_loss(self, highest: int, lost: int) -> None:
+        """Add what one receiver report says was expected and lost since the one before."""
+        if self._last_report is not None:
+            expected = (highest - self._last_report[0]) & 0xFFFFFFFF
+            # More than a wrap of the 16-bit numbers (or a report older than the last, which
+            # wraps the difference) is no interval: count from this report on.
+            if expected <= 0x10000:
+                self.expected_count += expected
+                self.lost_count += lost - self._last_report[1]
+        self._last_report = (highest, lost)
+
+    def take_loss_counts(self) -> tuple[int, int]:
+        """(expected, lost) since the last call, and start counting again. ``lost`` may be
+        negative: duplicates, or late packets first counted lost."""
+        counts = self.expected_count, self.lost_count
+        self.expected_count = self.lost_count = 0
+        return counts
 
     def apply_level(self, level: int, top: int, layered: bool) -> None:
         """What media/layers.py chose for this video slot: ``level`` < 0 pauses it (the

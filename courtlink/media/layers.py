@@ -235,13 +235,15 @@ class ViewerAllocator:
         now: float,
         *,
         loss: float | None = None,
+        overall_loss: float | None = None,
         keyframe_asks: int = 0,
         silent_for: float = 0.0,
     ) -> dict[str, SlotLevel]:
         """``seats``: (seat, its publisher's rates) in priority order; ``budget``: the viewer's
-        estimate for all of them, bits per second; ``loss``: the fraction lost the viewer last
-        reported (None: no fresh report). Returns every seat's level; with neither signal
-        known, everything."""
+        estimate for all of them, bits per second; ``loss``: the fraction of its video the
+        viewer reported lost since the last tick (None: no fresh report); ``overall_loss``:
+        the same over all it receives, sound included, which decides whether the link is clean
+        (``loss`` when not given). Returns every seat's level; before any signal, everything."""
         settings = self.settings
         for gone in set(self.slots) - {seat for seat, _ in seats}:
             del self.slots[gone]
@@ -275,7 +277,8 @@ class ViewerAllocator:
         self.last_tick = now
         if loss is not None:
             self.reported = True
-            self.clean = self.clean + 1 if loss <= settings.loss_clean else 0
+            overall = loss if overall_loss is None else overall_loss
+            self.clean = self.clean + 1 if overall <= settings.loss_clean else 0
         clean = self.clean >= settings.clean_after
         # Room to step up is a fresh report of little loss. A tick without one (the viewer's
         # reports are late: on a weak link they queue behind its own media) is no evidence of
@@ -288,8 +291,11 @@ class ViewerAllocator:
         )
         # Right after a cut, congestion that goes on needs no more patience: the link was
         # found short already, and a link that fell from plenty to little takes several cuts.
+        # Nor does congestion right after a step up: the step is the suspect, and a failed
+        # probe that waited for patience froze the viewer's other pictures for seconds.
         patience = settings.patience
-        if self.last_cut is not None and now - self.last_cut <= settings.patience + 1:
+        recent = [t for t in (self.last_cut, self.last_step_up) if t is not None]
+        if recent and now - max(recent) <= settings.patience + 1:
             patience = 1
         if self.congested >= patience:
             fit = demand * (1 - (loss or 0)) * settings.keep_margin

@@ -271,7 +271,8 @@ FeedbackHandler = Callable[[str, Any], Awaitable[None]]
 def hook_sender_feedback(sender: RTCRtpSender, handler: FeedbackHandler) -> None:
     """Route subscriber feedback on ``sender`` to ``handler(kind, value)``:
     ``("keyframe", None)``, ``("nack", [seq, ...])``, ``("remb", (bitrate, ssrcs))``, and
-    from each receiver report on it ``("loss", fraction lost since the previous report)``.
+    from each receiver report on it ``("loss", (fraction lost since the previous report,
+    extended highest sequence number received, cumulative packets lost))``.
     Receiver reports still go to aiortc too, which keeps the round-trip time."""
     original = sender._handle_rtcp_packet
 
@@ -291,7 +292,14 @@ def hook_sender_feedback(sender: RTCRtpSender, handler: FeedbackHandler) -> None
                 if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
                     for report in packet.reports:
                         if report.ssrc == sender._ssrc:
-                            await handler("loss", report.fraction_lost / 256)
+                            await handler(
+                                "loss",
+                                (
+                                    report.fraction_lost / 256,
+                                    report.highest_sequence,
+                                    report.packets_lost,
+                                ),
+                            )
                 await original(packet)
         except Exception:
             log.exception("dropping RTCP feedback that could not be handled")

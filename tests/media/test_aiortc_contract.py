@@ -581,7 +581,7 @@ async def test_sender_feedback_hook_and_round_trip_time() -> None:
     await sender._handle_rtcp_packet(rr)
     assert passed_on == [rr]
     # The loss the subscriber reports on this sender (and not on another) reaches the handler.
-    assert got[-1] == ("loss", 0.25)
+    assert got[-1] == ("loss", (0.25, 1, 0))
     rtt = wire.sender_rtt(sender)
     assert rtt is not None
     assert 0.1 < rtt < 1.0

@@ -752,3 +752,41 @@ def test_a_viewer_that_never_reports_loss_steps_up_on_its_estimate() -> None:
     assert cut < 2
     stepped = [allocator.allocate(1e6, seats, float(t))["judge"].effective(2) for t in range(2, 40)]
     assert max(stepped) > cut
+
+
+def test_congestion_right_after_a_step_up_takes_it_back_at_once() -> None:
+    """A step up that overloads the link is cut on the first lossy report (no patience: the
+    step is the suspect), the picture just added first."""
+    allocator = ViewerAllocator(LayerSettings(settle=0, patience=2, backoff=4.0))
+    seats = [("judge", rates(100e3, 150e3, 250e3)), ("officer", rates(100e3, 150e3, 250e3))]
+    allocator.allocate(None, seats, 0.0, loss=0.0)
+    allocator.allocate(None, seats, 1.0, loss=0.5)
+    allocator.allocate(None, seats, 2.0, loss=0.5)  # two cuts: judge TL1, officer TL0 at most
+    t, levels = 2.0, dict(allocator.slots)
+    before = {seat: level.level for seat, level in levels.items()}
+    while True:  # loss-free reports until the ceiling lets a step through
+        t += 1.0
+        levels = allocator.allocate(None, seats, t, loss=0.01)
+        if sum(lv.level for lv in levels.values()) > sum(before.values()):
+            break
+        assert t < 60, "no step up within a minute"
+    assert allocator.last_step_up == t
+    assert allocator.last_cut is not None
+    assert t - allocator.last_cut > 3  # out of the last cut's window
+    allocator.allocate(None, seats, t + 1.0, loss=0.01)
+    levels = allocator.allocate(None, seats, t + 2.0, loss=0.12)  # the first lossy report
+    assert allocator.last_cut == t + 2.0
+    assert levels["officer"].level == before["officer"]
+
+
+def test_the_sound_decides_whether_a_link_is_clean() -> None:
+    """A picture that lost nothing in a second on a link losing 2 % is not a clean link: the
+    viewer's overall loss (its sound carries most packets) decides."""
+    allocator = ViewerAllocator(LayerSettings(settle=0, clean_after=2))
+    seats = [("judge", rates(100e3, 150e3, 250e3))]
+    for t in range(5):
+        allocator.allocate(None, seats, float(t), loss=0.0, overall_loss=0.02)
+    assert allocator.clean == 0
+    for t in range(5, 7):
+        allocator.allocate(None, seats, float(t), loss=0.0, overall_loss=0.0)
+    assert allocator.clean == 2

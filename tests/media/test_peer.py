@@ -2,27 +2,58 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+from dataclasses import dataclass
 from typing import Any
 
-from courtlink.media.peer import downlink_loss
+import pytest
+
+from courtlink.media.peer import Downlink, downlink_loss
 
 
-def slot(loss: float | None, at: float | None, *, paused: bool = False, fed: bool = True) -> Any:
-    return SimpleNamespace(loss=loss, loss_at=at, paused=paused, source=object() if fed else None)
+@dataclass
+class Slot:
+    """What downlink_loss reads of a Consumer (the counting itself: test_reconnect.py)."""
+
+    kind: str
+    loss: float | None
+    loss_at: float | None
+    expected: int = 0
+    lost: int = 0
+    paused: bool = False
+    source: Any = True
+
+    def take_loss_counts(self) -> tuple[int, int]:
+        counts = self.expected, self.lost
+        self.expected = self.lost = 0
+        return counts
 
 
-def test_downlink_loss_weighs_each_report_once() -> None:
-    """The median of the reports that came after the last tick; a report already weighed, one
-    from a paused slot or from a slot with no publisher does not count; none at all is None
-    (the allocator then holds: media/layers.py)."""
+def test_the_video_slots_packets_decide_and_the_sound_says_whether_the_link_is_clean() -> None:
+    """Packets lost of packets expected since the last tick: over the video slots (a full link
+    drops a frame's burst, not the evenly paced sound), over every slot for the clean link;
+    a paused slot or one without a publisher does not count; each report is taken once."""
     slots = [
-        slot(0.0, 10.2),
-        slot(0.04, 10.6),
-        slot(0.3, 10.8, paused=True),
-        slot(0.5, 10.9, fed=False),
+        Slot("video", 0.6, 10.5, expected=20, lost=12),
+        Slot("video", 0.0, 10.5, expected=10, lost=0),
+        Slot("audio", 0.04, 10.5, expected=150, lost=6),
+        Slot("audio", 0.02, 10.5, expected=50, lost=1),
+        Slot("video", 0.9, 10.5, expected=100, lost=90, paused=True),
+        Slot("video", 0.9, 10.5, expected=100, lost=90, source=None),
     ]
-    assert downlink_loss(slots, since=10.0) == 0.02
-    assert downlink_loss(slots, since=10.2) == 0.04
-    assert downlink_loss(slots, since=10.6) is None
-    assert downlink_loss([slot(None, None)], since=0.0) is None
+    downlink = downlink_loss(slots, since=10.0)
+    assert downlink.loss == pytest.approx(12 / 30)
+    assert downlink.overall == pytest.approx(19 / 230)
+    assert downlink_loss(slots, since=10.5) == Downlink(None, None)  # nothing new
+
+
+def test_a_picture_of_few_packets_is_weighed_with_the_sound() -> None:
+    slots = [Slot("video", 0.0, 1.0, expected=6, lost=0), Slot("audio", 0.1, 1.0, 50, 5)]
+    assert downlink_loss(slots, since=0.0) == Downlink(5 / 56, 5 / 56)
+
+
+def test_first_reports_give_their_median_and_late_packets_no_negative_loss() -> None:
+    first = [Slot("video", 0.1, 5.0), Slot("audio", 0.0, 5.0), Slot("audio", 0.02, 5.0)]
+    assert downlink_loss(first, since=4.0) == Downlink(0.02, 0.02)
+    assert downlink_loss(first, since=5.0) == Downlink(None, None)
+    late = [Slot("video", 0.0, 2.0, expected=30, lost=-2)]
+    assert downlink_loss(late, since=1.0) == Downlink(0.0, 0.0)

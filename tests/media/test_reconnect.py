@@ -617,3 +617,22 @@ def test_a_paused_slot_resends_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     consumer.paused = False
     consumer.retransmit(sent)
     assert len(egress.sent) == len(sent)
+
+
+async def test_receiver_reports_count_packets_expected_and_lost_between_them() -> None:
+    """Each receiver report against the one before: packets expected (its extended highest
+    sequence number) and lost (its cumulative loss); taken once; a report that goes back or
+    jumps more than a 16-bit wrap starts the count again."""
+    consumer, _ = video_slot("judge")
+    await consumer.on_feedback("loss", (0.0, 70_000, 3))  # the first: no interval yet
+    assert consumer.take_loss_counts() == (0, 0)
+    assert (consumer.loss, consumer.loss_at is not None) == (0.0, True)
+    await consumer.on_feedback("loss", (0.1, 70_040, 7))
+    await consumer.on_feedback("loss", (0.0, 70_100, 7))
+    assert consumer.take_loss_counts() == (100, 4)
+    assert consumer.take_loss_counts() == (0, 0)
+    await consumer.on_feedback("loss", (0.0, 70_090, 7))  # older than the last: no interval
+    await consumer.on_feedback("loss", (0.0, 70_120, 6))  # a late packet arrived after all
+    assert consumer.take_loss_counts() == (30, -1)
+    await consumer.on_feedback("loss", (0.0, 200_000, 9))  # a jump: start again
+    assert consumer.take_loss_counts() == (0, 0)
