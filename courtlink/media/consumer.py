@@ -129,6 +129,9 @@ class Consumer(_forward.Slot):
         self.expected_count = 0
         self.lost_count = 0
         self._last_report: tuple[int, int] | None = None  # (highest sequence, cumulative lost)
+        # Sequence numbers skipped on purpose (``_skip_past_holes``), not yet in a report:
+        # (the first number after the skip, how many). The receiver counts them lost.
+        self._skips: list[tuple[int, int]] = []
         self.keyframe_asks = 0  # key frame requests (PLI, FIR) of the subscriber, counted
         self.forwarded = 0
         self.retransmitted = 0
@@ -223,6 +226,7 @@ class Consumer(_forward.Slot):
             seq = (self.next_seq - back) & 0xFFFF
             if not self.was_sent(seq):
                 self.next_seq = (self.next_seq + RECEIVER_WINDOW) & 0xFFFF
+                self._skips.append((self.next_seq, RECEIVER_WINDOW))
                 self._fresh_start()
                 return
 
@@ -272,14 +276,21 @@ class Consumer(_forward.Slot):
             self._count_loss(int(highest), int(lost))
 
     def _count_loss(self, highest: int, lost: int) -> None:
-        """Add what one receiver report says was expected and lost since the one before."""
+        """Add what one receiver report says was expected and lost since the one before;
+        numbers this slot skipped on purpose are neither (the network lost none of them)."""
+        skipped = 0
+        for skip in list(self._skips):
+            first, count = skip
+            if (highest - first) & 0xFFFF < 0x8000:  # the report has reached past the skip
+                skipped += count
+                self._skips.remove(skip)
         if self._last_report is not None:
             expected = (highest - self._last_report[0]) & 0xFFFFFFFF
             # More than a wrap of the 16-bit numbers (or a report older than the last, which
             # wraps the difference) is no interval: count from this report on.
-            if expected <= 0x10000:
-                self.expected_count += expected
-                self.lost_count += lost - self._last_report[1]
+            if expected <= 0x10000 + skipped:
+                self.expected_count += expected - skipped
+                self.lost_count += lost - self._last_report[1] - skipped
         self._last_report = (highest, lost)
 
     def take_loss_counts(self) -> tuple[int, int]:

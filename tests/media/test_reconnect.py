@@ -464,6 +464,13 @@ async def test_a_gap_beyond_nack_restarts_video_on_a_key_frame() -> None:
     # Old packets arriving late (reordering, retransmissions) are not mistaken for a gap.
     await packet(gap_start - 5)
     assert len(sent) == 24
+    # The subscriber counts the skipped window lost; the slot's loss counts leave it out (the
+    # allocator would take video away for a loss the network never had). Its reports before
+    # and after: the hole of 29 is loss (upstream, but the subscriber never got it).
+    before = 0x30000 + first + 50
+    await consumer.on_feedback("loss", (0.0, before, 29))
+    await consumer.on_feedback("loss", (0.9, before + 2 + RECEIVER_WINDOW, 29 + RECEIVER_WINDOW))
+    assert consumer.take_loss_counts() == (2, 0)
 
 
 async def test_a_new_epoch_continues_the_sequence_when_nothing_is_missing() -> None:
