@@ -181,12 +181,15 @@ class Peer(SlotConnection):
                 )
             if (consumer.receiving, consumer.layer_target) != before:
                 log.info(
-                    "%s receives %s's video: %s (layer %d; estimate %s kbit/s for %s)",
+                    "%s receives %s's video: %s (layer %d; estimate %s kbit/s, video loss %s, "
+                    "overall %s, for %s)",
                     self.participant_id,
                     seat,
                     consumer.receiving,
                     levels[str(seat)].level,
                     None if budget is None else round(budget / 1000),
+                    None if downlink.loss is None else f"{downlink.loss:.1%}",
+                    None if downlink.overall is None else f"{downlink.overall:.1%}",
                     [round(r.rate(r.top) / 1000) for _, r in rates],
                 )
 
