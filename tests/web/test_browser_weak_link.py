@@ -23,8 +23,7 @@ from tests.netns_support import WEAK, Netns
 from tests.web.browser_support import Chromium, chromium_session
 from tests.web.weak_link_support import STRONG, start_call, tail, weak_link_run
 
-# Not in `make test` (pyproject's addopts leave it out) until the weak viewer's video is solved
-# and the test is stable: run it with `pytest -m weak_link tests/web/test_browser_weak_link.py`.
+# In `make test`; alone: `pytest -s -m weak_link tests/web/test_browser_weak_link.py`.
 pytestmark = [pytest.mark.browser, pytest.mark.weak_link, pytest.mark.timeout(240)]
 
 
