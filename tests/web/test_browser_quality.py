@@ -92,8 +92,8 @@ async def chromium(serve: Callable[..., Awaitable[Courtlink]]) -> AsyncIterator[
 class Relay:
     """A page's Socket.IO websocket relayed by Playwright to the server, recording events both
     ways (``tap``). ``publish``: added to every media.offer that has none; ``strip_publish``:
-    taken from every media.offer; ``receiving`` (with ``me``, the page's participant): put in
-    that participant's entry of every media.quality."""
+    taken from every media.offer; ``receiving`` and ``send_kbps`` (with ``me``, the page's
+    participant): put in that participant's entry of every media.quality."""
 
     _EVENT = re.compile(r"^42(\[.*)$", re.DOTALL)
 
@@ -103,6 +103,7 @@ class Relay:
         self.strip_publish = False
         self.me: str | None = None
         self.receiving: dict[str, str] | None = None
+        self.send_kbps: int | None = None
         self.server_publish: list[Any] = []  # the offer's publish as the server sent it
         self.server_receiving: Any = None  # the latest media.quality's, before any change
 
@@ -144,8 +145,10 @@ class Relay:
         elif name == "media.quality" and self.me in data:
             mine = data[self.me]
             self.server_receiving = mine.get("receiving")
+            if self.send_kbps is not None:
+                mine["send_kbps"] = self.send_kbps
             if self.receiving is None:
-                return message
+                return "42" + json.dumps([name, data], ensure_ascii=False)
             mine["receiving"] = {**(mine.get("receiving") or {}), **self.receiving}
             for participant, entry in data.items():
                 # The others' word about the same seats must not move this page.
@@ -292,6 +295,8 @@ async def test_four_seats_publish_l1t3_say_good_and_a_deaf_page_says_lost_until_
         # The SFU's own choice of layers (it may start a late seat reduced while its estimate
         # grows) is tested by the layers' tests; here the page's own stats must say good.
         relay.receiving = dict.fromkeys(SEATS, "full")
+        # Nor its bitrate: early on it asks publishers for less while viewers' estimates grow.
+        relay.send_kbps = 600
     browsers = await asyncio.gather(*(chromium.launch(chromium_args(fake_media[s])) for s in SEATS))
     opened = await asyncio.gather(
         *(
@@ -325,6 +330,21 @@ async def test_four_seats_publish_l1t3_say_good_and_a_deaf_page_says_lost_until_
         assert o["publish"] == "L1T3", o
         assert o["encodings"][0]["scalabilityMode"] == "L1T3", o
         assert o["encodings"][0]["maxBitrate"] == 600_000, o
+
+    # The server asks a publisher for less (send_kbps: Chromium ignores its REMB): the page sets
+    # it as the encoding's maxBitrate, and never more than the offer's 600 kbit/s.
+    judge_relay = relays["judge"]
+    for asked, applied in ((200, 200_000), (5000, 600_000), (150, 150_000)):
+        judge_relay.send_kbps = asked
+        await poll(
+            lambda: outbound(judge),
+            lambda o, applied=applied: bool(o) and o["encodings"][0]["maxBitrate"] == applied,
+            within=10,
+            what=f"the judge's encoding to follow send_kbps {asked}",
+        )
+        shown = await judge.locator("#room").get_attribute("data-send-kbps")
+        assert shown == str(applied // 1000), (asked, shown)
+    judge_relay.send_kbps = 600
 
     # A healthy call: every page says good on the three other seats' tiles, in Chinese.
     started = time.monotonic()
