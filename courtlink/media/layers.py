@@ -109,8 +109,12 @@ class LayerSettings:
     loss_clean: float = 0.005
     # A link counts as clean after this many reports in a row at most ``loss_clean``: on a
     # link losing 2 % at random a second's report often shows none (a weak-link run probed a
-    # second seat 8 s after a cut on two such seconds).
+    # second seat 8 s after a cut on two such seconds). Where the packets a report covers are
+    # known, it counts as that many ``clean_packets`` reports: a picture's second of 10
+    # packets losing none says little, the sound's 5 s of 750 (a browser reports on its
+    # audio every few seconds; with every picture paused that is all it reports) says a lot.
     clean_after: int = 3
+    clean_packets: int = 100
 
 
 class LayerRates:
@@ -223,9 +227,9 @@ class ViewerAllocator:
     last_cut: float | None = None
     started_at: float | None = None
     ceiling: float | None = None  # bits per second of video a step up may reach (see settings)
-    last_tick: float | None = None
+    last_tick: float | None = None  # the last tick with a fresh report (any, before one)
     lossy: int = 0  # reports in a row with loss above loss_low
-    clean: int = 0  # reports in a row with loss at most loss_clean
+    clean: float = 0.0  # reports in a row with loss at most loss_clean (see clean_packets)
     reported: bool = False  # the viewer has reported its loss at least once
 
     def allocate(
@@ -236,6 +240,7 @@ class ViewerAllocator:
         *,
         loss: float | None = None,
         overall_loss: float | None = None,
+        reported_packets: int = 0,
         keyframe_asks: int = 0,
         silent_for: float = 0.0,
     ) -> dict[str, SlotLevel]:
@@ -243,7 +248,8 @@ class ViewerAllocator:
         estimate for all of them, bits per second; ``loss``: the fraction of its video the
         viewer reported lost since the last tick (None: no fresh report); ``overall_loss``:
         the same over all it receives, sound included, which decides whether the link is clean
-        (``loss`` when not given). Returns every seat's level; before any signal, everything."""
+        (``loss`` when not given), over ``reported_packets`` packets (0: not known). Returns
+        every seat's level; before any signal, everything."""
         settings = self.settings
         for gone in set(self.slots) - {seat for seat, _ in seats}:
             del self.slots[gone]
@@ -273,12 +279,16 @@ class ViewerAllocator:
         stalled = keyframe_asks >= settings.stall_asks or silent_for >= settings.silent_after
         settled = now - self.started_at >= settings.settle
         self.congested = self.congested + 1 if settled and (short or lossy or stalled) else 0
+        # The time a fresh report covers: since the last tick that had one (ticks between
+        # hold), so the ceiling grows as fast when reports come every few seconds.
         elapsed = 0.0 if self.last_tick is None else max(0.0, now - self.last_tick)
-        self.last_tick = now
+        if loss is not None or not self.reported:
+            self.last_tick = now
         if loss is not None:
             self.reported = True
             overall = loss if overall_loss is None else overall_loss
-            self.clean = self.clean + 1 if overall <= settings.loss_clean else 0
+            worth = reported_packets / settings.clean_packets if reported_packets else 1.0
+            self.clean = self.clean + worth if overall <= settings.loss_clean else 0.0
         clean = self.clean >= settings.clean_after
         # Room to step up is a fresh report of little loss. A tick without one (the viewer's
         # reports are late: on a weak link they queue behind its own media) is no evidence of

@@ -164,6 +164,7 @@ class Peer(SlotConnection):
             now,
             loss=downlink.loss,
             overall_loss=downlink.overall,
+            reported_packets=downlink.packets,
             keyframe_asks=asks,
             silent_for=silent_for,
         )
@@ -295,6 +296,7 @@ class Downlink:
     # Lost of expected on every slot: the finer measure of a clean link (the sound carries
     # most packets; a picture at a few frames a second often loses none in a second at 2 %).
     overall: float | None
+    packets: int = 0  # the packets ``overall`` is of (0: not known)
 
 
 VIDEO_PACKETS_MIN = 10
@@ -328,4 +330,5 @@ def downlink_loss(consumers: Iterable[Consumer], since: float) -> Downlink:
         median = statistics.median(fractions) if fractions else None
         return Downlink(median, median)
     overall = ratio(every)
-    return Downlink(ratio(video) if video[0] >= VIDEO_PACKETS_MIN else overall, overall)
+    loss = ratio(video) if video[0] >= VIDEO_PACKETS_MIN else overall
+    return Downlink(loss, overall, every[0])

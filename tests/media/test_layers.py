@@ -790,3 +790,34 @@ def test_the_sound_decides_whether_a_link_is_clean() -> None:
     for t in range(5, 7):
         allocator.allocate(None, seats, float(t), loss=0.0, overall_loss=0.0)
     assert allocator.clean == 2
+
+
+def test_a_report_every_few_seconds_grows_the_ceiling_for_all_of_them() -> None:
+    """Ticks without a fresh report hold; the next report covers the time since the last one,
+    so the ceiling grows as much as if every tick had had a report (with every picture
+    paused a browser reports on its sound only every few seconds)."""
+    settings = LayerSettings(settle=0, patience=1, backoff=4.0, clean_after=1000)
+    seats = [("judge", rates(100e3, 150e3, 250e3))]
+    allocator = ViewerAllocator(settings)
+    allocator.allocate(None, seats, 0.0, loss=0.0)
+    allocator.allocate(None, seats, 1.0, loss=0.5)  # a cut leaves a ceiling
+    ceiling = allocator.ceiling
+    assert ceiling is not None
+    for t in (2.0, 3.0, 4.0, 5.0):
+        allocator.allocate(None, seats, t)
+    allocator.allocate(None, seats, 6.0, loss=0.01)
+    assert allocator.ceiling == pytest.approx(ceiling * settings.probe_growth**5)
+
+
+def test_a_clean_link_is_told_by_the_packets_its_reports_cover() -> None:
+    """Three loss-free reports of a few packets each are not yet a clean link where their
+    counts are known; one report of the sound's 750 packets is."""
+    allocator = ViewerAllocator(LayerSettings(settle=0, clean_after=3, clean_packets=100))
+    seats = [("judge", rates(100e3, 150e3, 250e3))]
+    for t in range(3):
+        allocator.allocate(None, seats, float(t), loss=0.0, overall_loss=0.0, reported_packets=10)
+    assert allocator.clean < 3
+    allocator.allocate(None, seats, 3.0, loss=0.0, overall_loss=0.0, reported_packets=750)
+    assert allocator.clean >= 3
+    allocator.allocate(None, seats, 4.0, loss=0.0, overall_loss=0.02, reported_packets=750)
+    assert allocator.clean == 0

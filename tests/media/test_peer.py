@@ -43,12 +43,13 @@ def test_the_video_slots_packets_decide_and_the_sound_says_whether_the_link_is_c
     downlink = downlink_loss(slots, since=10.0)
     assert downlink.loss == pytest.approx(12 / 30)
     assert downlink.overall == pytest.approx(19 / 230)
+    assert downlink.packets == 230
     assert downlink_loss(slots, since=10.5) == Downlink(None, None)  # nothing new
 
 
 def test_a_picture_of_few_packets_is_weighed_with_the_sound() -> None:
     slots = [Slot("video", 0.0, 1.0, expected=6, lost=0), Slot("audio", 0.1, 1.0, 50, 5)]
-    assert downlink_loss(slots, since=0.0) == Downlink(5 / 56, 5 / 56)
+    assert downlink_loss(slots, since=0.0) == Downlink(5 / 56, 5 / 56, 56)
 
 
 def test_first_reports_give_their_median_and_late_packets_no_negative_loss() -> None:
@@ -56,4 +57,4 @@ def test_first_reports_give_their_median_and_late_packets_no_negative_loss() -> 
     assert downlink_loss(first, since=4.0) == Downlink(0.02, 0.02)
     assert downlink_loss(first, since=5.0) == Downlink(None, None)
     late = [Slot("video", 0.0, 2.0, expected=30, lost=-2)]
-    assert downlink_loss(late, since=1.0) == Downlink(0.0, 0.0)
+    assert downlink_loss(late, since=1.0) == Downlink(0.0, 0.0, 30)
