@@ -288,47 +288,62 @@ class Peer(SlotConnection):
 class Downlink:
     """What a participant's receiver reports said of its downlink since the last tick."""
 
-    # Packets lost of those expected on the video slots it is sent (on every slot when those
-    # carried fewer than VIDEO_PACKETS_MIN): what taking video away is for. Tail drops on a
-    # full link hit a frame's burst of packets far more than audio's evenly paced ones (a
-    # failed step up lost 60 % of the video and 7 % of the sound).
+    # Of its video slots, the median of the share of packets lost on the
+    # way to it: what taking video away is for. Packets, not the reports' own fractions over
+    # every slot: tail drops on a full link hit a frame's burst far more than the evenly paced
+    # sound (a failed step up lost 60 % of the video and 7 % of the sound, and the sound's
+    # slots outvoted it). The median, and each slot net of its publisher's own uplink loss
+    # (Producer.uplink_loss), because a publisher on a weak uplink makes every viewer of its
+    # slot report loss that no viewer's link had.
     loss: float | None
-    # Lost of expected on every slot: the finer measure of a clean link (the sound carries
-    # most packets; a picture at a few frames a second often loses none in a second at 2 %).
+    # Lost of expected on every slot, net of uplink loss: the finer measure of a clean link
+    # (the sound carries most packets; a picture at a few frames a second often loses none in
+    # a second at 2 %).
     overall: float | None
     packets: int = 0  # the packets ``overall`` is of (0: not known)
 
 
+SLOT_PACKETS_MIN = 5  # a video slot whose reports cover fewer packets says too little alone
 VIDEO_PACKETS_MIN = 10
 
 
 def downlink_loss(consumers: Iterable[Consumer], since: float) -> Downlink:
-    """Sum each slot's reports since the last tick (``Consumer.take_loss_counts``; ``since``:
-    that tick, ``Consumer.clock`` time) over the slots the participant is sent media on; a
-    paused slot or one without a publisher does not count. Before any report has an interval
-    (a slot's first report), the median of the reports' own fractions; None when none came."""
-    video = [0, 0]  # expected, lost
-    every = [0, 0]
+    """Each slot's reports since the last tick (``Consumer.take_loss_counts``; ``since``: that
+    tick, ``Consumer.clock`` time) over the slots the participant is sent media on; a paused
+    slot or one without a publisher does not count. Before any report has an interval (a
+    slot's first report), the median of the reports' own fractions; None when none came."""
+    video = [0.0, 0.0]  # expected, lost
+    every = [0.0, 0.0]
+    slots: list[float] = []
     fractions = []
     for c in consumers:
         expected, lost = c.take_loss_counts()
         if c.source is None or c.paused or c.loss is None:
             continue
         if expected > 0:
+            upstream = c.source.uplink_loss or 0.0
+            lost_here = lost - upstream * expected
             every[0] += expected
-            every[1] += lost
+            every[1] += lost_here
             if c.kind == "video":
                 video[0] += expected
-                video[1] += lost
+                video[1] += lost_here
+                if expected >= SLOT_PACKETS_MIN:
+                    slots.append(ratio(expected, lost_here))
         if c.loss_at is not None and c.loss_at > since:
             fractions.append(c.loss)
-
-    def ratio(counts: list[int]) -> float:
-        return min(1.0, max(0.0, counts[1] / counts[0]))
-
     if every[0] == 0:
         median = statistics.median(fractions) if fractions else None
         return Downlink(median, median)
-    overall = ratio(every)
-    loss = ratio(video) if video[0] >= VIDEO_PACKETS_MIN else overall
-    return Downlink(loss, overall, every[0])
+    overall = ratio(*every)
+    if slots:
+        loss = statistics.median(slots)
+    elif video[0] >= VIDEO_PACKETS_MIN:
+        loss = ratio(*video)
+    else:
+        loss = overall
+    return Downlink(loss, overall, int(every[0]))
+
+
+def ratio(expected: float, lost: float) -> float:
+    return min(1.0, max(0.0, lost / expected))
