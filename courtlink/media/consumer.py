@@ -36,6 +36,7 @@ SENT_WINDOW = _forward.SENT_WINDOW
 # until a packet this far ahead of it arrives (its jitter buffer's capacity in aiortc 1.16: at
 # 15 to 45 packets a second, 10 to 30 s); browsers decode a key frame whatever came before.
 RECEIVER_WINDOW = 512
+SKIPS_KEPT = 8  # skips remembered until a receiver report reaches past them
 # A packet resent is not resent again within about a round trip (1.2 times the one measured
 # from the subscriber's receiver reports; RESEND_HOLD while none is known): a receiver that does
 # not know the round trip yet (Chromium assumes 100 ms) asks for a lost packet again and again,
@@ -227,6 +228,7 @@ class Consumer(_forward.Slot):
             if not self.was_sent(seq):
                 self.next_seq = (self.next_seq + RECEIVER_WINDOW) & 0xFFFF
                 self._skips.append((self.next_seq, RECEIVER_WINDOW))
+                del self._skips[:-SKIPS_KEPT]  # a subscriber that never reports: bounded
                 self._fresh_start()
                 return
 

@@ -303,17 +303,16 @@ class Downlink:
     packets: int = 0  # the packets ``overall`` is of (0: not known)
 
 
-SLOT_PACKETS_MIN = 5  # a video slot whose reports cover fewer packets says too little alone
-VIDEO_PACKETS_MIN = 10
+SLOT_PACKETS_MIN = 5  # a video slot whose reports cover fewer packets says too little
 
 
 def downlink_loss(consumers: Iterable[Consumer], since: float) -> Downlink:
     """Each slot's reports since the last tick (``Consumer.take_loss_counts``; ``since``: that
     tick, ``Consumer.clock`` time) over the slots the participant is sent media on; a paused
-    slot or one without a publisher does not count. Before any report has an interval (a
-    slot's first report), the median of the reports' own fractions; None when none came."""
-    video = [0.0, 0.0]  # expected, lost
-    every = [0.0, 0.0]
+    slot or one without a publisher does not count. With no video slot of SLOT_PACKETS_MIN
+    packets, the video loss is the overall one. Before any report has an interval (a slot's
+    first report), the median of the reports' own fractions; None when none came."""
+    expected_all = lost_all = 0.0
     slots: list[float] = []
     fractions = []
     for c in consumers:
@@ -321,29 +320,21 @@ def downlink_loss(consumers: Iterable[Consumer], since: float) -> Downlink:
         if c.source is None or c.paused or c.loss is None:
             continue
         if expected > 0:
-            upstream = c.source.uplink_loss or 0.0
-            lost_here = lost - upstream * expected
-            every[0] += expected
-            every[1] += lost_here
-            if c.kind == "video":
-                video[0] += expected
-                video[1] += lost_here
-                if expected >= SLOT_PACKETS_MIN:
-                    slots.append(ratio(expected, lost_here))
+            lost_here = lost - (c.source.uplink_loss or 0.0) * expected
+            expected_all += expected
+            lost_all += lost_here
+            if c.kind == "video" and expected >= SLOT_PACKETS_MIN:
+                slots.append(_ratio(expected, lost_here))
         if c.loss_at is not None and c.loss_at > since:
             fractions.append(c.loss)
-    if every[0] == 0:
+    if expected_all == 0:
         median = statistics.median(fractions) if fractions else None
         return Downlink(median, median)
-    overall = ratio(*every)
-    if slots:
-        loss = statistics.median(slots)
-    elif video[0] >= VIDEO_PACKETS_MIN:
-        loss = ratio(*video)
-    else:
-        loss = overall
-    return Downlink(loss, overall, int(every[0]))
+    overall = _ratio(expected_all, lost_all)
+    loss = statistics.median(slots) if slots else overall
+    return Downlink(loss, overall, int(expected_all))
 
 
-def ratio(expected: float, lost: float) -> float:
+def _ratio(expected: float, lost: float) -> float:
+    """Lost of expected, within 0..1 (late packets make a count negative)."""
     return min(1.0, max(0.0, lost / expected))
