@@ -150,20 +150,16 @@ parse(const unsigned char *q, size_t size, Packet *p)
 }
 
 /* ------------------------------------------------------------------------------------------
- * Muxer: one track's frames to WebM clusters (media/recording/track.py writes the rest of the
- * file: the header before the first cluster, the cues and the sizes at the end).
+ * Muxer: one track's frames into a WebM file, by libavformat's "webm" muxer.
  *
  * Each frame is put on the file's timeline (TrackFile's rules: within one RTP source its RTP
  * timestamp's distance from the source's first, on the source's anchor; a new source anchored
  * at its arrival, never before the end of what the file holds; never back, never two frames at
- * one time; each frame lasts as long as the gap before it, at most 100 ms) and written as a
- * BlockGroup (the Block, its BlockDuration, and for a video frame that is not a key frame a
- * ReferenceBlock to the frame before), in milliseconds. A cluster is closed when a frame is
- * ``cluster_ms`` or more after its start, or (video) at a key frame once it holds 4 KiB (as
- * libavformat's Matroska muxer does), and only then handed out, whole and one at a time
- * (``take``; each is one write): a kill loses at most the open cluster. Cue points: each video key frame, each audio cluster's first frame.
- * Audio blocks are stamped ``ts_offset`` ms late: Opus's codec delay, which the track's
- * CodecDelay tells a player to take off again (libavformat does the same).
+ * one time; each frame lasts as long as the gap before it, at most 100 ms), in milliseconds,
+ * and handed to av_write_frame. libavformat closes a cluster ``cluster_ms`` after its start and
+ * writes it through our I/O callbacks when it closes; cues, duration and sizes come with
+ * av_write_trailer. A cluster larger than the I/O buffer (64 KiB) is written in pieces, so a
+ * kill can leave the last cluster torn; a player reads up to the tear.
  */
 
 /* ---- Muxer: one track's frames into a WebM file, by libavformat ("webm") ----------------- */
@@ -319,6 +315,8 @@ static int
 av_failed(Muxer *self, int code, const char *what)
 {
     if (self->error != NULL) {
+        /* The same error again, its traceback dropped: raised once per call, it would grow. */
+        PyException_SetTraceback(self->error, Py_None);
         PyErr_SetObject((PyObject *)Py_TYPE(self->error), self->error);
         return -1;
     }
@@ -332,6 +330,7 @@ av_failed(Muxer *self, int code, const char *what)
 static int
 muxer_start(Muxer *self)
 {
+    self->started = 1; /* once: a start that fails is kept as the Muxer's error (muxer_add) */
     PyObject *file = PyObject_CallNoArgs(self->open);
     if (file == NULL)
         return -1;
@@ -348,7 +347,6 @@ muxer_start(Muxer *self)
         if (PyErr_Occurred())
             return -1;
     }
-    self->started = 1;
     int r = avformat_alloc_output_context2(&self->fmt, NULL, "webm", NULL);
     if (r < 0)
         return av_failed(self, r, "webm muxer");
@@ -449,8 +447,11 @@ muxer_add(Muxer *self, uint32_t timestamp, uint32_t ssrc, long long arrived_ns,
             self->width = (data[6] | (data[7] << 8)) & 0x3FFF;
             self->height = (data[8] | (data[9] << 8)) & 0x3FFF;
         }
-        if (muxer_start(self) < 0)
-            return -1;
+        if (muxer_start(self) < 0) {
+            /* Half started (no file, or no header): every later frame and close raise this. */
+            keep_error(self);
+            return av_failed(self, AVERROR(EIO), "start");
+        }
     }
     self->frame_ms = frame_ms;
     /* The packet points at the frame's bytes: the muxer copies them (into its cluster). */
@@ -1142,7 +1143,20 @@ sink(PyObject *into)
     return muxer_ready((Muxer *)into) < 0 ? -1 : 1;
 }
 
-/* A Tap's entries (or any buffer in its layout), checked whole before any is taken. */
+/* The length of the entry at ``at`` in a tap buffer, or -1 when none fits there. */
+static Py_ssize_t
+entry_length(const unsigned char *data, size_t len, size_t at)
+{
+    if (len - at < TAP_LENGTH)
+        return -1;
+    size_t n = (size_t)data[at] | ((size_t)data[at + 1] << 8) | ((size_t)data[at + 2] << 16) |
+               ((size_t)data[at + 3] << 24);
+    return n < TAP_HEAD || n > len - at - TAP_LENGTH ? -1 : (Py_ssize_t)n;
+}
+
+/* A Tap's entries (or any buffer in its layout), checked whole before any is taken, and each
+ * again as it is taken: a writable buffer (not a Tap, which refuses to change while one is
+ * open) could be changed by another thread while a write lets it run. */
 static PyObject *
 push_buffer(Assembler *self, PyObject *batch, PyObject *out)
 {
@@ -1151,31 +1165,23 @@ push_buffer(Assembler *self, PyObject *batch, PyObject *out)
         return NULL;
     const unsigned char *data = view.buf;
     size_t len = (size_t)view.len, at = 0;
-    while (at < len) {
-        size_t n = 0;
-        if (len - at >= TAP_LENGTH)
-            n = (size_t)data[at] | ((size_t)data[at + 1] << 8) | ((size_t)data[at + 2] << 16) |
-                ((size_t)data[at + 3] << 24);
-        if (len - at < TAP_LENGTH || n < TAP_HEAD || n > len - at - TAP_LENGTH) {
-            PyErr_Format(PyExc_ValueError,
-                         "a tap buffer holds entries of a 4-byte length and at least %d bytes "
-                         "(arrival, RTP header); byte %zu is not one",
-                         TAP_HEAD, at);
-            PyBuffer_Release(&view);
-            return NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        for (at = 0; at < len;) {
+            Py_ssize_t n = entry_length(data, len, at);
+            if (n < 0) {
+                PyErr_Format(PyExc_ValueError,
+                             "a tap buffer holds entries of a 4-byte length and at least %d "
+                             "bytes (arrival, RTP header); byte %zu is not one",
+                             TAP_HEAD, at);
+                PyBuffer_Release(&view);
+                return NULL;
+            }
+            if (pass == 1 && push_one(self, data + at + TAP_LENGTH, (size_t)n, out) < 0) {
+                PyBuffer_Release(&view);
+                return NULL;
+            }
+            at += TAP_LENGTH + (size_t)n;
         }
-        at += TAP_LENGTH + n;
-    }
-    /* The view keeps the buffer as it is (a Tap refuses to change while one is open), also
-     * while a write lets other threads run. */
-    for (at = 0; at < len;) {
-        size_t n = (size_t)data[at] | ((size_t)data[at + 1] << 8) |
-                   ((size_t)data[at + 2] << 16) | ((size_t)data[at + 3] << 24);
-        if (push_one(self, data + at + TAP_LENGTH, n, out) < 0) {
-            PyBuffer_Release(&view);
-            return NULL;
-        }
-        at += TAP_LENGTH + n;
     }
     PyBuffer_Release(&view);
     return out;

@@ -425,3 +425,36 @@ def test_the_muxer_checks_what_it_is_given(tmp_path: Path) -> None:
         stream = container.streams.video[0]
         assert (stream.codec_context.width, stream.codec_context.height) == (320, 240)
         assert [p.pts for p in container.demux(stream) if p.size] == [2000]
+
+
+def test_a_file_that_fails_as_it_starts_fails_every_later_frame_the_same_way(
+    tmp_path: Path,
+) -> None:
+    """An opener whose file cannot be written (here: one already closed) fails the first frame;
+    the Muxer is then half started (no header), and every later frame and its close raise the
+    same error instead of writing into nothing (this crashed the process once)."""
+    key = b"\x10\x02\x00\x9d\x01\x2a\x40\x01\xf0\x00" + bytes(100)
+
+    def closed_file() -> IO[bytes]:
+        file = open(tmp_path / "closed.webm", "xb", buffering=0)  # noqa: SIM115
+        file.close()
+        return file
+
+    muxer = Muxer("video", open=closed_file, started_ns=T0)
+    with pytest.raises(ValueError, match="closed file") as first:
+        muxer.write([Frame((0, 1, T0, key, True))])
+    for n in range(1, 4):
+        with pytest.raises(ValueError, match="closed file") as again:
+            muxer.write([Frame((n * 3000, 1, T0 + n * 100 * MS, key, True))])
+        assert again.value is first.value
+    assert muxer.frames == 0
+    with pytest.raises(ValueError, match="closed file"):
+        muxer.close()
+
+    def no_file() -> IO[bytes]:
+        raise OSError(28, "No space left on device")
+
+    muxer = Muxer("video", open=no_file, started_ns=T0)
+    for n in range(3):
+        with pytest.raises(OSError, match="No space"):
+            muxer.write([Frame((n * 3000, 1, T0 + n * 100 * MS, key, True))])
